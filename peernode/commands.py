@@ -1,0 +1,16 @@
+"""Node subcommands of `peernode`, one module per concern."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(sub: "argparse._SubParsersAction[Any]") -> None:
+    """Add the node's subcommands to the `peernode` parser."""
+    from . import cli_node, cli_package
+
+    cli_package.register(sub)
+    cli_node.register(sub)
