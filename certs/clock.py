@@ -16,7 +16,7 @@ def as_utc(moment: datetime, *, what: str = "time") -> datetime:
     operator's UTC offset is a silent, expensive bug.
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise CertsError(f"{what} {moment.isoformat()} has no timezone; give it in UTC")
+        raise CertsError(f"{what} {moment.isoformat()} has no timezone (add one, e.g. Z for UTC)")
     return moment.astimezone(UTC)
 
 

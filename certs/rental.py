@@ -1,0 +1,386 @@
+"""The rental bundle (``.pvr``): a rental certificate plus the film's content key, wrapped.
+
+A bundle is one msgpack map::
+
+    {"version": 1,
+     "certificate": DER rental certificate,
+     "ephemeral_key": uncompressed P-256 point (65 bytes),
+     "nonce": 12 bytes,
+     "wrapped_key": AES-256-GCM ciphertext + tag of the 32-byte content key}
+
+The content key is wrapped to the certificate's public key, ECIES-style: an ephemeral
+P-256 ECDH with the node key, HKDF-SHA256 whose info binds the label, film id, serial
+and both public keys, then AES-256-GCM whose AAD binds the label, film id and serial.
+So only the node holding the private key can unwrap, and a wrapped key cannot be
+moved to another film or rental. `open_rental` refuses to unwrap outside the window.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgpack
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .ca import CA, MAX_SERIAL
+from .clock import resolve_now
+from .errors import (
+    BundleError,
+    CertsError,
+    RentalExpired,
+    RentalNotThisNode,
+    RentalNotYetValid,
+    RentalOtherCA,
+    RentalTampered,
+)
+from .films import FILM_ID_PATTERN
+from .keystore import CONTENT_KEY_BYTES, load_content_key
+
+__all__ = [
+    "BUNDLE_VERSION",
+    "MAX_BUNDLE_BYTES",
+    "Rental",
+    "issue_rental_bundle",
+    "make_rental_bundle",
+    "open_rental",
+    "read_rental_certificate",
+    "read_rental_file",
+    "rental_identity",
+    "verify_rental_certificate",
+]
+
+BUNDLE_VERSION = 1
+# A real bundle is well under 1 KiB; the cap keeps a hostile file from costing memory.
+MAX_BUNDLE_BYTES = 64 * 1024
+
+_LABEL = b"peernode rental v1"
+_NONCE_BYTES = 12
+_POINT_BYTES = 65  # uncompressed P-256 point: 0x04 || X || Y
+_WRAPPED_BYTES = CONTENT_KEY_BYTES + 16  # + GCM tag
+_SERIAL_BYTES = 20  # RFC 5280: serials fit in 20 octets
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_FIELDS = {
+    "version": int,
+    "certificate": bytes,
+    "ephemeral_key": bytes,
+    "nonce": bytes,
+    "wrapped_key": bytes,
+}
+
+
+@dataclass(frozen=True)
+class Rental:
+    """An opened rental: verified certificate, its window, and the unwrapped content key."""
+
+    certificate: x509.Certificate
+    film_id: str
+    serial: int
+    not_before: datetime
+    not_after: datetime
+    content_key: bytes
+
+    @property
+    def cert_pem(self) -> bytes:
+        """The rental certificate as PEM (for libtorrent's set_ssl_certificate_buffer)."""
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass(frozen=True)
+class _Fields:
+    certificate: x509.Certificate
+    ephemeral_key: bytes
+    nonce: bytes
+    wrapped_key: bytes
+
+
+def rental_identity(certificate: x509.Certificate) -> tuple[str, int]:
+    """The (film id, serial) of a rental certificate.
+
+    Raises `BundleError` if the certificate is not shaped like a rental: exactly one
+    SAN, a DNSName that is a valid film id, and a serial in range.
+    """
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = list(san)
+    except (ValueError, x509.ExtensionNotFound, x509.DuplicateExtension):
+        raise BundleError("the certificate has no readable subject alternative name") from None
+    except x509.UnsupportedGeneralNameType:
+        raise BundleError("the certificate has an unsupported subject alternative name") from None
+    if len(names) != 1 or not isinstance(names[0], x509.DNSName):
+        raise BundleError("the certificate is not a rental certificate (SAN is not one film id)")
+    film_id = names[0].value
+    if not FILM_ID_PATTERN.fullmatch(film_id):
+        raise BundleError(f"the certificate is not a rental certificate (SAN {film_id!r})")
+    serial = certificate.serial_number
+    if not 0 < serial <= MAX_SERIAL:
+        raise BundleError("the rental certificate's serial is out of range")
+    return film_id, serial
+
+
+def _point(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def _binding(film_id: str, serial: int) -> bytes:
+    """What the wrapped key is bound to; msgpack makes the encoding unambiguous."""
+    packed: bytes = msgpack.packb([_LABEL, film_id, serial.to_bytes(_SERIAL_BYTES, "big")])
+    return packed
+
+
+def _wrapping_key(
+    shared_secret: bytes, binding: bytes, ephemeral_point: bytes, recipient_point: bytes
+) -> bytes:
+    # Both public keys go into the KDF (as HPKE's kem_context does) so the derived key
+    # is tied to this exact exchange, not only to the shared secret.
+    info: bytes = msgpack.packb([binding, ephemeral_point, recipient_point])
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared_secret)
+
+
+def _ephemeral_key(rng_bytes: Callable[[int], bytes]) -> ec.EllipticCurvePrivateKey:
+    """A P-256 private key from ``rng_bytes`` by rejection sampling (no modulo bias)."""
+    for _ in range(64):
+        scalar = int.from_bytes(rng_bytes(32), "big")
+        if 0 < scalar < _P256_ORDER:
+            return ec.derive_private_key(scalar, ec.SECP256R1())
+    raise CertsError("the random source gave no usable P-256 scalar in 64 tries")
+
+
+def _p256_public_key(certificate: x509.Certificate) -> ec.EllipticCurvePublicKey | None:
+    try:
+        key = certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    return None
+
+
+def make_rental_bundle(
+    certificate: x509.Certificate,
+    content_key: bytes,
+    *,
+    rng_bytes: Callable[[int], bytes] = os.urandom,
+) -> bytes:
+    """Build a rental bundle: ``certificate`` plus ``content_key`` wrapped to its public key.
+
+    ``rng_bytes(n)`` supplies the ephemeral key and nonce (inject it for deterministic
+    tests). Raises `CertsError` if the certificate is not a P-256 rental certificate or
+    the content key is not 32 bytes.
+    """
+    if len(content_key) != CONTENT_KEY_BYTES:
+        raise CertsError(f"content key must be {CONTENT_KEY_BYTES} bytes, got {len(content_key)}")
+    film_id, serial = rental_identity(certificate)
+    recipient = _p256_public_key(certificate)
+    if recipient is None:
+        raise CertsError("the rental certificate's key is not a P-256 key")
+    ephemeral = _ephemeral_key(rng_bytes)
+    ephemeral_point, recipient_point = _point(ephemeral.public_key()), _point(recipient)
+    binding = _binding(film_id, serial)
+    key = _wrapping_key(
+        ephemeral.exchange(ec.ECDH(), recipient), binding, ephemeral_point, recipient_point
+    )
+    nonce = rng_bytes(_NONCE_BYTES)
+    if len(nonce) != _NONCE_BYTES:
+        raise CertsError("the random source returned a short nonce")
+    bundle: bytes = msgpack.packb(
+        {
+            "version": BUNDLE_VERSION,
+            "certificate": certificate.public_bytes(serialization.Encoding.DER),
+            "ephemeral_key": ephemeral_point,
+            "nonce": nonce,
+            "wrapped_key": AESGCM(key).encrypt(nonce, content_key, binding),
+        },
+        use_bin_type=True,
+    )
+    return bundle
+
+
+def issue_rental_bundle(
+    ca: CA,
+    ca_dir: str | os.PathLike[str],
+    film_id: str,
+    node_public_key: ec.EllipticCurvePublicKey,
+    *,
+    not_before: datetime,
+    not_after: datetime,
+    serial: int | None = None,
+    rng_bytes: Callable[[int], bytes] = os.urandom,
+) -> tuple[bytes, x509.Certificate]:
+    """Issue a rental certificate and wrap the film's content key (from ``ca_dir/keys``) to it.
+
+    Returns (bundle bytes, rental certificate). Raises `CertsError` if the film has no
+    content key in ``ca_dir`` or the rental cannot be issued (see `CA.issue_rental`).
+    """
+    content_key = load_content_key(ca_dir, film_id)
+    certificate = ca.issue_rental(
+        film_id, node_public_key, not_before=not_before, not_after=not_after, serial=serial
+    )
+    return make_rental_bundle(certificate, content_key, rng_bytes=rng_bytes), certificate
+
+
+def _unpack(bundle: bytes) -> dict[str, Any]:
+    if len(bundle) > MAX_BUNDLE_BYTES:
+        raise BundleError(f"not a rental bundle: {len(bundle)} bytes is too large")
+    try:
+        record = msgpack.unpackb(bundle, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        raise BundleError("not a rental bundle (not a msgpack record)") from None
+    if not isinstance(record, dict):
+        raise BundleError("not a rental bundle (not a msgpack map)")
+    return record
+
+
+def _parse(bundle: bytes) -> _Fields:
+    """Check the bundle's shape and parse its certificate; `BundleError` otherwise."""
+    record = _unpack(bundle)
+    version = record.get("version")
+    if version is None:
+        raise BundleError("not a rental bundle (no version field)")
+    if type(version) is not int or version != BUNDLE_VERSION:
+        raise BundleError(f"unsupported rental bundle version {version!r} (this node reads 1)")
+    unknown = sorted(str(k) for k in record.keys() - _FIELDS.keys())
+    if unknown:
+        raise BundleError(f"rental bundle has unknown fields: {', '.join(unknown)}")
+    for name, kind in _FIELDS.items():
+        if name not in record:
+            raise BundleError(f"rental bundle is missing the {name!r} field")
+        if type(record[name]) is not kind:
+            raise BundleError(f"rental bundle field {name!r} has the wrong type")
+    sizes = {"ephemeral_key": _POINT_BYTES, "nonce": _NONCE_BYTES, "wrapped_key": _WRAPPED_BYTES}
+    for name, size in sizes.items():
+        if len(record[name]) != size:
+            raise BundleError(f"rental bundle field {name!r} is not {size} bytes")
+    try:
+        certificate = x509.load_der_x509_certificate(record["certificate"])
+    except ValueError:
+        raise BundleError("rental bundle holds no valid certificate") from None
+    return _Fields(
+        certificate=certificate,
+        ephemeral_key=record["ephemeral_key"],
+        nonce=record["nonce"],
+        wrapped_key=record["wrapped_key"],
+    )
+
+
+def read_rental_certificate(bundle: bytes) -> x509.Certificate:
+    """The rental certificate inside a bundle, without unwrapping or verifying anything.
+
+    For `ca revoke --rental` and for peeking at the film id. Raises `BundleError` on
+    garbage, an unknown version or missing fields.
+    """
+    return _parse(bundle).certificate
+
+
+def verify_rental_certificate(
+    certificate: x509.Certificate, ca_cert: x509.Certificate
+) -> tuple[str, int]:
+    """Check that ``ca_cert`` issued this rental certificate; return its (film id, serial).
+
+    Raises `RentalOtherCA` if another CA issued it, `RentalTampered` if the CA's
+    signature does not verify, `BundleError` if it is not shaped like a rental.
+    Does not look at the validity window.
+    """
+    if certificate.issuer != ca_cert.subject:
+        raise RentalOtherCA(
+            f"rental was issued by {certificate.issuer.rfc4514_string()},"
+            f" not by {ca_cert.subject.rfc4514_string()}"
+        )
+    # Same name is not same CA (every default CA is "peernode operator CA"): the AKI,
+    # which our CA always sets, tells another CA apart from a tampered certificate.
+    try:
+        aki = certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except (ValueError, x509.ExtensionNotFound, x509.DuplicateExtension):
+        raise RentalOtherCA("rental certificate does not name its issuing CA key") from None
+    if aki.key_identifier != ski.key_identifier:
+        raise RentalOtherCA("rental was issued by another CA key than the one this node trusts")
+    try:
+        certificate.verify_directly_issued_by(ca_cert)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        raise RentalTampered("rental certificate signature does not verify (altered)") from None
+    return rental_identity(certificate)
+
+
+def _unwrap(fields: _Fields, node_key: ec.EllipticCurvePrivateKey, binding: bytes) -> bytes:
+    try:
+        ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(
+            ec.SECP256R1(), fields.ephemeral_key
+        )
+    except ValueError:
+        raise RentalTampered("rental bundle's wrapped key was altered (bad point)") from None
+    key = _wrapping_key(
+        node_key.exchange(ec.ECDH(), ephemeral),
+        binding,
+        fields.ephemeral_key,
+        _point(node_key.public_key()),
+    )
+    try:
+        return AESGCM(key).decrypt(fields.nonce, fields.wrapped_key, binding)
+    except InvalidTag:
+        raise RentalTampered("rental bundle's wrapped content key does not verify") from None
+
+
+def open_rental(
+    bundle: bytes,
+    node_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    *,
+    now: datetime | None = None,
+) -> Rental:
+    """Verify a rental bundle for this node and unwrap the film's content key.
+
+    Checks, in order: shape (`BundleError`), issuer (`RentalOtherCA`), CA signature
+    (`RentalTampered`), that the certificate is for ``node_key`` (`RentalNotThisNode`),
+    the window (`RentalNotYetValid` if now < notBefore, `RentalExpired` if now >=
+    notAfter), then the wrapped key (`RentalTampered`). The key is never unwrapped
+    outside the window.
+    """
+    fields = _parse(bundle)
+    certificate = fields.certificate
+    film_id, serial = verify_rental_certificate(certificate, ca_cert)
+    holder = _p256_public_key(certificate)
+    if holder is None or holder != node_key.public_key():
+        raise RentalNotThisNode(f"rental {serial} for {film_id!r} was issued to another node's key")
+    moment = resolve_now(now)
+    not_before, not_after = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    if moment < not_before:
+        raise RentalNotYetValid(f"rental for {film_id!r} starts at {not_before.isoformat()}")
+    if moment >= not_after:
+        raise RentalExpired(f"rental for {film_id!r} ended at {not_after.isoformat()}")
+    content_key = _unwrap(fields, node_key, _binding(film_id, serial))
+    return Rental(
+        certificate=certificate,
+        film_id=film_id,
+        serial=serial,
+        not_before=not_before,
+        not_after=not_after,
+        content_key=content_key,
+    )
+
+
+def read_rental_file(path: str | os.PathLike[str]) -> bytes:
+    """Read a ``.pvr`` file's bytes; raises `CertsError` if missing, unreadable or oversized."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_BUNDLE_BYTES:
+            raise CertsError(f"rental bundle {p} is too large ({size} bytes)")
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise CertsError(f"rental bundle {p} does not exist") from None
+    except IsADirectoryError:
+        raise CertsError(f"rental bundle {p} is a directory") from None
+    except OSError as e:
+        raise CertsError(f"rental bundle {p} cannot be read: {e.strerror}") from None
