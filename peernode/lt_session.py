@@ -16,8 +16,8 @@ brings uTP back for an operator who wants it.
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import libtorrent as lt
@@ -66,6 +66,7 @@ _ALERT_MASK = (
     | lt.alert.category_t.peer_notification
     | lt.alert.category_t.connect_notification
     | lt.alert.category_t.block_progress_notification
+    | lt.alert.category_t.progress_notification
 )
 
 
@@ -160,7 +161,8 @@ def make_session(
     """
     pack = private_swarm_settings(listen_host, port, origin=origin, transport=transport)
     pack.update(settings or {})
-    session = lt.session(pack)
+    # The binding converts a dict to a settings_pack; its stubs only name the latter.
+    session: lt.session = lt.session(pack)  # type: ignore[call-overload]
     if limit_local_peers:
         subject_local_peers_to_limits(session)
     if ssl_listen_port(session) == 0:
@@ -182,7 +184,7 @@ def set_handle_certificate(handle: lt.torrent_handle, cert_pem: bytes, key_pem: 
 def add_ssl_torrent(
     session: lt.session,
     ti: lt.torrent_info,
-    save_path: str | Path,
+    save_path: str | os.PathLike[str],
     *,
     cert_pem: bytes,
     key_pem: bytes,
