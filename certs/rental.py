@@ -18,6 +18,7 @@ moved to another film or rental. `open_rental` refuses to unwrap outside the win
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -262,16 +263,36 @@ def _parse(bundle: bytes) -> _Fields:
     for name, size in sizes.items():
         if len(record[name]) != size:
             raise BundleError(f"rental bundle field {name!r} is not {size} bytes")
-    try:
-        certificate = x509.load_der_x509_certificate(record["certificate"])
-    except ValueError:
-        raise BundleError("rental bundle holds no valid certificate") from None
     return _Fields(
-        certificate=certificate,
+        certificate=_load_certificate(record["certificate"]),
         ephemeral_key=record["ephemeral_key"],
         nonce=record["nonce"],
         wrapped_key=record["wrapped_key"],
     )
+
+
+def _load_certificate(der: bytes) -> x509.Certificate:
+    """Parse the bundle's certificate completely, or raise `BundleError`."""
+    try:
+        # cryptography only *warns* about some malformations (negative serial, odd
+        # attribute lengths); our CA never issues such a certificate, so they are errors.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            certificate = x509.load_der_x509_certificate(der)
+            # Names, validity and extensions are parsed lazily: touch them now so that a
+            # malformed certificate fails here, not as a ValueError deep in a later check.
+            _ = certificate.issuer, certificate.subject, certificate.extensions
+            _ = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    except (
+        ValueError,
+        TypeError,
+        Warning,
+        x509.InvalidVersion,
+        x509.DuplicateExtension,
+        x509.UnsupportedGeneralNameType,
+    ):
+        raise BundleError("rental bundle holds no valid certificate") from None
+    return certificate
 
 
 def read_rental_certificate(bundle: bytes) -> x509.Certificate:
@@ -310,6 +331,12 @@ def verify_rental_certificate(
         certificate.verify_directly_issued_by(ca_cert)
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         raise RentalTampered("rental certificate signature does not verify (altered)") from None
+    # The signature BIT STRING (the certificate's last field) lies outside what is
+    # signed; a nonzero unused-bits count still parses when the dropped bit is zero.
+    # Insist on the encoding our CA emits so that no byte of a certificate is malleable.
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    if der[-len(certificate.signature) - 1] != 0:
+        raise RentalTampered("rental certificate signature is not canonically encoded (altered)")
     return rental_identity(certificate)
 
 

@@ -1,0 +1,66 @@
+"""Shared fixtures for the PKI tests: a fixed clock, CAs, node keys and a CA directory."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certs import CA, generate_node_key, save_content_key
+
+# Every pure test runs at this instant; nothing reads the wall clock except the TLS tests,
+# because OpenSSL checks validity against the real time.
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+FILM = "big-buck-bunny"
+CONTENT_KEY = bytes(range(32))
+
+
+@pytest.fixture(scope="session")
+def t0() -> datetime:
+    """The fixed "now" of the pure tests."""
+    return T0
+
+
+@pytest.fixture(scope="session")
+def film() -> str:
+    """The film id every rental in these tests is for."""
+    return FILM
+
+
+@pytest.fixture(scope="session")
+def content_key() -> bytes:
+    """FILM's content key, as stored in `ca_dir`."""
+    return CONTENT_KEY
+
+
+@pytest.fixture(scope="session")
+def ca() -> CA:
+    """The operator CA, created a day before T0."""
+    return CA.create(now=T0 - timedelta(days=1))
+
+
+@pytest.fixture(scope="session")
+def other_ca() -> CA:
+    """Another operator's CA with the *same* default name (names do not identify CAs)."""
+    return CA.create(now=T0 - timedelta(days=1))
+
+
+@pytest.fixture(scope="session")
+def node_key() -> ec.EllipticCurvePrivateKey:
+    return generate_node_key()
+
+
+@pytest.fixture(scope="session")
+def other_node_key() -> ec.EllipticCurvePrivateKey:
+    return generate_node_key()
+
+
+@pytest.fixture
+def ca_dir(tmp_path: Path, ca: CA) -> Path:
+    """A saved CA directory holding the content key of FILM."""
+    directory = tmp_path / "ca"
+    ca.save(directory, now=T0 - timedelta(days=1))
+    save_content_key(directory, FILM, CONTENT_KEY)
+    return directory
