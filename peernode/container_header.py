@@ -39,6 +39,7 @@ __all__ = [
     "decode_header",
     "parse_header",
     "parse_header_and_tag",
+    "validate_mime_type",
 ]
 
 CONTAINER_VERSION = 1
@@ -157,8 +158,7 @@ def _check_header_fields(h: ContainerHeader) -> None:
         raise ContainerError(f"unsupported container version {h.version}")
     if not isinstance(h.film_id, str) or not 0 < len(h.film_id.encode()) <= _MAX_FILM_ID_BYTES:
         raise ContainerError(f"film id must be 1-{_MAX_FILM_ID_BYTES} bytes of text")
-    if not isinstance(h.mime_type, str) or not _is_mime_type(h.mime_type):
-        raise ContainerError(f"invalid MIME type {h.mime_type!r}")
+    validate_mime_type(h.mime_type)
     if not isinstance(h.nonce_prefix, bytes) or len(h.nonce_prefix) != NONCE_PREFIX_BYTES:
         raise ContainerError(f"nonce prefix must be {NONCE_PREFIX_BYTES} bytes")
     seg = h.segment_bytes
@@ -174,6 +174,17 @@ def _check_header_fields(h: ContainerHeader) -> None:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_mime_type(value: str) -> str:
+    """Return ``value`` if a container can record it as MIME type, else raise `ContainerError`.
+
+    Accepted: printable ASCII ``type/subtype`` (parameters allowed, no spaces), at most
+    127 characters.
+    """
+    if not isinstance(value, str) or not _is_mime_type(value):
+        raise ContainerError(f"invalid MIME type {value!r} (expected type/subtype)")
+    return value
 
 
 def _is_mime_type(value: str) -> bool:

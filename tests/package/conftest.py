@@ -1,0 +1,41 @@
+"""Fixtures for packaging tests: a throwaway operator CA directory and a small film."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from certs import CA
+
+TRACKER = "https://127.0.0.1:8443/announce"
+
+
+@pytest.fixture(scope="session")
+def ca() -> CA:
+    return CA.create("package test CA")
+
+
+@pytest.fixture
+def ca_dir(tmp_path: Path, ca: CA) -> Path:
+    directory = tmp_path / "ca"
+    ca.save(directory)
+    return directory
+
+
+@pytest.fixture
+def film(tmp_path: Path) -> Path:
+    path = tmp_path / "film.mp4"
+    path.write_bytes(os.urandom(3 * 1024 * 1024 + 4321))
+    return path
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    return tmp_path / "library"
+
+
+@pytest.fixture
+def tracker() -> str:
+    return TRACKER
