@@ -215,8 +215,6 @@ class CA:
         The directory is created 0700 if missing. Refuses (`CertsError`) to touch a
         directory that already holds a CA: replacing a CA orphans every credential.
         """
-        from .crl import crl_pem  # crl builds on CA; import here to keep modules acyclic
-
         directory = Path(ca_dir)
         paths = [directory / n for n in (CA_CERT_FILE, CA_KEY_FILE, CRL_FILE)]
         for path in paths:
@@ -225,7 +223,8 @@ class CA:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(directory / CA_KEY_FILE, _key_pem(self.key))
         write_atomic(directory / CA_CERT_FILE, self.cert_pem)
-        write_atomic(directory / CRL_FILE, crl_pem(self.sign_crl({}, now=now)))
+        empty_crl = self.sign_crl({}, now=now)
+        write_atomic(directory / CRL_FILE, empty_crl.public_bytes(serialization.Encoding.PEM))
 
     @property
     def cert_pem(self) -> bytes:

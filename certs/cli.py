@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .ca import CA, CA_CERT_FILE, CA_KEY_FILE, CRL_FILE
+from .ca import CA, CRL_FILE
 from .clock import as_utc
 from .crl import refresh_crl, revoke, revoked_serials
 from .errors import CertsError
@@ -70,8 +70,7 @@ def _refuse_existing(*paths: Path) -> None:
 
 def _cmd_init(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
-    _refuse_existing(*(directory / n for n in (CA_CERT_FILE, CA_KEY_FILE, CRL_FILE)))
-    ca = CA.create(args.name, valid_days=args.valid_days)
+    ca = CA.create(args.name, valid_days=args.valid_days)  # save() refuses an existing CA
     ca.save(directory)
     print(f"created CA {ca.name!r} in {directory} (ca.pem, ca.key, crl.pem)")
     return 0

@@ -58,7 +58,7 @@ def _assert_leaf_profile(cert: x509.Certificate, ca: CA) -> None:
     assert bc.ca is False
     assert bc.path_length is None
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    assert ski == x509.SubjectKeyIdentifier.from_public_key(cert.public_key())  # type: ignore[arg-type]
+    assert ski == x509.SubjectKeyIdentifier.from_public_key(cert.public_key())
     aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     assert aki.key_identifier == ca_ski.key_identifier

@@ -153,7 +153,8 @@ def test_rent_defaults_to_starting_now(operator: Path, tmp_path: Path) -> None:
 
 def _rent(operator: Path, out: Path) -> int:
     node_pub = operator / "node" / "node.pub"
-    args = ["--film-id", FILM, "--node-pub", node_pub, "--hours", "1", "--out", out]
+    args: list[str | Path] = ["--film-id", FILM, "--node-pub", node_pub, "--hours", "1"]
+    args += ["--out", out]
     return int(ok("ca", "rent", "--ca-dir", operator / "ca", *args))
 
 
