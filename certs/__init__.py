@@ -26,6 +26,7 @@ from .errors import (
 from .files import read_private, write_atomic, write_private
 from .films import validate_film_id
 from .keystore import load_content_key, save_content_key
+from .keywrap import WrappedKey, unwrap_content_key, wrap_content_key
 from .nodekey import (
     generate_node_key,
     load_node_key,
@@ -57,6 +58,7 @@ __all__ = [
     "RentalNotYetValid",
     "RentalOtherCA",
     "RentalTampered",
+    "WrappedKey",
     "crl_is_stale",
     "crl_pem",
     "generate_node_key",
@@ -79,9 +81,11 @@ __all__ = [
     "revoked_serials",
     "save_content_key",
     "save_node_key",
+    "unwrap_content_key",
     "validate_film_id",
     "verify_crl",
     "verify_rental_certificate",
+    "wrap_content_key",
     "write_atomic",
     "write_private",
 ]

@@ -8,11 +8,9 @@ A bundle is one msgpack map::
      "nonce": 12 bytes,
      "wrapped_key": AES-256-GCM ciphertext + tag of the 32-byte content key}
 
-The content key is wrapped to the certificate's public key, ECIES-style: an ephemeral
-P-256 ECDH with the node key, HKDF-SHA256 whose info binds the label, film id, serial
-and both public keys, then AES-256-GCM whose AAD binds the label, film id and serial.
-So only the node holding the private key can unwrap, and a wrapped key cannot be
-moved to another film or rental. `open_rental` refuses to unwrap outside the window.
+The content key is wrapped to the certificate's public key by `certs.keywrap`
+(ECDH-ES + HKDF + AES-GCM, bound to film id and serial). `open_rental` checks the
+certificate against the CA and the node, and refuses to unwrap outside the window.
 """
 
 from __future__ import annotations
@@ -27,11 +25,9 @@ from typing import Any
 
 import msgpack
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .ca import CA, MAX_SERIAL
 from .clock import resolve_now
@@ -45,7 +41,15 @@ from .errors import (
     RentalTampered,
 )
 from .films import FILM_ID_PATTERN
-from .keystore import CONTENT_KEY_BYTES, load_content_key
+from .keystore import load_content_key
+from .keywrap import (
+    NONCE_BYTES,
+    POINT_BYTES,
+    WRAPPED_BYTES,
+    WrappedKey,
+    unwrap_content_key,
+    wrap_content_key,
+)
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -64,12 +68,6 @@ BUNDLE_VERSION = 1
 # A real bundle is well under 1 KiB; the cap keeps a hostile file from costing memory.
 MAX_BUNDLE_BYTES = 64 * 1024
 
-_LABEL = b"peernode rental v1"
-_NONCE_BYTES = 12
-_POINT_BYTES = 65  # uncompressed P-256 point: 0x04 || X || Y
-_WRAPPED_BYTES = CONTENT_KEY_BYTES + 16  # + GCM tag
-_SERIAL_BYTES = 20  # RFC 5280: serials fit in 20 octets
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _FIELDS = {
     "version": int,
     "certificate": bytes,
@@ -99,9 +97,7 @@ class Rental:
 @dataclass(frozen=True)
 class _Fields:
     certificate: x509.Certificate
-    ephemeral_key: bytes
-    nonce: bytes
-    wrapped_key: bytes
+    wrapped: WrappedKey
 
 
 def rental_identity(certificate: x509.Certificate) -> tuple[str, int]:
@@ -128,36 +124,6 @@ def rental_identity(certificate: x509.Certificate) -> tuple[str, int]:
     return film_id, serial
 
 
-def _point(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-
-
-def _binding(film_id: str, serial: int) -> bytes:
-    """What the wrapped key is bound to; msgpack makes the encoding unambiguous."""
-    packed: bytes = msgpack.packb([_LABEL, film_id, serial.to_bytes(_SERIAL_BYTES, "big")])
-    return packed
-
-
-def _wrapping_key(
-    shared_secret: bytes, binding: bytes, ephemeral_point: bytes, recipient_point: bytes
-) -> bytes:
-    # Both public keys go into the KDF (as HPKE's kem_context does) so the derived key
-    # is tied to this exact exchange, not only to the shared secret.
-    info: bytes = msgpack.packb([binding, ephemeral_point, recipient_point])
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared_secret)
-
-
-def _ephemeral_key(rng_bytes: Callable[[int], bytes]) -> ec.EllipticCurvePrivateKey:
-    """A P-256 private key from ``rng_bytes`` by rejection sampling (no modulo bias)."""
-    for _ in range(64):
-        scalar = int.from_bytes(rng_bytes(32), "big")
-        if 0 < scalar < _P256_ORDER:
-            return ec.derive_private_key(scalar, ec.SECP256R1())
-    raise CertsError("the random source gave no usable P-256 scalar in 64 tries")
-
-
 def _p256_public_key(certificate: x509.Certificate) -> ec.EllipticCurvePublicKey | None:
     try:
         key = certificate.public_key()
@@ -180,28 +146,20 @@ def make_rental_bundle(
     tests). Raises `CertsError` if the certificate is not a P-256 rental certificate or
     the content key is not 32 bytes.
     """
-    if len(content_key) != CONTENT_KEY_BYTES:
-        raise CertsError(f"content key must be {CONTENT_KEY_BYTES} bytes, got {len(content_key)}")
     film_id, serial = rental_identity(certificate)
     recipient = _p256_public_key(certificate)
     if recipient is None:
         raise CertsError("the rental certificate's key is not a P-256 key")
-    ephemeral = _ephemeral_key(rng_bytes)
-    ephemeral_point, recipient_point = _point(ephemeral.public_key()), _point(recipient)
-    binding = _binding(film_id, serial)
-    key = _wrapping_key(
-        ephemeral.exchange(ec.ECDH(), recipient), binding, ephemeral_point, recipient_point
+    wrapped = wrap_content_key(
+        content_key, recipient, film_id=film_id, serial=serial, rng_bytes=rng_bytes
     )
-    nonce = rng_bytes(_NONCE_BYTES)
-    if len(nonce) != _NONCE_BYTES:
-        raise CertsError("the random source returned a short nonce")
     bundle: bytes = msgpack.packb(
         {
             "version": BUNDLE_VERSION,
             "certificate": certificate.public_bytes(serialization.Encoding.DER),
-            "ephemeral_key": ephemeral_point,
-            "nonce": nonce,
-            "wrapped_key": AESGCM(key).encrypt(nonce, content_key, binding),
+            "ephemeral_key": wrapped.ephemeral_key,
+            "nonce": wrapped.nonce,
+            "wrapped_key": wrapped.ciphertext,
         },
         use_bin_type=True,
     )
@@ -259,15 +217,13 @@ def _parse(bundle: bytes) -> _Fields:
             raise BundleError(f"rental bundle is missing the {name!r} field")
         if type(record[name]) is not kind:
             raise BundleError(f"rental bundle field {name!r} has the wrong type")
-    sizes = {"ephemeral_key": _POINT_BYTES, "nonce": _NONCE_BYTES, "wrapped_key": _WRAPPED_BYTES}
+    sizes = {"ephemeral_key": POINT_BYTES, "nonce": NONCE_BYTES, "wrapped_key": WRAPPED_BYTES}
     for name, size in sizes.items():
         if len(record[name]) != size:
             raise BundleError(f"rental bundle field {name!r} is not {size} bytes")
     return _Fields(
         certificate=_load_certificate(record["certificate"]),
-        ephemeral_key=record["ephemeral_key"],
-        nonce=record["nonce"],
-        wrapped_key=record["wrapped_key"],
+        wrapped=WrappedKey(record["ephemeral_key"], record["nonce"], record["wrapped_key"]),
     )
 
 
@@ -340,25 +296,6 @@ def verify_rental_certificate(
     return rental_identity(certificate)
 
 
-def _unwrap(fields: _Fields, node_key: ec.EllipticCurvePrivateKey, binding: bytes) -> bytes:
-    try:
-        ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(
-            ec.SECP256R1(), fields.ephemeral_key
-        )
-    except ValueError:
-        raise RentalTampered("rental bundle's wrapped key was altered (bad point)") from None
-    key = _wrapping_key(
-        node_key.exchange(ec.ECDH(), ephemeral),
-        binding,
-        fields.ephemeral_key,
-        _point(node_key.public_key()),
-    )
-    try:
-        return AESGCM(key).decrypt(fields.nonce, fields.wrapped_key, binding)
-    except InvalidTag:
-        raise RentalTampered("rental bundle's wrapped content key does not verify") from None
-
-
 def open_rental(
     bundle: bytes,
     node_key: ec.EllipticCurvePrivateKey,
@@ -386,7 +323,7 @@ def open_rental(
         raise RentalNotYetValid(f"rental for {film_id!r} starts at {not_before.isoformat()}")
     if moment >= not_after:
         raise RentalExpired(f"rental for {film_id!r} ended at {not_after.isoformat()}")
-    content_key = _unwrap(fields, node_key, _binding(film_id, serial))
+    content_key = unwrap_content_key(fields.wrapped, node_key, film_id=film_id, serial=serial)
     return Rental(
         certificate=certificate,
         film_id=film_id,
