@@ -1,0 +1,186 @@
+"""Tracker configuration: frozen dataclasses with units in field names, loadable from TOML.
+
+A TOML file holds any field of `TrackerConfig` at top level and the swarm policy in a
+``[swarm]`` table; unknown keys are rejected so that a typo never silently falls back
+to a default. Relative paths in a file are resolved against the file's directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self, get_type_hints
+
+from .errors import ConfigError
+
+__all__ = ["SwarmPolicy", "TrackerConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class SwarmPolicy:
+    """How swarms answer announces (pure core settings)."""
+
+    announce_interval_s: int = 300
+    """Interval the tracker asks clients to announce at (rentals: minutes, not seconds)."""
+    min_announce_interval_s: int = 60
+    """``min interval``: clients must not announce more often than this."""
+    peer_timeout_intervals: float = 2.0
+    """A peer that has not announced for this many announce intervals is dropped."""
+    numwant_default: int = 50
+    """Peers returned when the client does not send ``numwant``."""
+    numwant_max: int = 200
+    """Upper bound on peers returned, whatever ``numwant`` says."""
+    origin_always_included: bool = True
+    """A leecher always receives every origin seeder, on top of the random sample."""
+    max_peers_per_swarm: int = 200_000
+    """New peers beyond this are answered but not stored (bounds memory per swarm)."""
+
+    def __post_init__(self) -> None:
+        if self.announce_interval_s < 1:
+            raise ConfigError("announce_interval_s must be at least 1")
+        if not 1 <= self.min_announce_interval_s <= self.announce_interval_s:
+            raise ConfigError("min_announce_interval_s must be in 1..announce_interval_s")
+        if self.peer_timeout_intervals < 1:
+            raise ConfigError("peer_timeout_intervals must be at least 1")
+        if not 0 <= self.numwant_default <= self.numwant_max:
+            raise ConfigError("numwant_default must be in 0..numwant_max")
+        if self.max_peers_per_swarm < 1:
+            raise ConfigError("max_peers_per_swarm must be at least 1")
+
+    @property
+    def peer_ttl_s(self) -> float:
+        """Seconds after its last announce that a peer expires."""
+        return self.announce_interval_s * self.peer_timeout_intervals
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """Everything `serve_tracker` needs: credentials, addresses, limits, swarm policy."""
+
+    ca_path: Path
+    """PEM of the operator CA: client certificates must chain to it."""
+    cert_path: Path
+    """PEM of the tracker's server certificate (issued by the same CA)."""
+    key_path: Path
+    """The server certificate's private key (mode 0600)."""
+    library_dir: Path
+    """Directory of the films' ``.torrent`` files, reloaded when it changes."""
+    crl_path: Path | None = None
+    """The CA's CRL (PEM), reloaded when it changes; ``None``: nothing revoked."""
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    metrics_host: str | None = None
+    """Where to serve Prometheus text; ``None``: no metrics listener."""
+    metrics_port: int = 0
+    max_connections: int = 1024
+    """Connections held at once; beyond it the oldest idle connection is closed."""
+    handshake_timeout_s: float = 10.0
+    idle_timeout_s: float = 30.0
+    """Time a connection may take to deliver a complete request, or to take a response."""
+    max_request_bytes: int = 8192
+    """Bound on a request's head (request line + headers) and body."""
+    max_header_count: int = 32
+    shutdown_grace_s: float = 5.0
+    """On shutdown, requests in flight get this long to finish."""
+    reload_poll_s: float = 2.0
+    """How often the CRL and the library are checked for changes."""
+    expire_every_s: float = 30.0
+    """How often expired peers are dropped."""
+    max_scrape_hashes: int = 64
+    tls_session_tickets: int = 0
+    """TLS 1.3 tickets sent after a handshake. libtorrent never resumes a session,
+    so tickets only cost CPU and, held back by trio, delay the client's request."""
+    swarm: SwarmPolicy = field(default_factory=SwarmPolicy)
+
+    def __post_init__(self) -> None:
+        for name in ("listen_port", "metrics_port"):
+            if not 0 <= getattr(self, name) <= 65535:
+                raise ConfigError(f"{name} must be in 0..65535")
+        for name in (
+            "max_connections",
+            "max_request_bytes",
+            "max_header_count",
+            "max_scrape_hashes",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        for name in ("handshake_timeout_s", "idle_timeout_s", "reload_poll_s", "expire_every_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.shutdown_grace_s < 0:
+            raise ConfigError("shutdown_grace_s must not be negative")
+        if self.tls_session_tickets < 0:
+            raise ConfigError("tls_session_tickets must not be negative")
+
+    @classmethod
+    def from_mapping(
+        cls, values: Mapping[str, Any], *, base_dir: Path | None = None, **overrides: Any
+    ) -> Self:
+        """Build a config from a TOML-like mapping, then apply ``overrides``.
+
+        ``overrides`` (already typed, e.g. from the command line) win over
+        ``values``; ``None`` overrides are ignored. Relative paths in ``values``
+        are resolved against ``base_dir``. Raises `ConfigError` for an unknown
+        key, a value of the wrong type, a missing required field or a bad value.
+        """
+        raw = dict(values)
+        swarm_raw = raw.pop("swarm", {})
+        if not isinstance(swarm_raw, Mapping):
+            raise ConfigError("swarm must be a table")
+        fields: dict[str, Any] = {k: _typed(cls, k, v, base_dir) for k, v in raw.items()}
+        fields["swarm"] = SwarmPolicy(
+            **{k: _typed(SwarmPolicy, k, v, None) for k, v in swarm_raw.items()}
+        )
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**fields)
+        except TypeError as e:  # a required field is missing
+            raise ConfigError(f"incomplete tracker configuration: {e}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> Self:
+        """Load a config from a TOML file; see `from_mapping` for ``overrides``.
+
+        Raises `ConfigError` for an unreadable or invalid file.
+        """
+        p = Path(path)
+        try:
+            values = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read {p}: {e.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p} is not valid TOML: {e}") from None
+        return cls.from_mapping(values, base_dir=p.parent, **overrides)
+
+
+def _typed(cls: type, name: str, value: Any, base_dir: Path | None) -> Any:
+    """Check one TOML value against the dataclass field's annotation and convert it."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    section = "" if cls is TrackerConfig else "swarm."
+    if name not in known or name == "swarm":
+        raise ConfigError(f"unknown configuration key {section}{name}")
+    hint = get_type_hints(cls)[name]
+    kinds = hint.__args__ if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:  # TOML has no null; only keyword callers get here
+        if type(None) in kinds:
+            return None
+    elif Path in kinds and isinstance(value, str):
+        p = Path(value)
+        return base_dir / p if base_dir is not None and not p.is_absolute() else p
+    elif bool in kinds:
+        if isinstance(value, bool):
+            return value
+    elif int in kinds:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif float in kinds:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif str in kinds and isinstance(value, str):
+        return value
+    expected = " or ".join(k.__name__ for k in kinds if k is not type(None))
+    raise ConfigError(f"configuration key {section}{name} must be {expected}")

@@ -1,0 +1,127 @@
+"""The tracker's request logic: target + verified certificate -> HTTP status and body (pure).
+
+The shell hands over the request target, what it learned from the TLS handshake and
+the clocks; everything the tracker decides happens here, so it is tested without a
+socket. The catalog and the revoked serials are plain attributes the shell replaces
+when their files change.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from ipaddress import IPv4Address, IPv6Address
+
+from .admission import CertInfo, Decision, admit, admit_scrape
+from .catalog import Catalog
+from .errors import MalformedRequest, UnknownPath
+from .request import MAX_SCRAPE_HASHES, AnnounceRequest, parse_request_target
+from .response import encode_announce, encode_failure, encode_scrape
+from .swarm import AnnounceResult, Swarms
+
+__all__ = ["Outcome", "RequestKind", "TrackerService"]
+
+HTTP_OK = 200
+HTTP_BAD_REQUEST = 400
+HTTP_NOT_FOUND = 404
+
+
+class RequestKind(enum.StrEnum):
+    """What a request turned out to be; the value is a metric label."""
+
+    ANNOUNCE = "announce"
+    SCRAPE = "scrape"
+    MALFORMED = "malformed"
+    NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The answer to one request, and what the shell logs and counts about it."""
+
+    kind: RequestKind
+    status: int
+    body: bytes
+    decision: Decision | None = None
+    """Admission's decision (announce and scrape)."""
+    result: AnnounceResult | None = None
+    """The swarm's answer (admitted announces only)."""
+    request: AnnounceRequest | None = None
+    failure_reason: str = ""
+    """For a malformed request: what was wrong (also in the body)."""
+
+
+class TrackerService:
+    """Answers announce and scrape requests from admitted certificate holders."""
+
+    def __init__(
+        self,
+        swarms: Swarms,
+        catalog: Catalog | None = None,
+        revoked_serials: frozenset[int] = frozenset(),
+        *,
+        max_scrape_hashes: int = MAX_SCRAPE_HASHES,
+    ) -> None:
+        self.swarms = swarms
+        self.catalog = catalog if catalog is not None else Catalog()
+        self.revoked_serials = revoked_serials
+        self.max_scrape_hashes = max_scrape_hashes
+
+    def handle(
+        self,
+        target: bytes,
+        cert: CertInfo,
+        peer_ip: IPv4Address | IPv6Address,
+        *,
+        now: float,
+        wall_now: datetime,
+        rng: random.Random,
+    ) -> Outcome:
+        """Answer one request.
+
+        ``now`` is monotonic seconds (peer expiry), ``wall_now`` the timezone-aware
+        UTC time (certificate validity). Never raises for bad client input: a
+        malformed request gets a ``failure reason`` body.
+        """
+        try:
+            request = parse_request_target(target, max_scrape_hashes=self.max_scrape_hashes)
+        except UnknownPath as e:
+            return Outcome(
+                RequestKind.NOT_FOUND,
+                HTTP_NOT_FOUND,
+                encode_failure(str(e)),
+                failure_reason=e.failure_reason,
+            )
+        except MalformedRequest as e:
+            return Outcome(
+                RequestKind.MALFORMED,
+                HTTP_OK,
+                encode_failure(e.failure_reason),
+                failure_reason=e.failure_reason,
+            )
+        policy = self.swarms.policy
+        if not isinstance(request, AnnounceRequest):
+            decision, allowed = admit_scrape(
+                cert, request.info_hashes, self.catalog, self.revoked_serials, wall_now
+            )
+            body = (
+                encode_scrape(self.swarms.scrape(allowed))
+                if decision.admitted
+                else encode_failure(
+                    decision.failure_reason, min_interval_s=policy.min_announce_interval_s
+                )
+            )
+            return Outcome(RequestKind.SCRAPE, HTTP_OK, body, decision)
+        decision = admit(cert, request.info_hash, self.catalog, self.revoked_serials, wall_now)
+        if not decision.admitted:
+            # a refused client retries at the announce interval, not in a tight loop
+            body = encode_failure(
+                decision.failure_reason, min_interval_s=policy.announce_interval_s
+            )
+            return Outcome(RequestKind.ANNOUNCE, HTTP_OK, body, decision, request=request)
+        result = self.swarms.announce(request, peer_ip, now, rng, is_origin=decision.is_origin)
+        return Outcome(
+            RequestKind.ANNOUNCE, HTTP_OK, encode_announce(result), decision, result, request
+        )

@@ -1,0 +1,131 @@
+"""Swarm state: turn an admitted announce into a peer list (pure core).
+
+`Swarms.announce(request, peer_ip, now, rng, is_origin=...)` is the tracker's whole
+announce logic once a request is admitted; `Swarms.expire(now)` is the separate
+cleaning pass. Time (``now``, seconds on any monotonic clock) and randomness (``rng``)
+are parameters, so tests drive both.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+
+from .config import SwarmPolicy
+from .memory_store import MemoryStore
+from .request import AnnounceRequest, Event
+from .store import PeerChange, Role, SwarmCounts, SwarmStore
+
+__all__ = ["AnnounceResult", "Swarms", "compact_address"]
+
+_COMPACT_V4 = 6
+
+
+@dataclass(frozen=True, slots=True)
+class AnnounceResult:
+    """The answer to one admitted announce, before bencoding."""
+
+    interval_s: int
+    min_interval_s: int
+    counts: SwarmCounts
+    peers: bytes
+    """Compact IPv4 peers (BEP 23): 6 bytes each."""
+    peers6: bytes
+    """Compact IPv6 peers (BEP 7): 18 bytes each."""
+    uploaded_delta: int
+    """Bytes the peer reports having uploaded since its previous announce."""
+    downloaded_delta: int
+    """Bytes the peer reports having downloaded since its previous announce."""
+
+
+def compact_address(ip: IPv4Address | IPv6Address, port: int) -> bytes:
+    """The compact form of ``ip:port``; IPv4-mapped IPv6 addresses become IPv4."""
+    if isinstance(ip, IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.packed + port.to_bytes(2, "big")
+
+
+def _role(request: AnnounceRequest, is_origin: bool) -> Role:
+    if request.left == 0:
+        return Role.ORIGIN if is_origin else Role.SEEDER
+    if request.event is Event.PAUSED:
+        return Role.UPLOAD_ONLY
+    return Role.LEECHER
+
+
+def _delta(now: int, before: int | None) -> int:
+    # a counter that went backwards is a new client session counting from zero
+    return now - before if before is not None and now >= before else now
+
+
+class Swarms:
+    """Every swarm the tracker knows, behind a `SwarmStore` (in memory by default)."""
+
+    def __init__(self, policy: SwarmPolicy | None = None, store: SwarmStore | None = None):
+        self.policy = policy or SwarmPolicy()
+        self.store: SwarmStore = store or MemoryStore(
+            max_peers_per_swarm=self.policy.max_peers_per_swarm
+        )
+
+    def announce(
+        self,
+        request: AnnounceRequest,
+        peer_ip: IPv4Address | IPv6Address,
+        now: float,
+        rng: random.Random,
+        *,
+        is_origin: bool = False,
+    ) -> AnnounceResult:
+        """Record an admitted announce and select peers for it.
+
+        ``peer_ip`` is the connection's remote address (never the request's ``ip``
+        parameter); the peer's port is the announced one. ``is_origin`` marks an
+        origin seeder (admitted by SAN ``*``).
+        """
+        policy = self.policy
+        wanted = policy.numwant_default if request.numwant is None else request.numwant
+        change = PeerChange(
+            info_hash=request.info_hash,
+            peer_id=request.peer_id,
+            address=compact_address(peer_ip, request.port),
+            role=_role(request, is_origin),
+            uploaded=request.uploaded,
+            downloaded=request.downloaded,
+            completed=request.event is Event.COMPLETED,
+            stopped=request.event is Event.STOPPED,
+        )
+        reply = self.store.announce(
+            change,
+            numwant=min(wanted, policy.numwant_max),
+            expires_at=now + policy.peer_ttl_s,
+            origins_for_leechers=policy.origin_always_included,
+            rng=rng,
+        )
+        v4 = b"".join(reply.peers)
+        v6 = b""
+        if len(v4) != _COMPACT_V4 * len(reply.peers):  # some IPv6 peers: split by family
+            v4 = b"".join(a for a in reply.peers if len(a) == _COMPACT_V4)
+            v6 = b"".join(a for a in reply.peers if len(a) != _COMPACT_V4)
+        return AnnounceResult(
+            interval_s=policy.announce_interval_s,
+            min_interval_s=policy.min_announce_interval_s,
+            counts=reply.counts,
+            peers=v4,
+            peers6=v6,
+            uploaded_delta=_delta(request.uploaded, reply.previous_uploaded),
+            downloaded_delta=_delta(request.downloaded, reply.previous_downloaded),
+        )
+
+    def expire(self, now: float) -> int:
+        """Drop peers not heard from for the policy's peer TTL; return how many."""
+        return self.store.expire(now)
+
+    def scrape(self, info_hashes: Iterable[bytes]) -> dict[bytes, SwarmCounts]:
+        """Counts for each of ``info_hashes`` (BEP 48)."""
+        return self.store.scrape(info_hashes)
+
+    def swarms(self) -> Iterator[tuple[bytes, SwarmCounts]]:
+        """Every swarm with peers, with its counts."""
+        return self.store.swarms()
