@@ -26,6 +26,7 @@ from .clock import as_utc, resolve_now
 from .errors import CertsError, KeyFileError
 from .files import read_private, write_atomic, write_private
 from .films import validate_film_id
+from .reading import read_file
 
 __all__ = [
     "CA",
@@ -108,6 +109,27 @@ class IssuedCert:
         return cert_path, key_path
 
 
+def _key_usage(
+    *,
+    digital_signature: bool = False,
+    key_agreement: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
+) -> x509.KeyUsage:
+    """A KeyUsage with only the named bits set (the others our certificates never need)."""
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=key_agreement,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def _ski_of(cert: x509.Certificate) -> x509.SubjectKeyIdentifier:
     return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
 
@@ -155,20 +177,7 @@ class CA:
             .not_valid_before(start - CLOCK_SKEW)
             .not_valid_after(start + timedelta(days=valid_days))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(key_cert_sign=True, crl_sign=True), critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
             )
@@ -188,12 +197,7 @@ class CA:
         cert_path, key_path = directory / CA_CERT_FILE, directory / CA_KEY_FILE
         if not directory.is_dir():
             raise CertsError(f"CA directory {directory} does not exist (run: peernode ca init)")
-        try:
-            cert_bytes = cert_path.read_bytes()
-        except FileNotFoundError:
-            raise CertsError(f"no CA certificate {cert_path} (run: peernode ca init)") from None
-        except OSError as e:
-            raise CertsError(f"CA certificate {cert_path} cannot be read: {e.strerror}") from None
+        cert_bytes = read_file(cert_path, what="CA certificate", hint=" (run: peernode ca init)")
         try:
             cert = x509.load_pem_x509_certificate(cert_bytes)
         except ValueError:
@@ -270,18 +274,7 @@ class CA:
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=key_agreement,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+                _key_usage(digital_signature=True, key_agreement=key_agreement), critical=True
             )
             .add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
             .add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)

@@ -18,6 +18,7 @@ from .ca import CA, CRL_FILE, validate_serial
 from .clock import resolve_now
 from .errors import CertsError
 from .files import write_atomic
+from .reading import read_file
 
 __all__ = [
     "crl_is_stale",
@@ -54,17 +55,11 @@ def load_crl(pem: bytes) -> x509.CertificateRevocationList:
 
 def read_crl_file(path: str | os.PathLike[str]) -> x509.CertificateRevocationList:
     """Read and parse a CRL file; raises `CertsError` if missing, unreadable or malformed."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise CertsError(f"CRL {p} does not exist") from None
-    except OSError as e:
-        raise CertsError(f"CRL {p} cannot be read: {e.strerror}") from None
+    data = read_file(path, what="CRL")
     try:
         return load_crl(data)
     except CertsError:
-        raise CertsError(f"CRL {p} is not a valid PEM CRL") from None
+        raise CertsError(f"CRL {path} is not a valid PEM CRL") from None
 
 
 def revoked_serials(crl: x509.CertificateRevocationList) -> frozenset[int]:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import CertsError, KeyFileError
 from .files import read_private, write_atomic, write_private
+from .reading import read_file
 
 __all__ = [
     "NODE_KEY_FILE",
@@ -88,17 +89,11 @@ def load_public_key(path: str | os.PathLike[str]) -> ec.EllipticCurvePublicKey:
 
     Raises `KeyFileError` if missing, unreadable, malformed or not P-256.
     """
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise KeyFileError(f"node public key {p} does not exist") from None
-    except OSError as e:
-        raise KeyFileError(f"node public key {p} cannot be read: {e.strerror}") from None
+    data = read_file(path, what="node public key", error=KeyFileError)
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, TypeError):
-        raise KeyFileError(f"node public key {p} is not a PEM public key") from None
+        raise KeyFileError(f"node public key {path} is not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise KeyFileError(f"node public key {p} is not a P-256 (secp256r1) key")
+        raise KeyFileError(f"node public key {path} is not a P-256 (secp256r1) key")
     return key

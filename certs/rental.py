@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -50,6 +49,7 @@ from .keywrap import (
     unwrap_content_key,
     wrap_content_key,
 )
+from .reading import read_file
 
 __all__ = [
     "BUNDLE_VERSION",
@@ -336,15 +336,4 @@ def open_rental(
 
 def read_rental_file(path: str | os.PathLike[str]) -> bytes:
     """Read a ``.pvr`` file's bytes; raises `CertsError` if missing, unreadable or oversized."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_BUNDLE_BYTES:
-            raise CertsError(f"rental bundle {p} is too large ({size} bytes)")
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise CertsError(f"rental bundle {p} does not exist") from None
-    except IsADirectoryError:
-        raise CertsError(f"rental bundle {p} is a directory") from None
-    except OSError as e:
-        raise CertsError(f"rental bundle {p} cannot be read: {e.strerror}") from None
+    return read_file(path, what="rental bundle", max_bytes=MAX_BUNDLE_BYTES)

@@ -178,50 +178,33 @@ def _assert_refused_by_server(outcome: Outcome, reason: str) -> None:
     assert outcome.client_error is not None  # and the client got no answer
 
 
-def test_rental_from_another_ca_is_refused(
+@pytest.mark.parametrize(
+    ("issuer", "start", "end", "reason"),
+    [
+        # Same name, other key: names do not identify a CA.
+        ("other CA", timedelta(minutes=-1), timedelta(hours=2), "unable to get local issuer"),
+        ("our CA", timedelta(days=-3), timedelta(days=-1), "certificate has expired"),
+        ("our CA", timedelta(days=1), timedelta(days=2), "certificate is not yet valid"),
+    ],
+)
+def test_invalid_rental_is_refused(
     tmp_path: Path,
     live_ca: CA,
     tracker_cert: IssuedCert,
     node_key: ec.EllipticCurvePrivateKey,
     now: datetime,
+    issuer: str,
+    start: timedelta,
+    end: timedelta,
+    reason: str,
 ) -> None:
-    other = CA.create(now=now - timedelta(days=1))  # same name, other key
-    rental = _rental(other, node_key, now - timedelta(minutes=1), now + timedelta(hours=2))
+    ca = live_ca if issuer == "our CA" else CA.create(now=now - timedelta(days=10))
+    rental = _rental(ca, node_key, now + start, now + end)
     outcome = _handshake(
         _server_context(tmp_path, live_ca, tracker_cert),
         _client_context(tmp_path, live_ca, rental, node_key),
     )
-    _assert_refused_by_server(outcome, "unable to get local issuer certificate")
-
-
-def test_expired_rental_is_refused(
-    tmp_path: Path,
-    live_ca: CA,
-    tracker_cert: IssuedCert,
-    node_key: ec.EllipticCurvePrivateKey,
-    now: datetime,
-) -> None:
-    rental = _rental(live_ca, node_key, now - timedelta(days=3), now - timedelta(days=1))
-    outcome = _handshake(
-        _server_context(tmp_path, live_ca, tracker_cert),
-        _client_context(tmp_path, live_ca, rental, node_key),
-    )
-    _assert_refused_by_server(outcome, "certificate has expired")
-
-
-def test_not_yet_valid_rental_is_refused(
-    tmp_path: Path,
-    live_ca: CA,
-    tracker_cert: IssuedCert,
-    node_key: ec.EllipticCurvePrivateKey,
-    now: datetime,
-) -> None:
-    rental = _rental(live_ca, node_key, now + timedelta(days=1), now + timedelta(days=2))
-    outcome = _handshake(
-        _server_context(tmp_path, live_ca, tracker_cert),
-        _client_context(tmp_path, live_ca, rental, node_key),
-    )
-    _assert_refused_by_server(outcome, "certificate is not yet valid")
+    _assert_refused_by_server(outcome, reason)
 
 
 def test_revoked_rental_is_refused_with_the_crl(
