@@ -103,7 +103,7 @@ class IssuedCert:
         for path in (cert_path, key_path):
             if path.exists():
                 raise CertsError(f"{path} already exists; remove it first to replace it")
-        key_pem = self.key_pem
+        key_pem = self.key_pem  # first: a rental (no key) fails before anything is written
         write_private(key_path, key_pem)
         write_atomic(cert_path, self.cert_pem)
         return cert_path, key_path
