@@ -7,8 +7,8 @@ __all__ = [
     "CertsError",
     "KeyFileError",
     "RentalExpired",
-    "RentalNotYetValid",
     "RentalNotThisNode",
+    "RentalNotYetValid",
     "RentalOtherCA",
     "RentalTampered",
 ]

@@ -6,6 +6,7 @@ directory, is flushed to disk, then renamed over the target.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -29,10 +30,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
             os.fsync(f.fileno())
         os.replace(tmp_name, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
         raise
     return target
 
