@@ -34,6 +34,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The full command tree; each package adds its own subcommands."""
     from certs import cli as certs_cli
+    from sim import cli as sim_cli
     from tracker import cli as tracker_cli
 
     from . import commands
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     certs_cli.register(sub)
     tracker_cli.register(sub)
     commands.register(sub)
+    sim_cli.register(sub)
     return parser
 
 
