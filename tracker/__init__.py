@@ -1,7 +1,68 @@
-"""The private tracker: admits rental holders by mutual TLS (pure core + trio/h11 shell)."""
+"""The private tracker: admits rental holders by mutual TLS (pure core + trio/h11 shell).
+
+Pure core: `parse_request_target`, `admit`, `Swarms` (over a `SwarmStore`),
+`TrackerService` and the `encode_*` responses. Shell: `serve_tracker`.
+"""
 
 from __future__ import annotations
 
-from .errors import TrackerError
+from .admission import CertInfo, Decision, Reason, admit, admit_scrape
+from .catalog import Catalog, announced_info_hashes
+from .config import SwarmPolicy, TrackerConfig
+from .errors import (
+    ConfigError,
+    CrlError,
+    LibraryError,
+    MalformedRequest,
+    TlsSetupError,
+    TrackerError,
+    UnknownPath,
+)
+from .memory_store import MemoryStore
+from .metrics import TrackerMetrics
+from .request import AnnounceRequest, Event, ScrapeRequest, parse_request_target
+from .response import encode_announce, encode_failure, encode_scrape
+from .server import RunningTracker, serve_tracker
+from .service import Outcome, RequestKind, TrackerService
+from .store import PeerChange, Role, StoreReply, SwarmCounts, SwarmStore
+from .swarm import AnnounceResult, Swarms
 
-__all__ = ["TrackerError"]
+__all__ = [
+    "AnnounceRequest",
+    "AnnounceResult",
+    "Catalog",
+    "CertInfo",
+    "ConfigError",
+    "CrlError",
+    "Decision",
+    "Event",
+    "LibraryError",
+    "MalformedRequest",
+    "MemoryStore",
+    "Outcome",
+    "PeerChange",
+    "Reason",
+    "RequestKind",
+    "Role",
+    "RunningTracker",
+    "ScrapeRequest",
+    "StoreReply",
+    "SwarmCounts",
+    "SwarmPolicy",
+    "SwarmStore",
+    "Swarms",
+    "TlsSetupError",
+    "TrackerConfig",
+    "TrackerError",
+    "TrackerMetrics",
+    "TrackerService",
+    "UnknownPath",
+    "admit",
+    "admit_scrape",
+    "announced_info_hashes",
+    "encode_announce",
+    "encode_failure",
+    "encode_scrape",
+    "parse_request_target",
+    "serve_tracker",
+]

@@ -1,12 +1,143 @@
-"""Subcommands of `peernode` provided by `tracker`."""
+"""Subcommands of `peernode` provided by `tracker`: ``peernode tracker``."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import trio
+
+from peernode.netaddr import format_hostport, parse_hostport
+
+from .config import TrackerConfig
+from .server import RunningTracker, serve_tracker
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this package's subcommands to the `peernode` parser."""
+    p = sub.add_parser(
+        "tracker",
+        help="run the private tracker (HTTPS, admits rental holders by client certificate)",
+        description="Run the private BitTorrent tracker: HTTPS with client certificates issued"
+        " by the operator CA; announce path /announce, scrape path /scrape. The CRL and the"
+        " library are reloaded when their files change and on SIGHUP; SIGINT/SIGTERM shut"
+        " down gracefully (a second signal stops at once).",
+    )
+    p.add_argument(
+        "--ca",
+        required=True,
+        type=Path,
+        metavar="CA.pem",
+        help="operator CA certificate: client certificates must chain to it",
+    )
+    p.add_argument(
+        "--cert",
+        required=True,
+        type=Path,
+        metavar="server.pem",
+        help="the tracker's server certificate",
+    )
+    p.add_argument(
+        "--key",
+        required=True,
+        type=Path,
+        metavar="server.key",
+        help="the server certificate's private key (mode 0600)",
+    )
+    p.add_argument(
+        "--library",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="directory of the films' .torrent files",
+    )
+    p.add_argument("--crl", type=Path, metavar="crl.pem", help="the CA's revocation list")
+    p.add_argument(
+        "--listen",
+        required=True,
+        metavar="HOST:PORT",
+        help="address to serve HTTPS on (port 0 picks a free one)",
+    )
+    p.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over plain HTTP here (keep it on localhost)",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="tracker.toml",
+        help="TOML file of tunables (intervals, limits, timeouts)",
+    )
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrackerConfig:
+    """The tracker configuration from the command line (flags win over ``--config``).
+
+    Raises `ConfigError` for a bad file and `PeernodeError` for a bad address.
+    """
+    listen_host, listen_port = parse_hostport(args.listen)
+    metrics_host, metrics_port = parse_hostport(args.metrics) if args.metrics else (None, None)
+    flags = {
+        "ca_path": args.ca,
+        "cert_path": args.cert,
+        "key_path": args.key,
+        "library_dir": args.library,
+        "crl_path": args.crl,
+        "listen_host": listen_host,
+        "listen_port": listen_port,
+        "metrics_host": metrics_host,
+        "metrics_port": metrics_port,
+    }
+    if args.config is not None:
+        return TrackerConfig.from_toml(args.config, **flags)
+    return TrackerConfig.from_mapping({}, **flags)
+
+
+async def _serve_then_stop(
+    config: TrackerConfig,
+    done: trio.CancelScope,
+    *,
+    task_status: trio.TaskStatus[RunningTracker] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve_tracker(config, task_status=task_status)
+    done.cancel()  # the graceful shutdown finished: stop listening for signals
+
+
+async def _handle_signals(
+    signals: AsyncIterator[int], running: RunningTracker, done: trio.CancelScope
+) -> None:
+    async for signum in signals:
+        if signum == signal.SIGHUP:
+            running.reload()
+        elif running.stopping:
+            done.cancel()  # a second signal: stop now
+        else:
+            sys.stderr.write("shutting down\n")
+            running.shutdown()
+
+
+async def _run(config: TrackerConfig) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async with trio.open_nursery() as nursery:
+            done = nursery.cancel_scope
+            running: RunningTracker = await nursery.start(_serve_then_stop, config, done)
+            sys.stderr.write(f"listening on {running.announce_url}\n")
+            if running.metrics_port is not None and config.metrics_host is not None:
+                where = format_hostport(config.metrics_host, running.metrics_port)
+                sys.stderr.write(f"metrics on http://{where}/metrics\n")
+            sys.stderr.flush()
+            nursery.start_soon(_handle_signals, signals, running, done)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``peernode tracker``: serve until SIGINT/SIGTERM; returns the exit status."""
+    trio.run(_run, config_from_args(args))
+    return 0

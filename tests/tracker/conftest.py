@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
+import h11
 import libtorrent as lt
 import pytest
+import trio
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import certs
 from tracker.catalog import announced_info_hashes
+from tracker.config import TrackerConfig
 
 HOUR = timedelta(hours=1)
 
@@ -82,3 +89,136 @@ def make_film(
     ti = lt.torrent_info(str(path))
     (info_hash,) = announced_info_hashes(ti)
     return Film(film_id, path, info_hash, ti)
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A tracker's files on disk: CA, server certificate, CRL, a library of two films."""
+
+    ca: certs.CA
+    dir: Path
+    ca_path: Path
+    cert_path: Path
+    key_path: Path
+    crl_path: Path
+    library: Path
+    films: dict[str, Film]
+
+    def config(self, **over: Any) -> TrackerConfig:
+        """A tracker config on 127.0.0.1:0 serving this library."""
+        fields: dict[str, Any] = {
+            "ca_path": self.ca_path,
+            "cert_path": self.cert_path,
+            "key_path": self.key_path,
+            "library_dir": self.library,
+            "crl_path": self.crl_path,
+        }
+        return TrackerConfig.from_mapping({}, **(fields | over))
+
+    def revoke(self, *serials: int) -> None:
+        """Rewrite the CRL (atomically, as `peernode ca revoke` does) revoking ``serials``."""
+        now = datetime.now(UTC)
+        crl = self.ca.sign_crl(dict.fromkeys(serials, now), now=now)
+        certs.write_atomic(self.crl_path, certs.crl_pem(crl))
+
+    def client_context(
+        self, cert_pem: bytes | None, key_pem: bytes | None, *, trust: bytes | None = None
+    ) -> ssl.SSLContext:
+        """A TLS client context trusting the CA and presenting ``cert_pem`` (if given)."""
+        ctx = ssl.create_default_context(cadata=(trust or self.ca.cert_pem).decode())
+        if cert_pem is not None and key_pem is not None:
+            name = hashlib.sha256(cert_pem).hexdigest()[:16]
+            cert_file, key_file = self.dir / f"{name}.pem", self.dir / f"{name}.key"
+            cert_file.write_bytes(cert_pem)
+            certs.write_private(key_file, key_pem)
+            ctx.load_cert_chain(cert_file, key_file)
+        return ctx
+
+
+@pytest.fixture
+def pki(tmp_path: Path, ca: certs.CA) -> Pki:
+    server = ca.issue_server(["127.0.0.1"])
+    server.save(tmp_path, "server")
+    ca_path = tmp_path / "ca.pem"
+    ca_path.write_bytes(ca.cert_pem)
+    library = tmp_path / "library"
+    films = {f: make_film(library, f, ca.cert_pem, PLACEHOLDER_URL) for f in ("film-a", "film-b")}
+    p = Pki(
+        ca,
+        tmp_path,
+        ca_path,
+        tmp_path / "server.pem",
+        tmp_path / "server.key",
+        tmp_path / "crl.pem",
+        library,
+        films,
+    )
+    p.revoke()
+    return p
+
+
+PLACEHOLDER_URL = "https://127.0.0.1:1/announce"  # clients replace it with the live tracker
+
+
+def announce_target(info_hash: bytes, n: int, *, left: int = 1000, **extra: str | int) -> bytes:
+    """An announce target for peer number ``n`` (peer id and port derived from it)."""
+    q: dict[str, Any] = {
+        "info_hash": info_hash,
+        "peer_id": b"-TT0001-" + n.to_bytes(12, "big"),
+        "port": 20000 + n,
+        "uploaded": 0,
+        "downloaded": 0,
+        "left": left,
+    }
+    return b"/announce?" + urlencode(q | extra).encode()
+
+
+class HttpsClient:
+    """A minimal HTTP/1.1 client (h11) over one TLS connection, for raw tracker tests."""
+
+    def __init__(self, stream: trio.SSLStream[trio.SocketStream]) -> None:
+        self.stream = stream
+        self.conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def connect(cls, port: int, ctx: ssl.SSLContext) -> HttpsClient:
+        stream = await trio.open_ssl_over_tcp_stream(
+            "127.0.0.1", port, ssl_context=ctx, https_compatible=True
+        )
+        await stream.do_handshake()
+        return cls(stream)
+
+    async def get(self, target: bytes, *, close: bool = False) -> tuple[int, bytes]:
+        headers = [("host", "127.0.0.1")] + ([("connection", "close")] if close else [])
+        data = self.conn.send(h11.Request(method="GET", target=target, headers=headers))
+        await self.stream.send_all((data or b"") + (self.conn.send(h11.EndOfMessage()) or b""))
+        status, body = 0, b""
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.stream.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+        return status, body
+
+    async def aclose(self) -> None:
+        await trio.aclose_forcefully(self.stream)
+
+
+async def announce_once(port: int, ctx: ssl.SSLContext, target: bytes) -> dict[bytes, Any]:
+    """One announce on a fresh connection (as libtorrent does); the decoded body."""
+    client = await HttpsClient.connect(port, ctx)
+    try:
+        status, body = await client.get(target, close=True)
+    finally:
+        await client.aclose()
+    assert status == 200
+    decoded = lt.bdecode(body)
+    assert isinstance(decoded, dict)
+    return decoded

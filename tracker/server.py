@@ -1,0 +1,235 @@
+"""`serve_tracker`: the HTTPS tracker, its metrics listener and its background chores.
+
+Shaped like trio's ``serve_*``: runs until cancelled (hard stop) or until
+`RunningTracker.shutdown` is called (graceful: stop accepting, close idle
+connections, give requests in flight ``shutdown_grace_s``), and reports a
+`RunningTracker` through ``task_status`` once it accepts connections.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+from dataclasses import dataclass, field
+
+import h11
+import trio
+
+from .config import TrackerConfig
+from .connection import ConnectionContext, serve_connection
+from .errors import TrackerError
+from .http import read_request, response_bytes
+from .metrics import TrackerMetrics
+from .service import TrackerService
+from .slots import ConnectionSlots
+from .sources import Stamp, crl_stamp, library_stamp, load_library, load_revoked
+from .swarm import Swarms
+from .tls import load_ca_certificate, server_ssl_context
+
+__all__ = ["RunningTracker", "serve_tracker"]
+
+log = logging.getLogger("tracker")
+
+# accept() failures that mean "out of resources for now", as in trio.serve_listeners
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+_ACCEPT_BACKOFF_S = 0.1
+
+
+@dataclass
+class RunningTracker:
+    """A started tracker: where it listens, its state, and its controls."""
+
+    host: str
+    port: int
+    metrics_port: int | None
+    service: TrackerService
+    metrics: TrackerMetrics
+    _stop: trio.Event = field(default_factory=trio.Event)
+    _reload: trio.Event = field(default_factory=trio.Event)
+
+    @property
+    def announce_url(self) -> str:
+        """The URL torrents announce to."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}/announce"
+
+    @property
+    def stopping(self) -> bool:
+        """True once a graceful shutdown has begun."""
+        return self._stop.is_set()
+
+    def shutdown(self) -> None:
+        """Begin a graceful shutdown; `serve_tracker` returns once it is done."""
+        self._stop.set()
+
+    def reload(self) -> None:
+        """Reload the library and the CRL now (what SIGHUP does), changed or not."""
+        self._reload.set()
+
+
+class _Sources:
+    """The library and CRL as last loaded, reloaded into the service when they change."""
+
+    def __init__(self, config: TrackerConfig, running: RunningTracker) -> None:
+        self._config = config
+        self._running = running
+        self._ca = load_ca_certificate(config.ca_path)
+        self._stamps: dict[str, Stamp] = {}
+
+    def _changed(self, source: str, stamp: Stamp, force: bool) -> bool:
+        changed = force or self._stamps.get(source) != stamp
+        self._stamps[source] = stamp
+        return changed
+
+    def load_library(self, *, force: bool) -> None:
+        """Reload the catalog if the library changed (blocking); `LibraryError` on failure."""
+        library_dir = self._config.library_dir
+        if self._changed("library", library_stamp(library_dir), force):
+            catalog, problems = load_library(library_dir)
+            for line in problems:
+                log.warning("library: skipped %s", line)
+            self._running.service.catalog = catalog
+            log.info("library loaded: %d films, %d info-hashes", len(catalog.films()), len(catalog))
+
+    def load_crl(self, *, force: bool) -> None:
+        """Reload the revoked serials if the CRL changed (blocking); `CrlError` on failure."""
+        crl_path = self._config.crl_path
+        if crl_path is not None and self._changed("crl", crl_stamp(crl_path), force):
+            revoked = load_revoked(crl_path, self._ca)
+            self._running.service.revoked_serials = revoked
+            log.info("CRL loaded: %d revoked serials", len(revoked))
+
+    async def watch(self) -> None:
+        """Poll for changes every ``reload_poll_s``, and reload at once on request."""
+        running = self._running
+        while True:
+            with trio.move_on_after(self._config.reload_poll_s):
+                await running._reload.wait()
+            force = running._reload.is_set()
+            running._reload = trio.Event()
+            for source, load in (("library", self.load_library), ("crl", self.load_crl)):
+                try:
+                    await trio.to_thread.run_sync(functools.partial(load, force=force))
+                except TrackerError as e:
+                    # keep serving what was loaded before; the stamp is kept, so a
+                    # broken file is reported once, and again when it changes
+                    running.metrics.reload_failed(source)
+                    log.error("reload failed, keeping the previous %s: %s", source, e)
+
+
+async def _expire_peers(config: TrackerConfig, service: TrackerService) -> None:
+    while True:
+        await trio.sleep(config.expire_every_s)
+        dropped = service.swarms.expire(trio.current_time())
+        if dropped:
+            log.debug("expired %d peers", dropped)
+
+
+async def _serve_metrics(listeners: list[trio.SocketListener], metrics: TrackerMetrics) -> None:
+    async def handle(stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        with trio.move_on_after(10):
+            request = await read_request(stream, conn, max_request_bytes=8192, max_header_count=64)
+            if isinstance(request, h11.Request):
+                ok = request.target.partition(b"?")[0] == b"/metrics"
+                body = metrics.render() if ok else b"see /metrics\n"
+                await stream.send_all(
+                    response_bytes(
+                        conn,
+                        200 if ok else 404,
+                        body,
+                        close=True,
+                        content_type=b"text/plain; version=0.0.4; charset=utf-8",
+                    )
+                )
+        await trio.aclose_forcefully(stream)
+
+    await trio.serve_listeners(handle, listeners)
+
+
+async def _accept_loop(
+    listener: trio.SocketListener, ctx: ConnectionContext, nursery: trio.Nursery
+) -> None:
+    async def run(stream: trio.SocketStream) -> None:
+        ctx.metrics.connections_open = ctx.slots.open
+        try:
+            await serve_connection(stream, ctx)
+        finally:
+            ctx.slots.release()
+            ctx.metrics.connections_open = ctx.slots.open
+            ctx.metrics.connections_evicted = ctx.slots.evicted
+
+    while True:
+        await ctx.slots.acquire()
+        try:
+            stream = await listener.accept()
+        except OSError as e:
+            ctx.slots.release()
+            if e.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                raise
+            log.error("accept failed (%s); retrying", e.strerror)
+            await trio.sleep(_ACCEPT_BACKOFF_S)
+            continue
+        except BaseException:
+            ctx.slots.release()
+            raise
+        nursery.start_soon(run, stream)
+
+
+async def serve_tracker(
+    config: TrackerConfig,
+    *,
+    task_status: trio.TaskStatus[RunningTracker] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the tracker described by ``config`` until shut down or cancelled.
+
+    Raises `TrackerError` (before reporting started) if the CA, the server
+    certificate and key, the library or the CRL cannot be loaded, and `OSError`
+    if an address cannot be bound.
+    """
+    ssl_context = server_ssl_context(
+        config.ca_path,
+        config.cert_path,
+        config.key_path,
+        session_tickets=config.tls_session_tickets,
+    )
+    service = TrackerService(Swarms(config.swarm), max_scrape_hashes=config.max_scrape_hashes)
+    metrics = TrackerMetrics(service)
+    listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
+    metrics_listeners: list[trio.SocketListener] = []
+    if config.metrics_host is not None:
+        metrics_listeners = await trio.open_tcp_listeners(
+            config.metrics_port, host=config.metrics_host
+        )
+    running = RunningTracker(
+        host=config.listen_host,
+        port=listeners[0].socket.getsockname()[1],
+        metrics_port=metrics_listeners[0].socket.getsockname()[1] if metrics_listeners else None,
+        service=service,
+        metrics=metrics,
+    )
+    sources = _Sources(config, running)
+    await trio.to_thread.run_sync(functools.partial(sources.load_library, force=True))
+    await trio.to_thread.run_sync(functools.partial(sources.load_crl, force=True))
+    slots = ConnectionSlots(config.max_connections)
+    ctx = ConnectionContext(config, ssl_context, service, metrics, slots)
+
+    async with trio.open_nursery() as chores:
+        chores.start_soon(sources.watch)
+        chores.start_soon(_expire_peers, config, service)
+        if metrics_listeners:
+            chores.start_soon(_serve_metrics, metrics_listeners, metrics)
+        async with trio.open_nursery() as connections:
+            async with trio.open_nursery() as acceptors:
+                for listener in listeners:
+                    acceptors.start_soon(_accept_loop, listener, ctx, connections)
+                log.info("listening on %s", running.announce_url)
+                task_status.started(running)
+                await running._stop.wait()
+                acceptors.cancel_scope.cancel()
+            for listener in listeners:
+                await listener.aclose()
+            slots.drain()
+            connections.cancel_scope.deadline = trio.current_time() + config.shutdown_grace_s
+        chores.cancel_scope.cancel()
