@@ -137,7 +137,27 @@ async def _run(config: TrackerConfig) -> None:
             nursery.start_soon(_handle_signals, signals, running, done)
 
 
+def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception inside nested groups, or ``None`` if there are several."""
+    if len(group.exceptions) != 1:
+        return None
+    (inner,) = group.exceptions
+    return _single_error(inner) if isinstance(inner, BaseExceptionGroup) else inner
+
+
 def run(args: argparse.Namespace) -> int:
-    """``peernode tracker``: serve until SIGINT/SIGTERM; returns the exit status."""
-    trio.run(_run, config_from_args(args))
+    """``peernode tracker``: serve until SIGINT/SIGTERM; returns the exit status.
+
+    Raises `TrackerError`, `certs.CertsError` or `OSError` (reported by the CLI
+    as one ``error:`` line) if the tracker cannot start.
+    """
+    config = config_from_args(args)
+    try:
+        trio.run(_run, config)
+    except BaseExceptionGroup as group:
+        # a startup failure arrives wrapped by the nursery; unwrap it for `error: ...`
+        error = _single_error(group)
+        if error is None:
+            raise
+        raise error from None
     return 0

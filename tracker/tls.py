@@ -53,12 +53,19 @@ def server_ssl_context(
         ctx.options |= ssl.OP_NO_TICKET  # TLS 1.2 tickets too
     try:
         ctx.load_verify_locations(cafile=str(ca_path))
-    except (OSError, ssl.SSLError) as e:
-        raise TlsSetupError(f"CA certificate {ca_path} cannot be loaded: {e}") from None
+    except OSError as e:
+        raise TlsSetupError(f"CA certificate {ca_path} cannot be loaded: {_why(e)}") from None
     try:
         ctx.load_cert_chain(str(cert_path), str(key_path))
-    except (OSError, ssl.SSLError) as e:
+    except OSError as e:
         raise TlsSetupError(
-            f"server certificate {cert_path} with key {key_path} cannot be loaded: {e}"
+            f"server certificate {cert_path} with key {key_path} cannot be loaded: {_why(e)}"
         ) from None
     return ctx
+
+
+def _why(e: OSError) -> str:
+    # ssl.SSLError is an OSError whose useful part is OpenSSL's reason
+    if isinstance(e, ssl.SSLError):
+        return str(e.reason or e).lower().replace("_", " ")
+    return str(e.strerror or e)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import h11
@@ -196,7 +196,7 @@ class HttpsClient:
         while True:
             event = self.conn.next_event()
             if event is h11.NEED_DATA:
-                self.conn.receive_data(await self.stream.receive_some(65536))
+                self.conn.receive_data(bytes(await self.stream.receive_some(65536)))
             elif isinstance(event, h11.Response):
                 status = event.status_code
             elif isinstance(event, h11.Data):
@@ -219,6 +219,11 @@ async def announce_once(port: int, ctx: ssl.SSLContext, target: bytes) -> dict[b
     finally:
         await client.aclose()
     assert status == 200
+    return bdecoded(body)
+
+
+def bdecoded(body: bytes) -> dict[bytes, Any]:
+    """A bencoded dictionary (every tracker response is one)."""
     decoded = lt.bdecode(body)
     assert isinstance(decoded, dict)
-    return decoded
+    return cast(dict[bytes, Any], decoded)

@@ -35,7 +35,7 @@ def _params(**over: bytes | str | None) -> dict[str, bytes | str]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-def _target(path: str = "/announce", **over: bytes | str | None) -> bytes:
+def _target(path: str = "/announce", /, **over: bytes | str | None) -> bytes:
     return f"{path}?{urlencode(_params(**over))}".encode()
 
 

@@ -6,7 +6,6 @@ import logging
 from datetime import timedelta
 
 import h11
-import libtorrent as lt
 import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,7 +14,7 @@ from tracker import RunningTracker, serve_tracker
 from tracker.admission import Reason
 from tracker.service import RequestKind
 
-from .conftest import HttpsClient, Pki, announce_once, announce_target, issue_rental
+from .conftest import HttpsClient, Pki, announce_once, announce_target, bdecoded, issue_rental
 
 
 async def start(nursery: trio.Nursery, pki: Pki, **over: object) -> RunningTracker:
@@ -40,13 +39,13 @@ async def test_rental_announces_and_gets_the_origin_on_a_keep_alive_connection(p
         )
         status, raw = await client.get(announce_target(film.info_hash, 2, ip="10.9.9.9"))
         assert status == 200
-        body = lt.bdecode(raw)
+        body = bdecoded(raw)
         # the origin, at the connection's address and its announced port
         assert body[b"peers"] == bytes([127, 0, 0, 1]) + (20001).to_bytes(2, "big")
         assert (body[b"complete"], body[b"incomplete"]) == (1, 1)
         # same connection, second request
         status, raw = await client.get(announce_target(film.info_hash, 2, event="stopped"))
-        assert lt.bdecode(raw)[b"incomplete"] == 0
+        assert bdecoded(raw)[b"incomplete"] == 0
         await client.aclose()
         assert tracker.metrics.requests(RequestKind.ANNOUNCE, Reason.ADMITTED) == 2
         assert tracker.metrics.requests(RequestKind.ANNOUNCE, Reason.ADMITTED_ORIGIN) == 1
@@ -245,12 +244,12 @@ async def test_malformed_announce_and_unknown_path(pki: Pki) -> None:
         )
         status, body = await client.get(b"/announce?info_hash=abc")
         assert status == 200
-        assert lt.bdecode(body) == {b"failure reason": b"missing parameter peer_id"}
+        assert bdecoded(body) == {b"failure reason": b"missing parameter peer_id"}
         status, _ = await client.get(b"/favicon.ico")
         assert status == 404
         status, body = await client.get(b"/scrape")  # the connection is still usable
         zeros = {b"complete": 0, b"incomplete": 0, b"downloaded": 0}
-        assert lt.bdecode(body) == {b"files": {pki.films["film-a"].info_hash: zeros}}
+        assert bdecoded(body) == {b"files": {pki.films["film-a"].info_hash: zeros}}
         await client.aclose()
         assert metric_samples(tracker, "tracker_bad_requests_total") == {
             ("malformed",): 1.0,
@@ -274,3 +273,57 @@ async def test_silent_connections_do_not_keep_a_valid_announce_out(pki: Pki) -> 
         for s in silent:
             await s.aclose()
         tracker.shutdown()
+
+
+async def test_metrics_endpoint_reports_announces_swarms_and_origin_offload(pki: Pki) -> None:
+    import urllib.request
+
+    film = pki.films["film-a"]
+    async with trio.open_nursery() as nursery:
+        tracker = await start(nursery, pki, metrics_host="127.0.0.1")
+        seeder = pki.ca.issue_seeder()
+        origin = pki.client_context(seeder.cert_pem, seeder.key_pem)
+        rental = issue_rental(pki.ca, "film-a")
+        client = pki.client_context(rental.cert_pem, rental.key_pem)
+        await announce_once(tracker.port, origin, announce_target(film.info_hash, 1, left=0))
+        await announce_once(tracker.port, client, announce_target(film.info_hash, 2))
+        # later: the client got 1000 bytes, 250 of them from the origin
+        await announce_once(
+            tracker.port, origin, announce_target(film.info_hash, 1, left=0, uploaded=250)
+        )
+        await announce_once(
+            tracker.port, client, announce_target(film.info_hash, 2, downloaded=1000, uploaded=40)
+        )
+        await announce_once(tracker.port, client, announce_target(b"\x42" * 20, 2))
+        url = f"http://127.0.0.1:{tracker.metrics_port}/metrics"
+        text = await trio.to_thread.run_sync(lambda: urllib.request.urlopen(url).read().decode())
+        tracker.shutdown()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    film_a = (("film", "film-a"),)
+    assert (
+        samples[("tracker_announces_total", (("reason", "admitted"), ("result", "admitted")))] == 2
+    )
+    assert (
+        samples[
+            ("tracker_announces_total", (("reason", "admitted_origin"), ("result", "admitted")))
+        ]
+        == 2
+    )
+    assert (
+        samples[("tracker_announces_total", (("reason", "unknown_torrent"), ("result", "refused")))]
+        == 1
+    )
+    assert samples[("tracker_swarms", ())] == 1
+    assert samples[("tracker_peers", ())] == 2
+    assert samples[("tracker_seeders", film_a)] == 1
+    assert samples[("tracker_leechers", film_a)] == 1
+    assert samples[("tracker_reported_downloaded_bytes_total", film_a)] == 1000
+    assert samples[("tracker_reported_uploaded_bytes_total", film_a)] == 290
+    assert samples[("tracker_origin_uploaded_bytes_total", film_a)] == 250
+    assert samples[("tracker_client_downloaded_bytes_total", film_a)] == 1000
+    assert samples[("tracker_origin_offload_ratio", film_a)] == 0.75
+    assert samples[("tracker_catalog_torrents", ())] == 2

@@ -8,12 +8,12 @@ from ipaddress import IPv4Address
 from typing import Any
 from urllib.parse import urlencode
 
-import libtorrent as lt
-
 from tracker.admission import CertInfo, Reason
 from tracker.catalog import Catalog
 from tracker.service import RequestKind, TrackerService
 from tracker.swarm import Swarms
+
+from .conftest import bdecoded
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
@@ -43,7 +43,7 @@ def call(svc: TrackerService, target: bytes, cert: CertInfo, n: int = 1) -> Any:
     out = svc.handle(
         target, cert, IPv4Address(f"10.0.0.{n}"), now=0.0, wall_now=NOW, rng=random.Random(1)
     )
-    return out, lt.bdecode(out.body)
+    return out, bdecoded(out.body)
 
 
 def test_admitted_announce_gets_the_origin() -> None:
