@@ -83,6 +83,7 @@ def response_bytes(
     if close:
         headers.append((b"connection", b"close"))
     # h11's send() returns None only for ConnectionClosed, never sent here
-    head = conn.send(h11.Response(status_code=status, headers=headers)) or b""
-    data = conn.send(h11.Data(data=body)) or b"" if body else b""
-    return head + data + (conn.send(h11.EndOfMessage()) or b"")
+    out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+    if body:
+        out += conn.send(h11.Data(data=body)) or b""
+    return out + (conn.send(h11.EndOfMessage()) or b"")

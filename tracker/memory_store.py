@@ -125,12 +125,11 @@ class MemoryStore:
         ih, pid = change.info_hash, change.peer_id
         swarm = self._swarms.get(ih)
         previous = swarm.peers.get(pid) if swarm is not None else None
-        prev_up = prev_down = None
+        prev_up = prev_down = prev_role = None
         if previous is not None:
             _, prev_up, prev_down, _, prev_role = _HEAD.unpack_from(previous)
-            if change.completed and prev_role not in (Role.SEEDER, Role.ORIGIN):
-                self._completed[ih] = self._completed.get(ih, 0) + 1
-        elif change.completed:
+        # a peer already seeding that repeats "completed" is not counted twice
+        if change.completed and prev_role not in (Role.SEEDER, Role.ORIGIN):
             self._completed[ih] = self._completed.get(ih, 0) + 1
 
         if change.stopped:

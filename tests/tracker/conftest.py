@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import certs
 from tracker.catalog import announced_info_hashes
 from tracker.config import TrackerConfig
+from tracker.server import RunningTracker, serve_tracker
 
 HOUR = timedelta(hours=1)
 
@@ -115,6 +116,11 @@ class Pki:
         }
         return TrackerConfig.from_mapping({}, **(fields | over))
 
+    def rental_context(self, film_id: str, **window: timedelta) -> tuple[Rental, ssl.SSLContext]:
+        """A new rental for ``film_id`` and a client context presenting it."""
+        rental = issue_rental(self.ca, film_id, **window)
+        return rental, self.client_context(rental.cert_pem, rental.key_pem)
+
     def revoke(self, *serials: int) -> None:
         """Rewrite the CRL (atomically, as `peernode ca revoke` does) revoking ``serials``."""
         now = datetime.now(UTC)
@@ -157,7 +163,13 @@ def pki(tmp_path: Path, ca: certs.CA) -> Pki:
     return p
 
 
-PLACEHOLDER_URL = "https://127.0.0.1:1/announce"  # clients replace it with the live tracker
+PLACEHOLDER_URL = "https://127.0.0.1:1/announce"
+
+
+async def start_tracker(nursery: trio.Nursery, pki: Pki, **over: Any) -> RunningTracker:
+    """Run a tracker for ``pki`` (config overrides in ``over``) in ``nursery``."""
+    running: RunningTracker = await nursery.start(serve_tracker, pki.config(**over))
+    return running  # clients replace it with the live tracker
 
 
 def announce_target(info_hash: bytes, n: int, *, left: int = 1000, **extra: str | int) -> bytes:

@@ -10,22 +10,25 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from tracker import RunningTracker, serve_tracker
+from tracker import RunningTracker
 from tracker.admission import Reason
 from tracker.service import RequestKind
 
-from .conftest import HttpsClient, Pki, announce_once, announce_target, bdecoded, issue_rental
-
-
-async def start(nursery: trio.Nursery, pki: Pki, **over: object) -> RunningTracker:
-    running: RunningTracker = await nursery.start(serve_tracker, pki.config(**over))
-    return running
+from .conftest import (
+    HttpsClient,
+    Pki,
+    announce_once,
+    announce_target,
+    bdecoded,
+    issue_rental,
+    start_tracker,
+)
 
 
 async def test_rental_announces_and_gets_the_origin_on_a_keep_alive_connection(pki: Pki) -> None:
     film = pki.films["film-a"]
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki)
+        tracker = await start_tracker(nursery, pki)
         origin = pki.ca.issue_seeder()
         origin_ctx = pki.client_context(origin.cert_pem, origin.key_pem)
         body = await announce_once(
@@ -54,7 +57,7 @@ async def test_rental_announces_and_gets_the_origin_on_a_keep_alive_connection(p
 
 async def test_client_without_certificate_is_refused_in_the_handshake(pki: Pki) -> None:
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki)
+        tracker = await start_tracker(nursery, pki)
         # TLS 1.3: the refusal arrives after the client's side of the handshake completes
         with pytest.raises((trio.BrokenResourceError, h11.RemoteProtocolError)):
             await announce_once(tracker.port, pki.client_context(None, None), b"/scrape")
@@ -72,7 +75,7 @@ async def test_certificate_from_another_ca_is_refused_in_the_handshake(
     assert isinstance(other_ca, certs.CA)
     rental = issue_rental(other_ca, "film-a")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki)
+        tracker = await start_tracker(nursery, pki)
         ctx = pki.client_context(rental.cert_pem, rental.key_pem)
         with pytest.raises((trio.BrokenResourceError, h11.RemoteProtocolError)):
             await announce_once(
@@ -129,7 +132,7 @@ async def test_refused_announce_gets_no_peers_and_is_logged(
     rental = issue_rental(pki.ca, film, **window)
     caplog.set_level(logging.INFO, logger="tracker")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki)
+        tracker = await start_tracker(nursery, pki)
         if use_hash_of:  # an origin is in the swarm, yet the refused client must not learn it
             seeder = pki.ca.issue_seeder()
             await announce_once(
@@ -158,10 +161,9 @@ async def test_revocation_takes_effect_when_the_crl_file_changes(
     pki: Pki, caplog: pytest.LogCaptureFixture
 ) -> None:
     film = pki.films["film-a"]
-    rental = issue_rental(pki.ca, "film-a")
-    ctx = pki.client_context(rental.cert_pem, rental.key_pem)
+    rental, ctx = pki.rental_context("film-a")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki, reload_poll_s=0.05)
+        tracker = await start_tracker(nursery, pki, reload_poll_s=0.05)
         assert b"failure reason" not in await announce_once(
             tracker.port, ctx, announce_target(film.info_hash, 1)
         )
@@ -178,11 +180,11 @@ async def test_reload_on_request_and_a_bad_crl_keeps_the_previous_one(
 ) -> None:
     import certs
 
-    from .conftest import PLACEHOLDER_URL, make_film
+    from .conftest import PLACEHOLDER_URL, make_film, start_tracker
 
     assert isinstance(other_ca, certs.CA)
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki, reload_poll_s=3600)
+        tracker = await start_tracker(nursery, pki, reload_poll_s=3600)
         pki.revoke(77)
         new = make_film(pki.library, "film-c", pki.ca.cert_pem, PLACEHOLDER_URL)
         tracker.reload()  # what SIGHUP does
@@ -215,10 +217,9 @@ async def test_reload_on_request_and_a_bad_crl_keeps_the_previous_one(
 async def test_bad_http_is_refused_and_does_not_stop_a_valid_announce(
     pki: Pki, request_bytes: bytes, status: int
 ) -> None:
-    rental = issue_rental(pki.ca, "film-a")
-    ctx = pki.client_context(rental.cert_pem, rental.key_pem)
+    _, ctx = pki.rental_context("film-a")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki)
+        tracker = await start_tracker(nursery, pki)
         bad = await HttpsClient.connect(tracker.port, ctx)
         await bad.stream.send_all(request_bytes)
         bad.conn = h11.Connection(h11.CLIENT)
@@ -238,7 +239,7 @@ async def test_bad_http_is_refused_and_does_not_stop_a_valid_announce(
 async def test_malformed_announce_and_unknown_path(pki: Pki) -> None:
     rental = issue_rental(pki.ca, "film-a")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki)
+        tracker = await start_tracker(nursery, pki)
         client = await HttpsClient.connect(
             tracker.port, pki.client_context(rental.cert_pem, rental.key_pem)
         )
@@ -261,7 +262,7 @@ async def test_malformed_announce_and_unknown_path(pki: Pki) -> None:
 async def test_silent_connections_do_not_keep_a_valid_announce_out(pki: Pki) -> None:
     rental = issue_rental(pki.ca, "film-a")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki, max_connections=3)
+        tracker = await start_tracker(nursery, pki, max_connections=3)
         silent = [await trio.open_tcp_stream("127.0.0.1", tracker.port) for _ in range(10)]
         body = await announce_once(
             tracker.port,
@@ -280,7 +281,7 @@ async def test_metrics_endpoint_reports_announces_swarms_and_origin_offload(pki:
 
     film = pki.films["film-a"]
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki, metrics_host="127.0.0.1")
+        tracker = await start_tracker(nursery, pki, metrics_host="127.0.0.1")
         seeder = pki.ca.issue_seeder()
         origin = pki.client_context(seeder.cert_pem, seeder.key_pem)
         rental = issue_rental(pki.ca, "film-a")

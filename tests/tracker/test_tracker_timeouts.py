@@ -5,14 +5,9 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from tracker import RunningTracker, serve_tracker
+from tracker import SwarmPolicy
 
-from .conftest import HttpsClient, Pki, announce_target, issue_rental
-
-
-async def start(nursery: trio.Nursery, pki: Pki, **over: object) -> RunningTracker:
-    running: RunningTracker = await nursery.start(serve_tracker, pki.config(**over))
-    return running
+from .conftest import HttpsClient, Pki, announce_target, start_tracker
 
 
 async def closed_after(stream: trio.abc.ReceiveStream) -> float:
@@ -30,7 +25,7 @@ async def test_silent_connection_closed_at_the_handshake_timeout(
     pki: Pki, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki, handshake_timeout_s=7.0)
+        tracker = await start_tracker(nursery, pki, handshake_timeout_s=7.0)
         silent = await trio.open_tcp_stream("127.0.0.1", tracker.port)
         assert await closed_after(silent) == 7.0
         tracker.shutdown()
@@ -39,10 +34,9 @@ async def test_silent_connection_closed_at_the_handshake_timeout(
 async def test_idle_keep_alive_and_trickling_clients_closed_at_the_idle_timeout(
     pki: Pki, autojump_clock: trio.testing.MockClock
 ) -> None:
-    rental = issue_rental(pki.ca, "film-a")
-    ctx = pki.client_context(rental.cert_pem, rental.key_pem)
+    _, ctx = pki.rental_context("film-a")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki, idle_timeout_s=20.0)
+        tracker = await start_tracker(nursery, pki, idle_timeout_s=20.0)
         client = await HttpsClient.connect(tracker.port, ctx)
         status, _ = await client.get(announce_target(pki.films["film-a"].info_hash, 1))
         assert status == 200
@@ -69,28 +63,13 @@ async def test_idle_keep_alive_and_trickling_clients_closed_at_the_idle_timeout(
 async def test_peers_expire_after_the_configured_multiple_of_the_interval(
     pki: Pki, autojump_clock: trio.testing.MockClock
 ) -> None:
-    rental = issue_rental(pki.ca, "film-a")
-    ctx = pki.client_context(rental.cert_pem, rental.key_pem)
+    _, ctx = pki.rental_context("film-a")
     film = pki.films["film-a"]
-    toml = {
-        "swarm": {
-            "announce_interval_s": 100,
-            "min_announce_interval_s": 10,
-            "peer_timeout_intervals": 2,
-        }
-    }
-    from tracker import TrackerConfig
-
-    config = TrackerConfig.from_mapping(
-        toml,
-        **{
-            k: getattr(pki.config(), k)
-            for k in ("ca_path", "cert_path", "key_path", "library_dir", "crl_path")
-        },
-        expire_every_s=10.0,
+    policy = SwarmPolicy(
+        announce_interval_s=100, min_announce_interval_s=10, peer_timeout_intervals=2
     )
     async with trio.open_nursery() as nursery:
-        tracker: RunningTracker = await nursery.start(serve_tracker, config)
+        tracker = await start_tracker(nursery, pki, swarm=policy, expire_every_s=10.0)
         client = await HttpsClient.connect(tracker.port, ctx)
         await client.get(announce_target(film.info_hash, 1))
         announced_at = trio.current_time()
@@ -109,10 +88,9 @@ async def test_peers_expire_after_the_configured_multiple_of_the_interval(
 async def test_graceful_shutdown_closes_idle_connections_and_returns(
     pki: Pki, autojump_clock: trio.testing.MockClock
 ) -> None:
-    rental = issue_rental(pki.ca, "film-a")
-    ctx = pki.client_context(rental.cert_pem, rental.key_pem)
+    _, ctx = pki.rental_context("film-a")
     async with trio.open_nursery() as nursery:
-        tracker = await start(nursery, pki, idle_timeout_s=60.0, shutdown_grace_s=5.0)
+        tracker = await start_tracker(nursery, pki, idle_timeout_s=60.0, shutdown_grace_s=5.0)
         keep_alive = await HttpsClient.connect(tracker.port, ctx)
         await keep_alive.get(announce_target(pki.films["film-a"].info_hash, 1))
         half = await HttpsClient.connect(tracker.port, ctx)
