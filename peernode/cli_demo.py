@@ -63,7 +63,7 @@ def _print_table(report: DemoReport) -> None:
         table.add_row(c.name, c.address, f"{c.seconds:.1f} s", format_bytes(c.bytes_from_origin),
                       format_bytes(c.bytes_from_peers), format_bytes(c.bytes_uploaded),
                       "decrypts OK" if c.decrypted_ok else "MISMATCH")
-    console = Console(file=sys.stdout)
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 110)
     console.print(table)
     console.print(
         f"origin sent {report.origin_bytes / report.film_bytes:.2f} copies; "

@@ -62,6 +62,8 @@ class DemoConfig:
     size_mb: float = 32.0
     origin_upload_bps: int = 4_000_000
     client_upload_bps: int = 4_000_000
+    client_download_bps: int = 0
+    origin_super_seed: bool = False
     stagger_s: float = 1.0
     timeout_s: float = 600.0
     workdir: Path | None = None
@@ -235,6 +237,7 @@ async def _run(cfg: DemoConfig, work: Path, out: TextIO) -> DemoReport:
                 "seed", "--library", library, "--cert", work / "seeder.pem",
                 "--key", work / "seeder.key", "--listen", f"{origin_host}:{origin_port}",
                 "--upload-limit", str(cfg.origin_upload_bps), "--limit-local-peers",
+                *(["--super-seed"] if cfg.origin_super_seed else []),
             ), stderr=(work / "origin.log").open("wb"))
             procs.append(origin)
             await _wait_listening(origin_host, origin_port, origin, "the origin seeder")
@@ -286,6 +289,7 @@ async def _start_clients(
             "fetch", torrent, "--rental", client_dir / "rental.pvr",
             "--node-key", client_dir / "node.key", "--out", client_dir / "download",
             "--listen", f"{address}:0", "--upload-limit", str(cfg.client_upload_bps),
+            "--download-limit", str(cfg.client_download_bps),
             "--limit-local-peers", "--seed-for", "3600", "--json",
             "--status-log", client_dir / "status.jsonl",
         ), stdout=(client_dir / "summary.json").open("wb"),

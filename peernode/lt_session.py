@@ -129,6 +129,10 @@ def private_swarm_settings(
         # A few seconds, not the default minute, between reconnect attempts
         # to a peer that failed: swarms are small and peers come and go.
         "min_reconnect_time": 2,
+        # Requests queued per peer for 1 s of its rate, not 3: at the end of a
+        # flash crowd the last blocks otherwise wait in busy peers' queues
+        # (measured, 8 clients x 4 MB/s, 32 MiB: completion 17.5 s -> 14.8 s).
+        "request_queue_time": 1,
         "validate_https_trackers": True,
     }
 
