@@ -70,16 +70,17 @@ class _ContainerKeys:
         self.mac_key = okm[:32]
         self.aead = AESGCM(okm[32:])
 
-    def header_tag(self, header: ContainerHeader) -> bytes:
+    def _header_mac(self, header: ContainerHeader) -> hmac.HMAC:
         mac = hmac.HMAC(self.mac_key, hashes.SHA256())
         mac.update(header.authenticated_bytes)
-        return mac.finalize()
+        return mac
+
+    def header_tag(self, header: ContainerHeader) -> bytes:
+        return self._header_mac(header).finalize()
 
     def verify_header_tag(self, header: ContainerHeader, tag: bytes) -> None:
-        mac = hmac.HMAC(self.mac_key, hashes.SHA256())
-        mac.update(header.authenticated_bytes)
         try:
-            mac.verify(tag)
+            self._header_mac(header).verify(tag)
         except InvalidSignature:
             raise ContainerError(
                 "container header does not authenticate: wrong content key or tampered header"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
 from certs import CA
+from peernode.packaging import PackagedFilm, package_film
 
 TRACKER = "https://127.0.0.1:8443/announce"
 
@@ -39,3 +41,25 @@ def library(tmp_path: Path) -> Path:
 @pytest.fixture
 def tracker() -> str:
     return TRACKER
+
+
+class Package(Protocol):
+    def __call__(self, **overrides: Any) -> PackagedFilm: ...
+
+
+@pytest.fixture
+def package(film: Path, ca_dir: Path, library: Path, tracker: str) -> Package:
+    """package(**overrides): package_film of the `film` fixture as film-a, with overrides."""
+
+    def run(**overrides: Any) -> PackagedFilm:
+        args: dict[str, Any] = {
+            "film": film,
+            "film_id": "film-a",
+            "ca_dir": ca_dir,
+            "tracker_url": tracker,
+            "library": library,
+        }
+        args.update(overrides)
+        return package_film(args.pop("film"), **args)
+
+    return run

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from certs import CA, generate_node_key, load_content_key, private_key_pem
 from peernode.container import decrypt_file
 from peernode.lt_session import add_ssl_torrent, make_session, ssl_listen_port
-from peernode.packaging import PackagedFilm, package_film
+from peernode.packaging import PackagedFilm
 
 DEADLINE_S = 60.0
 
@@ -46,8 +46,8 @@ def _rental_pem(ca: CA, film_id: str) -> tuple[bytes, bytes]:
 
 
 @pytest.fixture
-def packaged(film: Path, ca_dir: Path, library: Path, tracker: str) -> PackagedFilm:
-    return package_film(film, film_id="film-a", ca_dir=ca_dir, tracker_url=tracker, library=library)
+def packaged(package) -> PackagedFilm:
+    return package()
 
 
 @pytest.fixture

@@ -18,15 +18,14 @@ from peernode.packaging import (
     PackagingError,
     choose_piece_bytes,
     guess_mime_type,
-    package_film,
     validate_tracker_url,
 )
 
 KIB, MIB, GIB = 1024, 1024 * 1024, 1024 * 1024 * 1024
 
 
-def test_packaged_film_torrent(film: Path, ca_dir: Path, library: Path, tracker: str) -> None:
-    p = package_film(film, film_id="film-a", ca_dir=ca_dir, tracker_url=tracker, library=library)
+def test_packaged_film_torrent(package, ca_dir: Path, library: Path, tracker: str) -> None:
+    p = package()
     assert p.torrent_path == library.absolute() / "film-a.torrent"
     data = p.torrent_path.read_bytes()
     meta = lt.bdecode(data)
@@ -49,9 +48,9 @@ def test_packaged_film_torrent(film: Path, ca_dir: Path, library: Path, tracker:
 
 
 def test_container_sits_where_libtorrent_expects_and_decrypts(
-    film: Path, ca_dir: Path, library: Path, tracker: str
+    package, film: Path, ca_dir: Path, library: Path
 ) -> None:
-    p = package_film(film, film_id="film-a", ca_dir=ca_dir, tracker_url=tracker, library=library)
+    p = package()
     ti = lt.torrent_info(str(p.torrent_path))
     layout = ti.layout()
     assert Path(layout.file_path(0, str(library))) == p.container_path == library / "film-a"
@@ -65,24 +64,16 @@ def test_container_sits_where_libtorrent_expects_and_decrypts(
     assert sorted(x.name for x in library.iterdir()) == ["film-a", "film-a.torrent"]
 
 
-def test_content_key_file_is_private(film: Path, ca_dir: Path, library: Path, tracker: str) -> None:
-    p = package_film(film, film_id="film-a", ca_dir=ca_dir, tracker_url=tracker, library=library)
+def test_content_key_file_is_private(package, ca_dir: Path) -> None:
+    p = package()
     assert p.key_path == (ca_dir / "keys" / "film-a.key").absolute()
     assert stat.S_IMODE(p.key_path.stat().st_mode) == 0o600
     assert len(p.key_path.read_bytes()) == 32
 
 
-def test_mime_override_and_progress(film: Path, ca_dir: Path, library: Path, tracker: str) -> None:
+def test_mime_override_and_progress(package, film: Path) -> None:
     seen: list[tuple[str, int, int]] = []
-    p = package_film(
-        film,
-        film_id="film-a",
-        ca_dir=ca_dir,
-        tracker_url=tracker,
-        library=library,
-        mime_type="video/x-matroska",
-        on_progress=lambda *a: seen.append(a),
-    )
+    p = package(mime_type="video/x-matroska", on_progress=lambda *a: seen.append(a))
     assert p.header.mime_type == "video/x-matroska"
     phases = [phase for phase, _done, _total in seen]
     assert phases.index("hash") > phases.index("encrypt")
@@ -91,9 +82,9 @@ def test_mime_override_and_progress(film: Path, ca_dir: Path, library: Path, tra
     assert seen[-1] == ("hash", total, total)
 
 
-def test_second_film_same_library(film: Path, ca_dir: Path, library: Path, tracker: str) -> None:
-    a = package_film(film, film_id="film-a", ca_dir=ca_dir, tracker_url=tracker, library=library)
-    b = package_film(film, film_id="film-b", ca_dir=ca_dir, tracker_url=tracker, library=library)
+def test_second_film_same_library(package, ca_dir: Path) -> None:
+    a = package()
+    b = package(film_id="film-b")
     assert a.info_hash_v2 != b.info_hash_v2
     assert load_content_key(ca_dir, "film-a") != load_content_key(ca_dir, "film-b")
 
