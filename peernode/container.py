@@ -91,10 +91,9 @@ def _nonce(header: ContainerHeader, index: int) -> bytes:
     return header.nonce_prefix + _COUNTER_AND_FLAG.pack(index, header.is_last_segment(index))
 
 
-def encode_header_segment(header: ContainerHeader, key: bytes) -> bytes:
+def _header_segment(header: ContainerHeader, keys: _ContainerKeys) -> bytes:
     """The first segment of a container: header, its tag, zero padding (``segment_bytes``)."""
-    tag = _ContainerKeys(key).header_tag(header)
-    data = header.authenticated_bytes + tag
+    data = header.authenticated_bytes + keys.header_tag(header)
     return data + bytes(header.segment_bytes - len(data))
 
 
@@ -112,7 +111,8 @@ def encrypt_file(
 ) -> ContainerHeader:
     """Encrypt exactly ``plaintext_bytes`` bytes from ``src`` into a container on ``dst``.
 
-    Streams in batches of about 1 MiB (constant memory). ``key`` is the 32-byte
+    Streams in batches of about 1 MiB (constant memory); ``dst`` is a buffered binary
+    file (or `io.BytesIO`), whose ``write`` takes all bytes. ``key`` is the 32-byte
     content key; ``rng_bytes(n)`` supplies the random nonce prefix;
     ``on_progress(done)`` is called with the plaintext bytes encrypted so far.
     Returns the header written. Raises `ContainerError` on invalid parameters or if
@@ -126,7 +126,7 @@ def encrypt_file(
         mime_type=mime_type,
     )
     keys = _ContainerKeys(key)
-    dst.write(encode_header_segment(header, key))
+    dst.write(_header_segment(header, keys))
     seg_plain = header.plaintext_segment_bytes
     batch = max(1, _BATCH_BYTES // segment_bytes)
     out = memoryview(bytearray(batch * segment_bytes))
