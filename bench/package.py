@@ -59,9 +59,9 @@ def sha256_mbps(buf: bytes) -> float:
 def package_once(work: Path, film: Path, ca_dir: Path, size: int) -> dict[str, float]:
     """One packaging run in a fresh library; returns MB/s and each phase's seconds.
 
-    encrypt_s: reading, encrypting and writing the container; sync_s: fsync and
-    torrent setup until libtorrent reports its first piece; hash_s: the rest
-    (libtorrent hashing the container, writing and placing the files).
+    encrypt_s: reading, encrypting and writing the container; sync_s: from the last
+    encrypted batch to libtorrent's first hashed piece; hash_s: the rest (libtorrent
+    hashing the container while it is flushed to disk, then placing the files).
     """
     library = work / "library"
     shutil.rmtree(library, ignore_errors=True)

@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -179,9 +180,20 @@ def package_film(
             film, staged, key, film_id, mime, plaintext_bytes, rng_bytes, on_progress
         )
         piece_bytes = choose_piece_bytes(header.container_bytes())
-        torrent = _make_torrent(
-            work, film_id, header.container_bytes(), piece_bytes, ca_pem, tracker_url, on_progress
-        )
+        # Flushing the container to disk is I/O wait and hashing it is CPU work:
+        # do both at once (the container must be durable before it is linked).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            synced = pool.submit(_fsync_file, staged)
+            torrent = _make_torrent(
+                work,
+                film_id,
+                header.container_bytes(),
+                piece_bytes,
+                ca_pem,
+                tracker_url,
+                on_progress,
+            )
+            synced.result()
         ti = lt.torrent_info(torrent)
         _check_layout(ti, library, targets.container)
         staged_torrent = work / targets.torrent.name
@@ -313,8 +325,6 @@ def _encrypt_to(
             rng_bytes=rng_bytes,
             on_progress=encrypted,
         )
-        dst.flush()
-        os.fsync(dst.fileno())
     return header
 
 
@@ -358,6 +368,14 @@ def _check_layout(ti: lt.torrent_info, library: Path, container: Path) -> None:
     ]
     if real != [container]:
         raise PackagingError(f"libtorrent expects the film's files at {real}, not {container}")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
