@@ -1,0 +1,549 @@
+"""Benchmark: the tracker under load on loopback, beside opentracker (+ hitch for mTLS).
+
+Load generator: ``--clients`` processes, each sending announces back to back for
+``--seconds`` per scenario:
+
+- ``ours_mtls_new``: a new mutual-TLS connection per announce (what libtorrent does);
+- ``ours_mtls_keepalive``: one mutual-TLS connection per client, many announces;
+- ``opentracker_mtls_new``: Debian's opentracker behind Debian's hitch with
+  ``client-verify = required`` (TLS 1.3, ECDSA P-256, the same CA and certificates);
+- ``opentracker_plain_new``: opentracker over plain HTTP (it closes after every answer).
+
+Each scenario reports announces/s, p50/p99 latency (ms), and the figure to trust on a
+2-core machine where generator and server share the cores: **server CPU µs per
+announce**, the utime+stime of every server process (from /proc) over the announces
+answered. Also: bytes per peer at 100k peers (tracemalloc) and the latency real
+libtorrent announces see (first announce of a torrent, on a fresh connection).
+Prints one JSON line; ``ratio_tls_vs_opentracker`` = anchor CPU per announce (mTLS via
+hitch) / ours (new mTLS connection per announce); ``ratio_plain_vs_opentracker`` =
+anchor plain-HTTP CPU per announce / ours per keep-alive announce (our tracker has
+no plain-text mode: keep-alive is ours without a handshake per announce).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import libtorrent as lt
+
+# This file is bench/tracker.py: run as a script, its directory comes first on sys.path
+# and would shadow the `tracker` package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import certs  # noqa: E402
+from tracker.catalog import announced_info_hashes  # noqa: E402
+from tracker.request import AnnounceRequest  # noqa: E402
+from tracker.swarm import Swarms  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PEERS_PER_CLIENT = 500
+
+
+# ---------------------------------------------------------------- load generator
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a generator process sends announces, and how."""
+
+    port: int
+    tls: bool
+    keep_alive: bool
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+
+
+def _targets(info_hash: bytes, client: int) -> list[bytes]:
+    rng = random.Random(client)
+    out = []
+    for n in range(PEERS_PER_CLIENT):
+        q = {
+            "info_hash": info_hash,
+            "peer_id": b"-BN0001-" + rng.randbytes(12),
+            "port": 10000 + n,
+            "uploaded": 0,
+            "downloaded": 0,
+            "left": 0 if n % 4 == 0 else 1000,
+            "compact": 1,
+            "numwant": 50,
+        }
+        out.append(b"/announce?" + urlencode(q).encode())
+    return out
+
+
+def _client_context(t: Target) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(t.ca)
+    ctx.load_cert_chain(t.cert, t.key)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    return ctx
+
+
+def _read_response(sock: socket.socket | ssl.SSLSocket, buf: bytearray) -> None:
+    """Read one HTTP response with a content-length into ``buf`` (consumed)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response head")
+        buf += chunk
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+    if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n")[0] + b" ":
+        raise ConnectionError(f"bad response {head[:40]!r}")
+    length = int(m.group(1)) if m else None
+    while length is None or len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            if length is None:
+                break
+            raise ConnectionError("closed inside the body")
+        rest += chunk
+    if length is not None and b"failure reason" in rest[:length]:
+        raise ConnectionError(f"refused: {rest[:length]!r}")
+    buf[:] = rest[length:] if length is not None else b""
+
+
+def generate(
+    t: Target, info_hash: bytes, client: int, seconds: float
+) -> tuple[int, int, list[float]]:
+    """Send announces for ``seconds``; (answered, failed, latencies in ms)."""
+    ctx = _client_context(t) if t.tls else None
+    targets = _targets(info_hash, client)
+    close = b"" if t.keep_alive else b"connection: close\r\n"
+    latencies: list[float] = []
+    failed = 0
+    sock: socket.socket | ssl.SSLSocket | None = None
+    buf = bytearray()
+    deadline = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < deadline:
+        request = b"GET %s HTTP/1.1\r\nhost: 127.0.0.1\r\n%s\r\n" % (
+            targets[i % len(targets)],
+            close,
+        )
+        i += 1
+        start = time.perf_counter()
+        try:
+            if sock is None:
+                raw = socket.create_connection(("127.0.0.1", t.port))
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1") if ctx else raw
+                buf.clear()
+            sock.sendall(request)
+            _read_response(sock, buf)
+            latencies.append((time.perf_counter() - start) * 1000)
+        except (OSError, ConnectionError):
+            failed += 1
+            with contextlib.suppress(OSError):
+                if sock is not None:
+                    sock.close()
+            sock = None
+            continue
+        if not t.keep_alive:
+            sock.close()
+            sock = None
+    if sock is not None:
+        sock.close()
+    return len(latencies), failed, latencies
+
+
+# ---------------------------------------------------------------- servers and CPU
+
+
+def _pids_of_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of ``pids`` (and their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def running(argv: list[str], port: int, **kw: Any) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    try:
+        wait_port(port)
+        yield proc
+    finally:
+        for pid in reversed(_pids_of_tree(proc.pid)):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# ---------------------------------------------------------------- one scenario
+
+
+def scenario(
+    pool: ProcessPoolExecutor,
+    t: Target,
+    info_hash: bytes,
+    server_roots: list[int],
+    clients: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """Run ``clients`` generators against ``t``; the figures of one scenario."""
+    # warm up (handshake caches, swarm populated), not measured
+    list(
+        pool.map(
+            generate,
+            [t] * clients,
+            [info_hash] * clients,
+            range(clients),
+            [min(1.0, seconds / 4)] * clients,
+        )
+    )
+    pids = [pid for root in server_roots for pid in _pids_of_tree(root)]
+    cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
+    results = list(
+        pool.map(
+            generate, [t] * clients, [info_hash] * clients, range(clients), [seconds] * clients
+        )
+    )
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds(pids) - cpu0
+    answered = sum(r[0] for r in results)
+    latencies = sorted(x for r in results for x in r[2])
+    if not answered:
+        return {"answered": 0, "failed": sum(r[1] for r in results)}
+    return {
+        "announces_per_s": round(answered / wall, 1),
+        "p50_ms": round(latencies[len(latencies) // 2], 3),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)], 3),
+        "server_cpu_us_per_announce": round(cpu / answered * 1e6, 1),
+        "server_cpu_share": round(cpu / wall, 2),
+        "answered": answered,
+        "failed": sum(r[1] for r in results),
+    }
+
+
+# ---------------------------------------------------------------- setup
+
+
+@dataclass
+class Setup:
+    dir: Path
+    ca: certs.CA
+    library: Path
+    info_hashes: list[bytes]
+    films: list[lt.torrent_info]
+    rentals: list[tuple[str, str]]  # (cert path, key path) for film 0
+    origin: tuple[str, str]
+
+
+def make_setup(work: Path, films: int = 8, rentals: int = 8) -> Setup:
+    now = datetime.now(UTC)
+    ca = certs.CA.create(now=now)
+    (work / "ca.pem").write_bytes(ca.cert_pem)
+    ca.issue_server(["127.0.0.1"], now=now).save(work, "server")
+    certs.write_atomic(work / "crl.pem", certs.crl_pem(ca.sign_crl({}, now=now)))
+    seeder = ca.issue_seeder(now=now)
+    seeder.save(work, "seeder")
+    library = work / "library"
+    library.mkdir()
+    infos = []
+    for i in range(films):
+        film_id = f"film-{i}"
+        ct = lt.create_torrent(
+            [lt.create_file_entry(film_id, 65536)], 65536, lt.create_torrent.v2_only
+        )
+        ct.set_priv(True)
+        ct.set_root_cert(ca.cert_pem.decode())
+        ct.add_tracker("https://127.0.0.1:1/announce")
+        (library / film_id).write_bytes(os.urandom(65536))
+        lt.set_piece_hashes(ct, str(library))
+        (library / f"{film_id}.torrent").write_bytes(lt.bencode(ct.generate()))
+        infos.append(lt.torrent_info(str(library / f"{film_id}.torrent")))
+    hashes = [announced_info_hashes(ti)[0] for ti in infos]
+    paths = []
+    for i in range(rentals):
+        key = certs.generate_node_key()
+        cert = ca.issue_rental(
+            "film-0",
+            key.public_key(),
+            not_before=now - timedelta(hours=1),
+            not_after=now + timedelta(days=1),
+        )
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        cert_path, key_path = work / f"rental{i}.pem", work / f"rental{i}.key"
+        cert_path.write_bytes(cert.public_bytes(Encoding.PEM))
+        certs.write_private(key_path, certs.private_key_pem(key))
+        paths.append((str(cert_path), str(key_path)))
+    return Setup(
+        work,
+        ca,
+        library,
+        hashes,
+        infos,
+        paths,
+        (str(work / "seeder.pem"), str(work / "seeder.key")),
+    )
+
+
+def ours_argv(s: Setup, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "peernode",
+        "tracker",
+        "--ca",
+        str(s.dir / "ca.pem"),
+        "--cert",
+        str(s.dir / "server.pem"),
+        "--key",
+        str(s.dir / "server.key"),
+        "--library",
+        str(s.library),
+        "--crl",
+        str(s.dir / "crl.pem"),
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
+
+
+def opentracker_argv(s: Setup, port: int) -> list[str]:
+    root = s.dir / "ot"
+    root.mkdir(exist_ok=True)
+    (root / "whitelist.txt").write_text("".join(h.hex() + "\n" for h in s.info_hashes))
+    # paths in opentracker's config are resolved inside its chroot (tracker.rootdir)
+    (root / "opentracker.conf").write_text(
+        f"access.whitelist /whitelist.txt\ntracker.rootdir {root}\ntracker.user nobody\n"
+    )
+    return [
+        "opentracker",
+        "-f",
+        str(root / "opentracker.conf"),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-P",
+        str(free_port()),
+    ]
+
+
+def hitch_argv(s: Setup, port: int, backend: int) -> list[str]:
+    bundle = s.dir / "hitch.pem"
+    bundle.write_bytes((s.dir / "server.key").read_bytes() + (s.dir / "server.pem").read_bytes())
+    conf = s.dir / "hitch.conf"
+    conf.write_text(
+        f'frontend = "[127.0.0.1]:{port}"\n'
+        f'backend = "[127.0.0.1]:{backend}"\n'
+        f'pem-file = "{bundle}"\n'
+        "tls-protos = TLSv1.3\n"
+        "client-verify = required\n"
+        f'client-verify-ca = "{s.dir / "ca.pem"}"\n'
+        "workers = 1\n"
+        "daemon = off\n"
+        'user = "nobody"\n'  # hitch refuses to run its workers as root
+        'group = "nogroup"\n'
+        f'ocsp-dir = "{s.dir}"\n'
+    )
+    return ["hitch", "--config", str(conf)]
+
+
+# ---------------------------------------------------------------- other figures
+
+
+def bytes_per_peer(peers: int = 100_000) -> float:
+    """Traced bytes per stored peer, 100k peers over 10 swarms."""
+    rng = random.Random(1)
+    requests = [
+        AnnounceRequest(
+            info_hash=bytes([n % 10]) * 20,
+            peer_id=n.to_bytes(20, "big"),
+            port=1 + n % 60000,
+            uploaded=0,
+            downloaded=0,
+            left=n % 3,
+            numwant=0,
+        )
+        for n in range(peers)
+    ]
+    addresses = [IPv4Address(0x0A000000 + n) for n in range(peers)]
+    swarms = Swarms()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for r, a in zip(requests, addresses, strict=True):
+        swarms.announce(r, a, 0.0, rng)
+    gc.collect()
+    used = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return used / peers
+
+
+def libtorrent_announce_ms(s: Setup, port: int) -> list[float]:
+    """Time from adding a torrent to libtorrent's tracker reply (first announce, new connection)."""
+    from peernode.lt_session import add_ssl_torrent, make_session
+
+    cert_pem, key_pem = (Path(p).read_bytes() for p in s.origin)
+    session = make_session(origin=True)
+    out = []
+    for ti in s.films:
+        start = time.perf_counter()
+        handle = add_ssl_torrent(
+            session,
+            ti,
+            s.library,
+            cert_pem=cert_pem,
+            key_pem=key_pem,
+            seed_mode=True,
+            flags=lt.torrent_flags.paused,
+        )
+        handle.replace_trackers([lt.announce_entry(f"https://127.0.0.1:{port}/announce")])
+        start = time.perf_counter()
+        handle.resume()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            session.wait_for_alert(100)
+            alerts = session.pop_alerts()
+            if any(isinstance(a, lt.tracker_reply_alert) for a in alerts):
+                out.append((time.perf_counter() - start) * 1000)
+                break
+            if any(isinstance(a, lt.tracker_error_alert) for a in alerts):
+                raise RuntimeError("libtorrent announce failed")
+    session.pause()
+    return out
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=4, help="generator processes")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per scenario")
+    args = parser.parse_args()
+    out: dict[str, Any] = {"clients": args.clients, "seconds": args.seconds, "cpus": os.cpu_count()}
+    work = Path(tempfile.mkdtemp(prefix="bench-tracker-"))
+    try:
+        s = make_setup(work)
+        ih = s.info_hashes[0]
+        ours = Target(
+            free_port(),
+            tls=True,
+            keep_alive=False,
+            ca=str(work / "ca.pem"),
+            cert=s.rentals[0][0],
+            key=s.rentals[0][1],
+        )
+        with ProcessPoolExecutor(args.clients) as pool:
+            with running(ours_argv(s, ours.port), ours.port) as proc:
+                out["ours_mtls_new"] = scenario(
+                    pool, ours, ih, [proc.pid], args.clients, args.seconds
+                )
+                keep = Target(**{**ours.__dict__, "keep_alive": True})
+                out["ours_mtls_keepalive"] = scenario(
+                    pool, keep, ih, [proc.pid], args.clients, args.seconds
+                )
+                lat = libtorrent_announce_ms(s, ours.port)
+                out["libtorrent_announce_ms"] = {
+                    "p50": round(statistics.median(lat), 2),
+                    "max": round(max(lat), 2),
+                    "n": len(lat),
+                }
+            missing = [t for t in ("opentracker", "hitch") if shutil.which(t) is None]
+            if missing:
+                out["opentracker"] = f"not installed: {', '.join(missing)} (apt-get install)"
+            else:
+                ot_port, hitch_port = free_port(), free_port()
+                with running(opentracker_argv(s, ot_port), ot_port) as ot:
+                    plain = Target(ot_port, tls=False, keep_alive=False)
+                    out["opentracker_plain_new"] = scenario(
+                        pool, plain, ih, [ot.pid], args.clients, args.seconds
+                    )
+                    with running(hitch_argv(s, hitch_port, ot_port), hitch_port) as hitch:
+                        mtls = Target(
+                            hitch_port,
+                            tls=True,
+                            keep_alive=False,
+                            ca=str(work / "ca.pem"),
+                            cert=s.rentals[0][0],
+                            key=s.rentals[0][1],
+                        )
+                        # the anchor's CPU is hitch's (every process) plus opentracker's
+                        out["opentracker_mtls_new"] = scenario(
+                            pool, mtls, ih, [hitch.pid, ot.pid], args.clients, args.seconds
+                        )
+        out["bytes_per_peer_100k"] = round(bytes_per_peer(), 1)
+        anchor_tls = out.get("opentracker_mtls_new", {}).get("server_cpu_us_per_announce")
+        anchor_plain = out.get("opentracker_plain_new", {}).get("server_cpu_us_per_announce")
+        ours_new = out["ours_mtls_new"].get("server_cpu_us_per_announce")
+        ours_keep = out["ours_mtls_keepalive"].get("server_cpu_us_per_announce")
+        out["ratio_tls_vs_opentracker"] = (
+            round(anchor_tls / ours_new, 3) if anchor_tls and ours_new else None
+        )
+        out["ratio_plain_vs_opentracker"] = (
+            round(anchor_plain / ours_keep, 3) if anchor_plain and ours_keep else None
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
