@@ -1,0 +1,86 @@
+"""One simulation from start to report: plan, run on a backend, measure, write.
+
+The shape is the same for every backend: `plan_swarm` (pure), the backend's swarm
+driven by `drive_swarm`, then outcomes, figures, plots and the report (pure
+except for the final writes).
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from .backend import Backend
+from .driver import drive_swarm
+from .outcomes import client_outcome, swarm_figures
+from .plan import plan_swarm
+from .progress import SwarmSnapshot
+from .report import PLOT_FILES, SimulationReport, write_report
+from .scenario import Scenario
+from .timeseries import swarm_throughput
+
+__all__ = ["run_simulation", "write_plots"]
+
+
+async def run_simulation(
+    scenario: Scenario,
+    backend: Backend,
+    out_dir: Path,
+    *,
+    seed: int | None = None,
+    workdir: Path | None = None,
+    show: Callable[[SwarmSnapshot], None] | None = None,
+) -> SimulationReport:
+    """Run ``scenario`` on ``backend`` and write the report and plots into ``out_dir``.
+
+    ``seed`` overrides the scenario's planning seed. The swarm's files (CA, film,
+    downloads, logs) go to ``workdir``, or to a temporary directory removed after
+    the run. Raises `ScenarioError` if the backend cannot hold the scenario,
+    `SimError`/`PeernodeError` if a node cannot be started.
+    """
+    seed = scenario.seed if seed is None else seed
+    # Planning draws from a seeded PRNG on purpose: the same seed gives the same run.
+    plan = plan_swarm(scenario, backend.addresses, random.Random(seed))  # noqa: S311
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if workdir is None:
+        with tempfile.TemporaryDirectory(prefix="peernode-sim-") as tmp:
+            return await run_simulation(scenario, backend, out_dir, seed=seed,
+                                        workdir=Path(tmp), show=show)
+    async with backend.open_swarm(plan, workdir) as swarm:
+        record = await drive_swarm(swarm, plan, show=show)
+    seen = await swarm.collect()
+    outcomes = tuple(
+        client_outcome(c, record.fates[c.name], seen[c.name].samples, seen[c.name].summary,
+                       seen[c.name].started_unix)
+        for c in plan.clients
+    )
+    samples = {name: o.samples for name, o in seen.items()}
+    report = SimulationReport(
+        scenario=scenario, seed=seed, backend=backend.name, plan=plan, record=record,
+        figures=swarm_figures(outcomes, swarm.film_bytes, scenario.origin.upload_bps),
+        outcomes=outcomes,
+        film_intact={name: o.film_intact for name, o in seen.items()},
+        throughput=tuple(swarm_throughput(samples, record.t0_unix)),
+        samples=samples,
+    )
+    await trio.to_thread.run_sync(write_plots, out_dir, report)
+    write_report(out_dir, report)
+    return report
+
+
+def write_plots(out_dir: Path, r: SimulationReport) -> None:
+    """Draw the report's three plots into ``out_dir`` (file names: `PLOT_FILES`)."""
+    # matplotlib takes a third of a second to import: only when plotting, not for
+    # every `peernode` command (whose parser imports this package).
+    from .plots import plot_bytes_by_source, plot_completion_cdf, plot_throughput, write_png
+
+    title = r.scenario.name
+    completions = [o.completion_s for o in r.outcomes if o.completion_s is not None]
+    write_png(plot_throughput(r.throughput, title), out_dir / PLOT_FILES["throughput"])
+    write_png(plot_completion_cdf(completions, r.figures.clients, r.figures.t_min_s, title),
+              out_dir / PLOT_FILES["completion_cdf"])
+    write_png(plot_bytes_by_source(r.outcomes, title), out_dir / PLOT_FILES["bytes_by_source"])
