@@ -59,7 +59,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         raise SimError(f"--workdir {args.workdir} is not empty")
     with SwarmProgressView(f"sim {scenario.name}") as view:
         report = trio.run(lambda: run_simulation(
-            scenario, backend, args.out, seed=args.seed, workdir=args.workdir, show=view.show))
+            scenario, backend, args.out, seed=args.seed, workdir=args.workdir, show=view.show,
+            say=view.say))
     f = report.figures
     sys.stdout.write(
         f"{scenario.name}: offload {f.offload * 100:.1f}% (limit {f.offload_limit * 100:.1f}%), "

@@ -30,6 +30,10 @@ ANNOUNCE_SETTLE_S = 1.0
 clients arrive (otherwise early clients wait a whole announce interval for it)."""
 
 
+_STOPPING = (EventAction.ORIGIN_DOWN, EventAction.TRACKER_DOWN, EventAction.TRACKER_RESTART,
+             EventAction.CLIENT_KILL)
+
+
 @dataclass(frozen=True)
 class EventRecord:
     """An executed event: planned and actual time (seconds after the swarm started)."""
@@ -39,6 +43,12 @@ class EventRecord:
     action: EventAction
     client: int | None
     how: StopHow
+
+    def describe(self) -> str:
+        """``client-kill client 3 (kill)``, ``origin-up``: what happened, in a few words."""
+        target = f" client {self.client}" if self.client is not None else ""
+        how = f" ({self.how.value})" if self.action in _STOPPING else ""
+        return f"{self.action.value}{target}{how}"
 
     def to_json(self) -> dict[str, object]:
         return {"at_s": self.at_s, "done_at_s": round(self.done_at_s, 3),
@@ -69,12 +79,14 @@ async def drive_swarm(
     plan: SwarmPlan,
     *,
     show: Callable[[SwarmSnapshot], None] | None = None,
+    say: Callable[[str], None] | None = None,
     poll_s: float = POLL_S,
     wall_clock: Callable[[], float] = time.time,
 ) -> RunRecord:
     """Start the tracker and origin, then run ``plan`` on ``swarm`` until every client
     has a fate or ``plan.scenario.timeout_s`` has passed; ``show`` gets a snapshot
-    every poll. Errors of the backend propagate (the caller tears the swarm down)."""
+    every poll, ``say`` a line for each event done. Errors of the backend propagate
+    (the caller tears the swarm down)."""
     await swarm.start_tracker()
     await swarm.start_origin()
     await trio.sleep(ANNOUNCE_SETTLE_S)
@@ -85,7 +97,7 @@ async def drive_swarm(
     with trio.move_on_after(plan.scenario.timeout_s):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_arrivals, swarm, plan, state, t0)
-            nursery.start_soon(_events, swarm, plan, state, t0)
+            nursery.start_soon(_events, swarm, plan, state, t0, say)
             await _monitor(swarm, plan, state, t0, poll_s, show)
             timed_out = False
             nursery.cancel_scope.cancel()
@@ -110,12 +122,16 @@ async def _arrivals(swarm: Swarm, plan: SwarmPlan, state: _State, t0: float) -> 
     state.arrivals_done = True
 
 
-async def _events(swarm: Swarm, plan: SwarmPlan, state: _State, t0: float) -> None:
+async def _events(swarm: Swarm, plan: SwarmPlan, state: _State, t0: float,
+                  say: Callable[[str], None] | None) -> None:
     for event in plan.events:
         await trio.sleep_until(t0 + event.at_s)
         await _execute(swarm, plan, state, event)
-        state.events.append(EventRecord(event.at_s, trio.current_time() - t0, event.action,
-                                        event.client, event.how))
+        record = EventRecord(event.at_s, trio.current_time() - t0, event.action,
+                             event.client, event.how)
+        state.events.append(record)
+        if say is not None:
+            say(f"{record.done_at_s:6.1f} s  event: {record.describe()}")
 
 
 async def _execute(swarm: Swarm, plan: SwarmPlan, state: _State, event: SimEvent) -> None:

@@ -24,10 +24,12 @@ from typing import IO
 import trio
 
 from peernode.demo import _free_port, _peernode, _sha256, _wait_listening
+from peernode.errors import PeernodeError
 from peernode.netaddr import format_hostport
 
 from .addresses import LOOPBACK_POOL, AddressPool
 from .backend import ClientObservation, Swarm
+from .errors import BackendError
 from .plan import ClientPlan, SwarmPlan
 from .provision import SwarmFiles, provision_swarm
 from .scenario import StopHow
@@ -83,7 +85,7 @@ class LocalSwarm:
             "--library", f.library, "--crl", f.crl,
             "--listen", format_hostport(host, f.tracker_port),
         ), f.workdir / "tracker.log")
-        await _wait_listening(host, f.tracker_port, proc, "the tracker")
+        await _listening(host, f.tracker_port, proc, "the tracker", f.workdir / "tracker.log")
 
     async def stop_tracker(self, how: StopHow) -> None:
         await self._stop(_TRACKER, how, wait=True)
@@ -98,7 +100,8 @@ class LocalSwarm:
         if origin.super_seed:
             argv.append("--super-seed")
         proc = await self._spawn(_ORIGIN, argv, f.workdir / "origin.log")
-        await _wait_listening(host, self._origin_port, proc, "the origin seeder")
+        await _listening(host, self._origin_port, proc, "the origin seeder",
+                         f.workdir / "origin.log")
 
     async def stop_origin(self, how: StopHow) -> None:
         await self._stop(_ORIGIN, how, wait=True)
@@ -172,6 +175,16 @@ class LocalSwarm:
                 summary=_last_json_line(f.summary), film_intact=intact,
             )
         return observations
+
+
+async def _listening(host: str, port: int, proc: trio.Process, what: str, log: Path) -> None:
+    """Wait until ``proc`` listens; if it does not, say why with its log's last line."""
+    try:
+        await _wait_listening(host, port, proc, what)
+    except PeernodeError as e:
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        why = lines[-1] if lines else "it wrote nothing"
+        raise BackendError(f"{e}: {why}") from None
 
 
 async def _reap(proc: trio.Process) -> None:

@@ -98,6 +98,10 @@ def _seconds(value: float | None, t_min: float) -> str:
     return f"{value:.1f} s ({value / t_min:.2f} x T_min)" if t_min > 0 else f"{value:.1f} s"
 
 
+def _startup(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
+
+
 def render_markdown(r: SimulationReport) -> str:
     """A page for capacity planners: the headline table, then per-client rows and plots."""
     f, s = r.figures, r.scenario
@@ -126,19 +130,20 @@ def render_markdown(r: SimulationReport) -> str:
         "together; completion times run from when each client's download began (process "
         "start-up, a cost of the simulation only, is left out).",
         "",
-        "| client | link | arrival | fate | completion | from origin | from peers "
+        "| client | link | arrival | start-up | fate | completion | from origin | from peers "
         "| uploaded |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for o in r.outcomes:
         lines.append(
-            f"| {o.name} | {o.link} | {o.arrival_s:.1f} s | {o.fate.value} "
+            f"| {o.name} | {o.link} | {o.arrival_s:.1f} s | {_startup(o.startup_s)} "
+            f"| {o.fate.value} "
             f"| {_seconds(o.completion_s, f.t_min_s)} | {format_bytes(o.bytes_from_origin)} "
             f"| {format_bytes(o.bytes_from_peers)} | {format_bytes(o.bytes_uploaded)} |"
         )
     if r.record.events:
         lines += ["", "Events: " + "; ".join(
-            f"{e.action.value}{f' client {e.client}' if e.client else ''} at {e.done_at_s:.1f} s"
+            f"{e.describe()} at {e.done_at_s:.1f} s"
             for e in r.record.events) + "."]
     lines += ["", *(f"![{name}]({file})" for name, file in PLOT_FILES.items()), ""]
     return "\n".join(lines)

@@ -34,13 +34,15 @@ async def run_simulation(
     seed: int | None = None,
     workdir: Path | None = None,
     show: Callable[[SwarmSnapshot], None] | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> SimulationReport:
     """Run ``scenario`` on ``backend`` and write the report and plots into ``out_dir``.
 
     ``seed`` overrides the scenario's planning seed. The swarm's files (CA, film,
     downloads, logs) go to ``workdir``, or to a temporary directory removed after
-    the run. Raises `ScenarioError` if the backend cannot hold the scenario,
-    `SimError`/`PeernodeError` if a node cannot be started.
+    the run. ``show`` and ``say`` feed a progress display (see `drive_swarm`).
+    Raises `ScenarioError` if the backend cannot hold the scenario, `SimError` or
+    `PeernodeError` if a node cannot be started.
     """
     seed = scenario.seed if seed is None else seed
     # Planning draws from a seeded PRNG on purpose: the same seed gives the same run.
@@ -49,9 +51,9 @@ async def run_simulation(
     if workdir is None:
         with tempfile.TemporaryDirectory(prefix="peernode-sim-") as tmp:
             return await run_simulation(scenario, backend, out_dir, seed=seed,
-                                        workdir=Path(tmp), show=show)
+                                        workdir=Path(tmp), show=show, say=say)
     async with backend.open_swarm(plan, workdir) as swarm:
-        record = await drive_swarm(swarm, plan, show=show)
+        record = await drive_swarm(swarm, plan, show=show, say=say)
     seen = await swarm.collect()
     outcomes = tuple(
         client_outcome(c, record.fates[c.name], seen[c.name].samples, seen[c.name].summary,

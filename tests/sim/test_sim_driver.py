@@ -102,7 +102,9 @@ async def test_events_and_arrivals_happen_on_time(autojump_clock: trio.testing.M
                                   replace(plan.clients[2], arrival_s=2.5)))
     swarm = VirtualSwarm()
     begin = trio.current_time()
-    record = await drive_swarm(swarm, plan, poll_s=0.5, wall_clock=lambda: 1000.0)
+    said: list[str] = []
+    record = await drive_swarm(swarm, plan, say=said.append, poll_s=0.5,
+                               wall_clock=lambda: 1000.0)
     t0 = begin + 0.25 + ANNOUNCE_SETTLE_S  # after the origin listens and announces
     log = [(round(t - t0, 3), what) for t, what in swarm.log]
     assert log == [
@@ -119,6 +121,10 @@ async def test_events_and_arrivals_happen_on_time(autojump_clock: trio.testing.M
     ]
     assert [(e.at_s, round(e.done_at_s, 3)) for e in record.events] == [
         (2.0, 2.0), (3.0, 3.0), (4.0, 4.0), (5.0, 5.25)]
+    assert said == ["   2.0 s  event: origin-down (kill)",
+                    "   3.0 s  event: client-kill client 2 (term)",
+                    "   4.0 s  event: tracker-restart (term)",
+                    "   5.2 s  event: origin-up"]
     assert record.fates == {"client-1": Fate.COMPLETE, "client-2": Fate.KILLED,
                             "client-3": Fate.COMPLETE}
     assert not record.timed_out

@@ -93,8 +93,8 @@ def test_markdown_is_a_planner_s_table() -> None:
     assert "| origin copies |" in text
     assert "| CDN egress saved per 1,000 rentals |" in text
     assert "| completion p95 | 3.9 s (1.95 x T_min) |" in text
-    assert "| client-3 | fixed |" in text
-    assert "client-kill client 3 at 2.1 s" in text
+    assert "| client-3 | fixed | 1.7 s | 0.5 s | killed | n/a | 2.0 MB | 2.0 MB | 0 B |" in text
+    assert "client-kill client 3 (kill) at 2.1 s" in text
     assert all(f"]({name})" in text for name in PLOT_FILES.values())
 
 
