@@ -27,6 +27,7 @@ from .http import HttpRefusal, read_request, response_bytes
 from .metrics import TrackerMetrics
 from .service import Outcome, TrackerService
 from .slots import ConnectionSlots
+from .tls_stream import ServerTlsStream
 
 __all__ = ["ConnectionContext", "serve_connection"]
 
@@ -85,7 +86,7 @@ def _log_refusal(outcome: Outcome, peer_ip: IPv4Address | IPv6Address) -> None:
         )
 
 
-async def _handshake(tls: trio.SSLStream[trio.SocketStream], ctx: ConnectionContext) -> bool:
+async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:
     with ctx.slots.idle() as scope:
         scope.deadline = trio.current_time() + ctx.config.handshake_timeout_s
         try:
@@ -105,7 +106,7 @@ async def _handshake(tls: trio.SSLStream[trio.SocketStream], ctx: ConnectionCont
 
 
 async def _serve_requests(
-    tls: trio.SSLStream[trio.SocketStream],
+    tls: ServerTlsStream,
     ctx: ConnectionContext,
     cert: CertInfo,
     peer_ip: IPv4Address | IPv6Address,
@@ -158,7 +159,7 @@ async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> No
 
     Never raises for anything the client does; the slot is the caller's to release.
     """
-    tls = trio.SSLStream(tcp, ctx.ssl_context, server_side=True, https_compatible=True)
+    tls = ServerTlsStream(tcp, ctx.ssl_context)
     try:
         peer_ip = ip_address(tcp.socket.getpeername()[0])
         tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -171,6 +172,4 @@ async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> No
     except TrackerError as e:
         log.info("connection dropped: %s", e)
     finally:
-        # https_compatible: no close_notify, as HTTPS servers do; every response has
-        # a content-length, so a truncated one is detected without it
-        await trio.aclose_forcefully(tls)
+        tls.close()

@@ -8,13 +8,19 @@ body) and the number of header lines.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import h11
-import trio
 
 __all__ = ["HttpRefusal", "read_request", "response_bytes"]
 
 _RECEIVE_BYTES = 16384
+
+
+class ReceiveStream(Protocol):
+    """Anything with trio's ``receive_some`` (a socket stream, a TLS stream)."""
+
+    async def receive_some(self, max_bytes: int | None = ..., /) -> bytes | bytearray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +32,7 @@ class HttpRefusal:
 
 
 async def read_request(
-    stream: trio.abc.Stream,
+    stream: ReceiveStream,
     conn: h11.Connection,
     *,
     max_request_bytes: int,

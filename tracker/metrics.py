@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -16,7 +17,14 @@ from prometheus_client.registry import Collector
 
 from .service import Outcome, RequestKind, TrackerService
 
-__all__ = ["TrackerMetrics"]
+__all__ = ["ConnectionCounts", "TrackerMetrics"]
+
+
+class ConnectionCounts(Protocol):
+    """Open and evicted connection counts (`ConnectionSlots` has them)."""
+
+    open: int
+    evicted: int
 
 
 class TrackerMetrics(Collector):
@@ -32,8 +40,8 @@ class TrackerMetrics(Collector):
         self._client_downloaded: Counter[str] = Counter()
         self._handshake_failures: Counter[str] = Counter()
         self._reload_failures: Counter[str] = Counter()
-        self.connections_open = 0
-        self.connections_evicted = 0
+        self.connections: ConnectionCounts | None = None
+        """Where open and evicted connections are counted (the server's slots)."""
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -102,14 +110,15 @@ class TrackerMetrics(Collector):
             "source",
             self._reload_failures,
         )
-        yield CounterMetricFamily(
-            "tracker_connections_evicted",
-            "Idle connections closed to make room at the cap",
-            value=self.connections_evicted,
-        )
-        yield GaugeMetricFamily(
-            "tracker_connections", "Open client connections", value=self.connections_open
-        )
+        if self.connections is not None:
+            yield CounterMetricFamily(
+                "tracker_connections_evicted",
+                "Idle connections closed to make room at the cap",
+                value=self.connections.evicted,
+            )
+            yield GaugeMetricFamily(
+                "tracker_connections", "Open client connections", value=self.connections.open
+            )
         yield from self._swarm_families()
         yield from self._byte_families()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import functools
 import logging
+import socket
 from dataclasses import dataclass, field
 
 import h11
@@ -152,29 +153,37 @@ async def _accept_loop(
     listener: trio.SocketListener, ctx: ConnectionContext, nursery: trio.Nursery
 ) -> None:
     async def run(stream: trio.SocketStream) -> None:
-        ctx.metrics.connections_open = ctx.slots.open
         try:
             await serve_connection(stream, ctx)
         finally:
             ctx.slots.release()
-            ctx.metrics.connections_open = ctx.slots.open
-            ctx.metrics.connections_evicted = ctx.slots.evicted
 
     while True:
-        await ctx.slots.acquire()
         try:
             stream = await listener.accept()
         except OSError as e:
-            ctx.slots.release()
             if e.errno not in _ACCEPT_CAPACITY_ERRNOS:
                 raise
             log.error("accept failed (%s); retrying", e.strerror)
             await trio.sleep(_ACCEPT_BACKOFF_S)
             continue
+        # room is made only for a client that is really there: accepting first means
+        # an idle connection is never evicted for nobody
+        try:
+            await ctx.slots.acquire()
         except BaseException:
-            ctx.slots.release()
+            await trio.aclose_forcefully(stream)
             raise
         nursery.start_soon(run, stream)
+
+
+def _defer_accept(listener: trio.SocketListener, seconds: float) -> None:
+    # Linux: accept() only once the client has sent something (its ClientHello), so a
+    # connection that sends nothing never takes a slot, and the handshake starts
+    # without a wait-and-wake of its own (one fewer scheduling round per announce).
+    option = getattr(socket, "TCP_DEFER_ACCEPT", None)
+    if option is not None:
+        listener.socket.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds)))
 
 
 async def serve_tracker(
@@ -197,6 +206,8 @@ async def serve_tracker(
     service = TrackerService(Swarms(config.swarm), max_scrape_hashes=config.max_scrape_hashes)
     metrics = TrackerMetrics(service)
     listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
+    for listener in listeners:
+        _defer_accept(listener, config.handshake_timeout_s)
     metrics_listeners: list[trio.SocketListener] = []
     if config.metrics_host is not None:
         metrics_listeners = await trio.open_tcp_listeners(
@@ -213,6 +224,7 @@ async def serve_tracker(
     await trio.to_thread.run_sync(functools.partial(sources.load_library, force=True))
     await trio.to_thread.run_sync(functools.partial(sources.load_crl, force=True))
     slots = ConnectionSlots(config.max_connections)
+    metrics.connections = slots
     ctx = ConnectionContext(config, ssl_context, service, metrics, slots)
 
     async with trio.open_nursery() as chores:

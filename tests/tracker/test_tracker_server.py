@@ -259,19 +259,26 @@ async def test_malformed_announce_and_unknown_path(pki: Pki) -> None:
         tracker.shutdown()
 
 
-async def test_silent_connections_do_not_keep_a_valid_announce_out(pki: Pki) -> None:
-    rental = issue_rental(pki.ca, "film-a")
+async def test_silent_and_stalled_connections_do_not_keep_a_valid_announce_out(pki: Pki) -> None:
+    _, ctx = pki.rental_context("film-a")
     async with trio.open_nursery() as nursery:
         tracker = await start_tracker(nursery, pki, max_connections=3)
+        # silent: connect and send nothing (never accepted, thanks to TCP_DEFER_ACCEPT)
         silent = [await trio.open_tcp_stream("127.0.0.1", tracker.port) for _ in range(10)]
+        # stalled: one byte of a ClientHello, then nothing (accepted, stuck in the handshake)
+        stalled = [await trio.open_tcp_stream("127.0.0.1", tracker.port) for _ in range(10)]
+        for s in stalled:
+            await s.send_all(b"\x16")
+        await wait_until(
+            lambda: metric_samples(tracker, "tracker_connections_evicted_total") == {(): 7.0}
+        )  # 10 stalled, 3 slots
+        assert metric_samples(tracker, "tracker_connections") == {(): 3.0}
         body = await announce_once(
-            tracker.port,
-            pki.client_context(rental.cert_pem, rental.key_pem),
-            announce_target(pki.films["film-a"].info_hash, 1),
+            tracker.port, ctx, announce_target(pki.films["film-a"].info_hash, 1)
         )
         assert b"peers" in body
-        assert tracker.metrics.connections_evicted >= 8
-        for s in silent:
+        assert metric_samples(tracker, "tracker_connections_evicted_total") == {(): 8.0}
+        for s in silent + stalled:
             await s.aclose()
         tracker.shutdown()
 

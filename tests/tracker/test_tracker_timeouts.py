@@ -21,13 +21,14 @@ async def closed_after(stream: trio.abc.ReceiveStream) -> float:
     return trio.current_time() - start
 
 
-async def test_silent_connection_closed_at_the_handshake_timeout(
+async def test_stalled_handshake_closed_at_the_handshake_timeout(
     pki: Pki, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with trio.open_nursery() as nursery:
         tracker = await start_tracker(nursery, pki, handshake_timeout_s=7.0)
-        silent = await trio.open_tcp_stream("127.0.0.1", tracker.port)
-        assert await closed_after(silent) == 7.0
+        stalled = await trio.open_tcp_stream("127.0.0.1", tracker.port)
+        await stalled.send_all(b"\x16\x03")  # the start of a ClientHello, then nothing
+        assert await closed_after(stalled) == 7.0
         tracker.shutdown()
 
 
