@@ -61,6 +61,10 @@ class LocalSwarm:
 
     async def _spawn(self, role: str, argv: list[str], log: Path,
                      stdout: Path | None = None) -> trio.Process:
+        running = self._procs.get(role)
+        if running is not None and running.returncode is None:
+            # Replacing it would orphan a process that nothing tears down any more.
+            raise BackendError(f"{role} is already running")
         # The child keeps its own copies of the descriptors; ours are closed at once.
         with log.open("ab") as err, \
                 (stdout.open("ab") if stdout else nullcontext(subprocess.DEVNULL)) as out:
