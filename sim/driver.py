@@ -95,12 +95,17 @@ async def drive_swarm(
     t0_unix = wall_clock()
     timed_out = True
     with trio.move_on_after(plan.scenario.timeout_s):
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_arrivals, swarm, plan, state, t0)
-            nursery.start_soon(_events, swarm, plan, state, t0, say)
-            await _monitor(swarm, plan, state, t0, poll_s, show)
-            timed_out = False
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_arrivals, swarm, plan, state, t0)
+                nursery.start_soon(_events, swarm, plan, state, t0, say)
+                await _monitor(swarm, plan, state, t0, poll_s, show)
+                timed_out = False
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            # Callers expect the error itself (a SimError becomes one line on the
+            # command line, Ctrl-C an "interrupted"), not trio's group around it.
+            raise _first_error(group) from None
     for client in plan.clients:
         state.fates.setdefault(client.name, Fate.TIMEOUT)
     return RunRecord(
@@ -110,6 +115,19 @@ async def drive_swarm(
         fates=dict(state.fates),
         events=tuple(state.events),
     )
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error behind a nursery's group: a KeyboardInterrupt if there is one, else the first."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending[:0] = error.exceptions
+        else:
+            leaves.append(error)
+    return next((e for e in leaves if isinstance(e, KeyboardInterrupt)), leaves[0])
 
 
 async def _arrivals(swarm: Swarm, plan: SwarmPlan, state: _State, t0: float) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,8 +63,39 @@ def test_smoke_scenario_end_to_end(tmp_path: Path) -> None:
     assert "| completion p95 |" in text
     # Every node was torn down: their logs say they stopped, none is left running.
     assert (tmp_path / "work" / "tracker.log").exists()
-    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline")
-                if str(tmp_path) in _cmdline(p)]
+    assert _nodes_under(tmp_path) == []
+
+
+def test_ctrl_c_stops_every_node_and_says_interrupted(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "peernode", "sim", str(SCENARIOS_DIR / "smoke.toml"),
+         "--out", str(tmp_path / "out"), "--workdir", str(work)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell starts background jobs with SIGINT ignored; a terminal's Ctrl-C is not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (work / "clients" / "client-1" / "status.jsonl").exists():
+            assert sim.poll() is None, sim.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert _nodes_under(work)
+        sim.send_signal(signal.SIGINT)
+        _, stderr = sim.communicate(timeout=60)
+    finally:
+        sim.kill()
+    assert sim.returncode == 130
+    assert stderr.endswith("error: interrupted\n")
+    assert "Traceback" not in stderr
+    assert _nodes_under(work) == []
+
+
+def _nodes_under(directory: Path) -> list[str]:
+    """Command lines of live processes that mention ``directory``."""
+    return [text for p in Path("/proc").glob("[0-9]*/cmdline")
+            if str(directory) in (text := _cmdline(p))]
 
 
 def _cmdline(path: Path) -> str:

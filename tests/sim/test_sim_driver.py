@@ -11,11 +11,13 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+import pytest
 import trio
 import trio.testing
 
 from sim import (
     LOOPBACK_POOL,
+    BackendError,
     ClientObservation,
     ClientPlan,
     EventAction,
@@ -179,3 +181,17 @@ async def test_the_timeout_ends_the_run(autojump_clock: trio.testing.MockClock) 
     last = shown[-1]
     assert (last.downloading, last.waiting, last.done) == (2, 0, {})
     assert "downloading 2" in describe_snapshot(last)
+
+
+async def test_a_backend_error_in_an_event_comes_out_as_itself(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    class OriginWontComeBack(VirtualSwarm):
+        async def start_origin(self) -> None:
+            if self.log:  # the first start works, the restart fails
+                raise BackendError("the origin seeder did not start listening")
+            await super().start_origin()
+
+    events = (SimEvent(1.0, EventAction.ORIGIN_DOWN), SimEvent(2.0, EventAction.ORIGIN_UP))
+    with pytest.raises(BackendError, match="did not start listening"):
+        await drive_swarm(OriginWontComeBack(), _plan(events=events))
