@@ -130,13 +130,14 @@ def _read_response(sock: socket.socket | ssl.SSLSocket, buf: bytearray) -> None:
 
 def generate(
     t: Target, info_hash: bytes, client: int, seconds: float
-) -> tuple[int, int, list[float]]:
-    """Send announces for ``seconds``; (answered, failed, latencies in ms)."""
+) -> tuple[int, int, list[float], str]:
+    """Send announces for ``seconds``; (answered, failed, latencies in ms, first error)."""
     ctx = _client_context(t) if t.tls else None
     targets = _targets(info_hash, client)
     close = b"" if t.keep_alive else b"connection: close\r\n"
     latencies: list[float] = []
     failed = 0
+    first_error = ""
     sock: socket.socket | ssl.SSLSocket | None = None
     buf = bytearray()
     deadline = time.perf_counter() + seconds
@@ -157,8 +158,9 @@ def generate(
             sock.sendall(request)
             _read_response(sock, buf)
             latencies.append((time.perf_counter() - start) * 1000)
-        except (OSError, ConnectionError):
+        except (OSError, ConnectionError) as e:
             failed += 1
+            first_error = first_error or repr(e)
             with contextlib.suppress(OSError):
                 if sock is not None:
                     sock.close()
@@ -169,7 +171,7 @@ def generate(
             sock = None
     if sock is not None:
         sock.close()
-    return len(latencies), failed, latencies
+    return len(latencies), failed, latencies, first_error
 
 
 # ---------------------------------------------------------------- servers and CPU
@@ -203,10 +205,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports (all held open at once, so none is handed out twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_port(port: int, timeout_s: float = 20.0) -> None:
@@ -266,8 +271,9 @@ def scenario(
     wall, cpu = time.perf_counter() - wall0, cpu_seconds(pids) - cpu0
     answered = sum(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[2])
+    errors = sorted({r[3] for r in results if r[3]})
     if not answered:
-        return {"answered": 0, "failed": sum(r[1] for r in results)}
+        return {"answered": 0, "failed": sum(r[1] for r in results), "errors": errors}
     return {
         "announces_per_s": round(answered / wall, 1),
         "p50_ms": round(latencies[len(latencies) // 2], 3),
@@ -364,7 +370,7 @@ def ours_argv(s: Setup, port: int) -> list[str]:
     ]
 
 
-def opentracker_argv(s: Setup, port: int) -> list[str]:
+def opentracker_argv(s: Setup, port: int, udp_port: int) -> list[str]:
     root = s.dir / "ot"
     root.mkdir(exist_ok=True)
     (root / "whitelist.txt").write_text("".join(h.hex() + "\n" for h in s.info_hashes))
@@ -381,7 +387,7 @@ def opentracker_argv(s: Setup, port: int) -> list[str]:
         "-p",
         str(port),
         "-P",
-        str(free_port()),
+        str(udp_port),
     ]
 
 
@@ -473,62 +479,70 @@ def libtorrent_announce_ms(s: Setup, port: int) -> list[float]:
 # ---------------------------------------------------------------- main
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median server CPU per announce, with every run's figure beside it."""
+    ok = [r for r in runs if r.get("server_cpu_us_per_announce")]
+    if not ok:
+        return runs[-1]
+    ok.sort(key=lambda r: r["server_cpu_us_per_announce"])
+    return ok[len(ok) // 2] | {"cpu_us_runs": [r["server_cpu_us_per_announce"] for r in ok]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=4, help="generator processes")
-    parser.add_argument("--seconds", type=float, default=5.0, help="per scenario")
+    parser.add_argument("--clients", type=int, default=3, help="generator processes")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per scenario and round")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds; scenarios alternate inside each, medians are reported",
+    )
     args = parser.parse_args()
-    out: dict[str, Any] = {"clients": args.clients, "seconds": args.seconds, "cpus": os.cpu_count()}
+    out: dict[str, Any] = {
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "cpus": os.cpu_count(),
+    }
     work = Path(tempfile.mkdtemp(prefix="bench-tracker-"))
+    missing = [t for t in ("opentracker", "hitch") if shutil.which(t) is None]
     try:
         s = make_setup(work)
         ih = s.info_hashes[0]
-        ours = Target(
-            free_port(),
-            tls=True,
-            keep_alive=False,
-            ca=str(work / "ca.pem"),
-            cert=s.rentals[0][0],
-            key=s.rentals[0][1],
-        )
-        with ProcessPoolExecutor(args.clients) as pool:
-            with running(ours_argv(s, ours.port), ours.port) as proc:
-                out["ours_mtls_new"] = scenario(
-                    pool, ours, ih, [proc.pid], args.clients, args.seconds
-                )
-                keep = Target(**{**ours.__dict__, "keep_alive": True})
-                out["ours_mtls_keepalive"] = scenario(
-                    pool, keep, ih, [proc.pid], args.clients, args.seconds
-                )
-                lat = libtorrent_announce_ms(s, ours.port)
-                out["libtorrent_announce_ms"] = {
-                    "p50": round(statistics.median(lat), 2),
-                    "max": round(max(lat), 2),
-                    "n": len(lat),
-                }
-            missing = [t for t in ("opentracker", "hitch") if shutil.which(t) is None]
+        tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
+        ours_port, ot_port, ot_udp_port, hitch_port = free_ports(4)
+        # scenario -> (target, server processes whose CPU counts)
+        plan: dict[str, tuple[Target, list[int]]] = {}
+        with contextlib.ExitStack() as stack:
+            pool = stack.enter_context(ProcessPoolExecutor(args.clients))
+            ours = stack.enter_context(running(ours_argv(s, ours_port), ours_port))
+            plan["ours_mtls_new"] = (Target(ours_port, True, False, **tls), [ours.pid])
+            plan["ours_mtls_keepalive"] = (Target(ours_port, True, True, **tls), [ours.pid])
             if missing:
                 out["opentracker"] = f"not installed: {', '.join(missing)} (apt-get install)"
             else:
-                ot_port, hitch_port = free_port(), free_port()
-                with running(opentracker_argv(s, ot_port), ot_port) as ot:
-                    plain = Target(ot_port, tls=False, keep_alive=False)
-                    out["opentracker_plain_new"] = scenario(
-                        pool, plain, ih, [ot.pid], args.clients, args.seconds
-                    )
-                    with running(hitch_argv(s, hitch_port, ot_port), hitch_port) as hitch:
-                        mtls = Target(
-                            hitch_port,
-                            tls=True,
-                            keep_alive=False,
-                            ca=str(work / "ca.pem"),
-                            cert=s.rentals[0][0],
-                            key=s.rentals[0][1],
-                        )
-                        # the anchor's CPU is hitch's (every process) plus opentracker's
-                        out["opentracker_mtls_new"] = scenario(
-                            pool, mtls, ih, [hitch.pid, ot.pid], args.clients, args.seconds
-                        )
+                ot = stack.enter_context(
+                    running(opentracker_argv(s, ot_port, ot_udp_port), ot_port)
+                )
+                hitch = stack.enter_context(running(hitch_argv(s, hitch_port, ot_port), hitch_port))
+                # the anchor's CPU is hitch's (every process) plus opentracker's
+                plan["opentracker_mtls_new"] = (
+                    Target(hitch_port, True, False, **tls),
+                    [hitch.pid, ot.pid],
+                )
+                plan["opentracker_plain_new"] = (Target(ot_port, False, False), [ot.pid])
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
+            for _ in range(args.rounds):  # alternate, so that machine noise hits all alike
+                for name, (target, pids) in plan.items():
+                    runs[name].append(scenario(pool, target, ih, pids, args.clients, args.seconds))
+            out |= {name: _median_run(r) for name, r in runs.items()}
+            lat = libtorrent_announce_ms(s, ours_port)
+            out["libtorrent_announce_ms"] = {
+                "p50": round(statistics.median(lat), 2),
+                "max": round(max(lat), 2),
+                "n": len(lat),
+            }
         out["bytes_per_peer_100k"] = round(bytes_per_peer(), 1)
         anchor_tls = out.get("opentracker_mtls_new", {}).get("server_cpu_us_per_announce")
         anchor_plain = out.get("opentracker_plain_new", {}).get("server_cpu_us_per_announce")

@@ -87,8 +87,8 @@ def _log_refusal(outcome: Outcome, peer_ip: IPv4Address | IPv6Address) -> None:
 
 
 async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:
-    with ctx.slots.idle() as scope:
-        scope.deadline = trio.current_time() + ctx.config.handshake_timeout_s
+    with trio.CancelScope(deadline=trio.current_time() + ctx.config.handshake_timeout_s) as scope:
+        ctx.slots.set_idle(scope)
         try:
             await tls.do_handshake()
         except trio.BrokenResourceError as e:
@@ -96,6 +96,8 @@ async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:
             ctx.metrics.handshake_failed(reason)
             log.info("handshake refused reason=%s", reason)
             return False
+        finally:
+            ctx.slots.set_busy(scope)
     if scope.cancelled_caught:
         timed_out = trio.current_time() >= scope.deadline
         ctx.metrics.handshake_failed("timeout" if timed_out else "evicted")
@@ -103,6 +105,34 @@ async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:
     if _QUICKACK is not None:
         tls.transport_stream.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
     return True
+
+
+def _answer(
+    ctx: ConnectionContext,
+    conn: h11.Connection,
+    request: h11.Request | HttpRefusal,
+    cert: CertInfo,
+    peer_ip: IPv4Address | IPv6Address,
+) -> bytes:
+    """The bytes of the response to one request (logged and counted)."""
+    if isinstance(request, h11.Request) and request.method != b"GET":
+        request = HttpRefusal(405, "only GET is supported")
+    if isinstance(request, HttpRefusal):
+        log.info(
+            "request refused status=%d detail=%r peer=%s", request.status, request.reason, peer_ip
+        )
+        return response_bytes(conn, request.status, request.reason.encode(), close=True)
+    outcome = ctx.service.handle(
+        request.target,
+        cert,
+        peer_ip,
+        now=trio.current_time(),
+        wall_now=datetime.now(UTC),
+        rng=ctx.rng,
+    )
+    ctx.metrics.observe(outcome)
+    _log_refusal(outcome, peer_ip)
+    return response_bytes(conn, outcome.status, outcome.body, close=ctx.slots.draining)
 
 
 async def _serve_requests(
@@ -114,42 +144,24 @@ async def _serve_requests(
     cfg = ctx.config
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=cfg.max_request_bytes)
     while True:
-        with ctx.slots.idle() as scope:
-            scope.deadline = trio.current_time() + cfg.idle_timeout_s
-            request = await read_request(
-                tls,
-                conn,
-                max_request_bytes=cfg.max_request_bytes,
-                max_header_count=cfg.max_header_count,
-            )
-        if scope.cancelled_caught or request is None:
-            return
-        if isinstance(request, h11.Request) and request.method != b"GET":
-            request = HttpRefusal(405, "only GET is supported")
-        if isinstance(request, HttpRefusal):
-            log.info(
-                "request refused status=%d detail=%r peer=%s",
-                request.status,
-                request.reason,
-                peer_ip,
-            )
-            data = response_bytes(conn, request.status, request.reason.encode(), close=True)
-        else:
-            outcome = ctx.service.handle(
-                request.target,
-                cert,
-                peer_ip,
-                now=trio.current_time(),
-                wall_now=datetime.now(UTC),
-                rng=ctx.rng,
-            )
-            ctx.metrics.observe(outcome)
-            _log_refusal(outcome, peer_ip)
-            data = response_bytes(conn, outcome.status, outcome.body, close=ctx.slots.draining)
-        with trio.move_on_after(cfg.idle_timeout_s) as sending:
-            await tls.send_all(data)
+        # one scope per request: idle (evictable) while reading, busy while answering;
+        # its deadline bounds reading the request and sending the response alike
+        with trio.CancelScope(deadline=trio.current_time() + cfg.idle_timeout_s) as scope:
+            ctx.slots.set_idle(scope)
+            try:
+                request = await read_request(
+                    tls,
+                    conn,
+                    max_request_bytes=cfg.max_request_bytes,
+                    max_header_count=cfg.max_header_count,
+                )
+            finally:
+                ctx.slots.set_busy(scope)
+            if request is None:
+                return
+            await tls.send_all(_answer(ctx, conn, request, cert, peer_ip))
         # after "connection: close" (libtorrent sends it) or a refusal, states are MUST_CLOSE
-        if sending.cancelled_caught or (conn.our_state, conn.their_state) != (h11.DONE, h11.DONE):
+        if scope.cancelled_caught or (conn.our_state, conn.their_state) != (h11.DONE, h11.DONE):
             return
         conn.start_next_cycle()
 

@@ -88,11 +88,18 @@ def _pairs(query: bytes) -> list[tuple[str, bytes]]:
             continue
         name, _, value = part.partition(b"=")
         try:
-            key = unquote_to_bytes(name.replace(b"+", b" ")).decode("ascii")
+            key = _unquote(name).decode("ascii")
         except UnicodeDecodeError:
             raise MalformedRequest("invalid query parameter name") from None
-        out.append((key, unquote_to_bytes(value.replace(b"+", b" "))))
+        out.append((key, _unquote(value)))
     return out
+
+
+def _unquote(raw: bytes) -> bytes:
+    # most names and values (numbers, events) need no decoding: skip the call for them
+    if b"%" in raw or b"+" in raw:
+        return unquote_to_bytes(raw.replace(b"+", b" "))
+    return raw
 
 
 def _hash20(name: str, value: bytes) -> bytes:

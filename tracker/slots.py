@@ -11,8 +11,6 @@ closed at once and a connection that turns idle closes itself.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import trio
 
@@ -46,22 +44,15 @@ class ConnectionSlots:
         self._changed.set()
         self._changed = trio.Event()
 
-    @contextmanager
-    def idle(self) -> Iterator[trio.CancelScope]:
-        """Mark the current connection idle for the ``with`` block; cancelled on eviction.
+    def set_idle(self, scope: trio.CancelScope) -> None:
+        """The connection running in ``scope`` is idle: evictable, and closed if draining."""
+        if self.draining:
+            scope.cancel()
+        self._idle[id(scope)] = scope
 
-        Check ``scope.cancelled_caught`` afterwards: true if the connection was
-        evicted or the tracker is draining, and must close.
-        """
-        with trio.CancelScope() as scope:
-            if self.draining:
-                scope.cancel()
-            key = id(scope)
-            self._idle[key] = scope
-            try:
-                yield scope
-            finally:
-                self._idle.pop(key, None)
+    def set_busy(self, scope: trio.CancelScope) -> None:
+        """The connection running in ``scope`` is answering a request (or has ended)."""
+        self._idle.pop(id(scope), None)
 
     def drain(self) -> None:
         """Start a graceful shutdown: close idle connections now and as they turn idle."""
