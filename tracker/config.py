@@ -92,8 +92,8 @@ class TrackerConfig:
     """How often expired peers are dropped."""
     max_scrape_hashes: int = 64
     tls_session_tickets: int = 0
-    """TLS 1.3 tickets sent after a handshake. libtorrent never resumes a session,
-    so tickets only cost CPU and, held back by trio, delay the client's request."""
+    """TLS 1.3 tickets sent after a handshake. libtorrent never resumes a session
+    (checked with 2.1.1: a new full handshake per announce), so tickets only cost CPU."""
     swarm: SwarmPolicy = field(default_factory=SwarmPolicy)
 
     def __post_init__(self) -> None:

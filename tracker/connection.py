@@ -4,7 +4,9 @@ libtorrent opens a new connection per announce and leaves Nagle on. After a TLS 
 handshake the server has nothing to send (no session tickets: libtorrent never
 resumes a session), so the client's request waits behind Nagle for our delayed ACK
 of its Finished: ~40 ms per announce, measured with libtorrent 2.1.1 against this
-server. ``TCP_QUICKACK`` right after the handshake acknowledges at once (0.3-0.8 ms).
+server. ``TCP_QUICKACK`` right after the handshake acknowledges at once: the request
+then arrives within a millisecond, and a whole libtorrent announce (new connection,
+handshake, answer) takes ~4 ms on loopback (bench/tracker.py).
 """
 
 from __future__ import annotations

@@ -72,9 +72,12 @@ class RunningTracker:
 class _Sources:
     """The library and CRL as last loaded, reloaded into the service when they change."""
 
-    def __init__(self, config: TrackerConfig, running: RunningTracker) -> None:
+    def __init__(
+        self, config: TrackerConfig, service: TrackerService, metrics: TrackerMetrics
+    ) -> None:
         self._config = config
-        self._running = running
+        self._service = service
+        self._metrics = metrics
         self._ca = load_ca_certificate(config.ca_path)
         self._stamps: dict[str, Stamp] = {}
 
@@ -90,7 +93,7 @@ class _Sources:
             catalog, problems = load_library(library_dir)
             for line in problems:
                 log.warning("library: skipped %s", line)
-            self._running.service.catalog = catalog
+            self._service.catalog = catalog
             log.info("library loaded: %d films, %d info-hashes", len(catalog.films()), len(catalog))
 
     def load_crl(self, *, force: bool) -> None:
@@ -98,12 +101,11 @@ class _Sources:
         crl_path = self._config.crl_path
         if crl_path is not None and self._changed("crl", crl_stamp(crl_path), force):
             revoked = load_revoked(crl_path, self._ca)
-            self._running.service.revoked_serials = revoked
+            self._service.revoked_serials = revoked
             log.info("CRL loaded: %d revoked serials", len(revoked))
 
-    async def watch(self) -> None:
-        """Poll for changes every ``reload_poll_s``, and reload at once on request."""
-        running = self._running
+    async def watch(self, running: RunningTracker) -> None:
+        """Poll for changes every ``reload_poll_s``; reload at once on `RunningTracker.reload`."""
         while True:
             with trio.move_on_after(self._config.reload_poll_s):
                 await running._reload.wait()
@@ -115,7 +117,7 @@ class _Sources:
                 except TrackerError as e:
                     # keep serving what was loaded before; the stamp is kept, so a
                     # broken file is reported once, and again when it changes
-                    running.metrics.reload_failed(source)
+                    self._metrics.reload_failed(source)
                     log.error("reload failed, keeping the previous %s: %s", source, e)
 
 
@@ -205,6 +207,9 @@ async def serve_tracker(
     )
     service = TrackerService(Swarms(config.swarm), max_scrape_hashes=config.max_scrape_hashes)
     metrics = TrackerMetrics(service)
+    sources = _Sources(config, service, metrics)
+    await trio.to_thread.run_sync(functools.partial(sources.load_library, force=True))
+    await trio.to_thread.run_sync(functools.partial(sources.load_crl, force=True))
     listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
     for listener in listeners:
         _defer_accept(listener, config.handshake_timeout_s)
@@ -220,15 +225,12 @@ async def serve_tracker(
         service=service,
         metrics=metrics,
     )
-    sources = _Sources(config, running)
-    await trio.to_thread.run_sync(functools.partial(sources.load_library, force=True))
-    await trio.to_thread.run_sync(functools.partial(sources.load_crl, force=True))
     slots = ConnectionSlots(config.max_connections)
     metrics.connections = slots
     ctx = ConnectionContext(config, ssl_context, service, metrics, slots)
 
     async with trio.open_nursery() as chores:
-        chores.start_soon(sources.watch)
+        chores.start_soon(sources.watch, running)
         chores.start_soon(_expire_peers, config, service)
         if metrics_listeners:
             chores.start_soon(_serve_metrics, metrics_listeners, metrics)
