@@ -60,17 +60,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         status = args.func(args)
-    except (CertsError, PeernodeError, TrackerError) as e:
+    except BaseException as e:
+        return _report(_unwrap(e))
+    return int(status or 0)
+
+
+_EXPECTED = (CertsError, PeernodeError, TrackerError, OSError, KeyboardInterrupt)
+
+
+def _unwrap(e: BaseException) -> BaseException:
+    """The error to report: trio nurseries wrap a task's error in exception groups."""
+    while isinstance(e, BaseExceptionGroup):
+        expected = [x for x in e.exceptions if isinstance(_unwrap(x), _EXPECTED)]
+        if not expected:
+            return e
+        e = expected[0]
+    return e
+
+
+def _report(e: BaseException) -> int:
+    """One line on stderr for an expected failure; anything else is a bug: re-raise it."""
+    if isinstance(e, CertsError | PeernodeError | TrackerError):
         sys.stderr.write(f"error: {e}\n")
         return EXIT_ERROR
-    except OSError as e:
+    if isinstance(e, OSError):
         where = f"{e.filename}: " if e.filename else ""
         sys.stderr.write(f"error: {where}{e.strerror or e}\n")
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    if isinstance(e, KeyboardInterrupt):
         sys.stderr.write("error: interrupted\n")
         return 130
-    return int(status or 0)
+    raise e
 
 
 if __name__ == "__main__":

@@ -89,6 +89,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="give up (exit 1, progress kept) if not complete within this time")
     f.add_argument("--limit-local-peers", action="store_true",
                    help="apply rate limits to loopback/LAN peers too (simulations)")
+    f.add_argument("--resume-interval", type=float, default=10.0, metavar="SECONDS",
+                   help="save resume data this often while downloading (default 10)")
     f.add_argument("--status-log", type=Path, metavar="FILE",
                    help="append a JSON line of progress every second (for simulations)")
     f.add_argument("--json", action="store_true",
@@ -161,6 +163,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         upload_rate_bps=args.upload_limit,
         download_rate_bps=args.download_limit,
         limit_local_peers=args.limit_local_peers,
+        resume_save_interval_s=args.resume_interval,
     )
     result: list[DownloadStats] = []
 

@@ -21,6 +21,7 @@ import trio
 
 from certs import Rental, write_atomic
 
+from .container import ContainerReader, open_container
 from .errors import PeernodeError
 from .events import (
     BlockRequested,
@@ -62,6 +63,7 @@ class DownloadStats:
     bytes_from_origin: int
     bytes_from_peers: int
     bytes_uploaded: int
+    bytes_downloaded_session: int
     hash_failures: int
     seconds: float
     complete: bool
@@ -88,6 +90,7 @@ class DownloadStats:
             "bytes_from_origin": self.bytes_from_origin,
             "bytes_from_peers": self.bytes_from_peers,
             "bytes_uploaded": self.bytes_uploaded,
+            "bytes_downloaded_session": self.bytes_downloaded_session,
             "hash_failures": self.hash_failures,
             "rental_not_after": self.rental_not_after.isoformat(),
             "error": self.error,
@@ -194,14 +197,20 @@ class Download:
             log.info("%s: tracker returned %d peers", self.film_id, event.num_peers)
         elif isinstance(event, TrackerFailed):
             log.warning(
-                "%s: tracker announce failed (%d in a row): %s",
+                "%s: tracker announce failed (%d in a row): %s; retrying in %.0f s",
                 self.film_id,
                 event.times_in_row,
                 event.message,
+                self._seconds_to_next_announce(),
             )
         elif isinstance(event, FileFailed | TorrentFailed):
             self._error = event.message
             log.error("%s: %s", self.film_id, event.message)
+
+    def _seconds_to_next_announce(self) -> float:
+        if not self.handle.is_valid():
+            return 0.0
+        return max(0.0, self.handle.status().next_announce.total_seconds())
 
     def _mark_finished(self) -> None:
         if not self._finished.is_set():
@@ -249,6 +258,7 @@ class Download:
             bytes_from_peers=self.offload.bytes_from_peers,
             bytes_uploaded=self._uploaded_before
             + (int(st.total_payload_upload) if st else 0),
+            bytes_downloaded_session=int(st.total_payload_download) if st else 0,
             hash_failures=self._hash_failures,
             seconds=self._elapsed(),
             complete=complete,
@@ -285,6 +295,18 @@ class Download:
                 return
             with trio.move_on_after(interval_s):
                 await self._finished.wait()
+
+    def open_reader(self) -> ContainerReader:
+        """Random access to the decrypted film (segments must be on disk to be read).
+
+        Raises `RentalExpiredError` once the rental window is over: the content
+        key is not used after notAfter.
+        """
+        if self._wall_clock() >= self.rental.not_after or self._expired:
+            raise RentalExpiredError(
+                f"rental for {self.film_id} ended at {self.rental.not_after.isoformat()}"
+            )
+        return open_container(self.container_path, self.rental.content_key, film_id=self.film_id)
 
     # -- lifecycle -----------------------------------------------------------
     def seconds_until_rental_ends(self) -> float:
