@@ -8,11 +8,9 @@ each client's bytes came from and the swarm's CDN offload next to its limit
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
-import socket
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -36,10 +34,9 @@ from certs import (
 from .container import decrypt_file
 from .errors import PeernodeError
 from .packaging import package_film
+from .procs import file_sha256, free_port, peernode_argv, wait_listening
 
 __all__ = ["ClientResult", "DemoConfig", "DemoReport", "run_demo"]
-
-_START_TIMEOUT_S = 20.0
 
 Say = Callable[[str], None]
 
@@ -120,29 +117,6 @@ class DemoReport:
         }
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def _peernode(*args: str | os.PathLike[str]) -> list[str]:
-    return [sys.executable, "-m", "peernode", *map(str, args)]
-
-
-async def _wait_listening(host: str, port: int, proc: trio.Process, what: str) -> None:
-    with trio.move_on_after(_START_TIMEOUT_S):
-        while proc.returncode is None:
-            try:
-                stream = await trio.open_tcp_stream(host, port)
-            except OSError:
-                await trio.sleep(0.1)
-                continue
-            await stream.aclose()
-            return
-    raise PeernodeError(f"{what} did not start listening on {host}:{port}")
-
-
 def _last_status(path: Path) -> dict[str, object] | None:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -172,14 +146,6 @@ def _make_film(cfg: DemoConfig, work: Path) -> Path:
     return film
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 async def run_demo(cfg: DemoConfig, *, out: TextIO = sys.stderr) -> DemoReport:
     """Run the demo in ``cfg.workdir`` (or a temporary directory); returns its report."""
     if cfg.clients < 1 or cfg.clients > 200:
@@ -201,7 +167,7 @@ async def _run(cfg: DemoConfig, work: Path, out: TextIO) -> DemoReport:
     ca = CA.create("peernode demo CA", now=now)
     ca.save(ca_dir)
     tracker_host, origin_host = "127.0.0.1", "127.0.0.2"
-    tracker_port = _free_port(tracker_host)
+    tracker_port = free_port(tracker_host)
     server = ca.issue_server([tracker_host], now=now)
     seeder = ca.issue_seeder(now=now)
     for name, issued in (("server", server), ("seeder", seeder)):
@@ -219,28 +185,28 @@ async def _run(cfg: DemoConfig, work: Path, out: TextIO) -> DemoReport:
         )
     )
     film_bytes = film.stat().st_size
-    original = _sha256(film)
+    original = file_sha256(film)
 
     procs: list[trio.Process] = []
     async with trio.open_nursery() as nursery:
         try:
-            tracker = await trio.lowlevel.open_process(_peernode(
+            tracker = await trio.lowlevel.open_process(peernode_argv(
                 "tracker", "--ca", ca_dir / "ca.pem", "--cert", work / "server.pem",
                 "--key", work / "server.key", "--library", library, "--crl", ca_dir / "crl.pem",
                 "--listen", f"{tracker_host}:{tracker_port}",
             ), stderr=(work / "tracker.log").open("wb"))
             procs.append(tracker)
-            await _wait_listening(tracker_host, tracker_port, tracker, "the tracker")
+            await wait_listening(tracker_host, tracker_port, tracker, "the tracker")
             say(f"tracker on https://{tracker_host}:{tracker_port}/announce")
-            origin_port = _free_port(origin_host)
-            origin = await trio.lowlevel.open_process(_peernode(
+            origin_port = free_port(origin_host)
+            origin = await trio.lowlevel.open_process(peernode_argv(
                 "seed", "--library", library, "--cert", work / "seeder.pem",
                 "--key", work / "seeder.key", "--listen", f"{origin_host}:{origin_port}",
                 "--upload-limit", str(cfg.origin_upload_bps), "--limit-local-peers",
                 *(["--super-seed"] if cfg.origin_super_seed else []),
             ), stderr=(work / "origin.log").open("wb"))
             procs.append(origin)
-            await _wait_listening(origin_host, origin_port, origin, "the origin seeder")
+            await wait_listening(origin_host, origin_port, origin, "the origin seeder")
             say(f"origin seeder on {origin_host}:{origin_port} "
                 f"(upload {cfg.origin_upload_bps / 1e6:.1f} MB/s)")
             await trio.sleep(1.0)  # let the origin's first announce reach the tracker
@@ -285,7 +251,7 @@ async def _start_clients(
         )
         (client_dir / "rental.pvr").write_bytes(bundle)
         address = f"127.0.0.{10 + i}"
-        proc = await trio.lowlevel.open_process(_peernode(
+        proc = await trio.lowlevel.open_process(peernode_argv(
             "fetch", torrent, "--rental", client_dir / "rental.pvr",
             "--node-key", client_dir / "node.key", "--out", client_dir / "download",
             "--listen", f"{address}:0", "--upload-limit", str(cfg.client_upload_bps),
@@ -336,7 +302,7 @@ def _collect(client: _Client, ca_cert: x509.Certificate, original_sha256: str) -
     with plain.open("wb") as dst:
         decrypt_file(d / "download" / summary["film_id"], rental.content_key,
                      summary["film_id"], dst)
-    ok = _sha256(plain) == original_sha256
+    ok = file_sha256(plain) == original_sha256
     plain.unlink()
     return ClientResult(
         name=client.name, address=client.address, seconds=float(summary["seconds"]),

@@ -23,9 +23,9 @@ from typing import IO
 
 import trio
 
-from peernode.demo import _free_port, _peernode, _sha256, _wait_listening
 from peernode.errors import PeernodeError
 from peernode.netaddr import format_hostport
+from peernode.procs import file_sha256, free_port, peernode_argv, wait_listening
 
 from .addresses import LOOPBACK_POOL, AddressPool
 from .backend import ClientObservation, Swarm
@@ -49,7 +49,7 @@ class LocalSwarm:
     def __init__(self, plan: SwarmPlan, files: SwarmFiles) -> None:
         self._plan = plan
         self._files = files
-        self._origin_port = _free_port(plan.addresses.origin_host)
+        self._origin_port = free_port(plan.addresses.origin_host)
         self._procs: dict[str, trio.Process] = {}
         self._started_unix: dict[str, float] = {}
         self._samples: dict[str, list[StatusSample]] = {}
@@ -84,7 +84,7 @@ class LocalSwarm:
 
     async def start_tracker(self) -> None:
         host, f = self._plan.addresses.tracker_host, self._files
-        proc = await self._spawn(_TRACKER, _peernode(
+        proc = await self._spawn(_TRACKER, peernode_argv(
             "tracker", "--ca", f.ca_cert, "--cert", f.server_cert, "--key", f.server_key,
             "--library", f.library, "--crl", f.crl,
             "--listen", format_hostport(host, f.tracker_port),
@@ -96,7 +96,7 @@ class LocalSwarm:
 
     async def start_origin(self) -> None:
         host, f, origin = self._plan.addresses.origin_host, self._files, self._plan.scenario.origin
-        argv = _peernode(
+        argv = peernode_argv(
             "seed", "--library", f.library, "--cert", f.seeder_cert, "--key", f.seeder_key,
             "--listen", format_hostport(host, self._origin_port),
             "--upload-limit", str(origin.upload_bps), "--limit-local-peers",
@@ -113,7 +113,7 @@ class LocalSwarm:
     async def start_client(self, client: ClientPlan) -> None:
         f = self._files.clients[client.name]
         self._started_unix[client.name] = time.time()
-        await self._spawn(client.name, _peernode(
+        await self._spawn(client.name, peernode_argv(
             "fetch", self._files.torrent, "--rental", f.rental, "--node-key", f.node_key,
             "--out", f.download_dir, "--listen", format_hostport(client.address, 0),
             "--upload-limit", str(client.upload_bps),
@@ -172,7 +172,7 @@ class LocalSwarm:
             intact = None
             if seen.complete:
                 download = f.download_dir / self._files.film_id
-                digest = await trio.to_thread.run_sync(_sha256, download)
+                digest = await trio.to_thread.run_sync(file_sha256, download)
                 intact = digest == self._files.container_sha256
             observations[client.name] = ClientObservation(
                 samples=seen.samples, started_unix=seen.started_unix, exited=seen.exited,
@@ -184,7 +184,7 @@ class LocalSwarm:
 async def _listening(host: str, port: int, proc: trio.Process, what: str, log: Path) -> None:
     """Wait until ``proc`` listens; if it does not, say why with its log's last line."""
     try:
-        await _wait_listening(host, port, proc, what)
+        await wait_listening(host, port, proc, what)
     except PeernodeError as e:
         lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         why = lines[-1] if lines else "it wrote nothing"
@@ -219,7 +219,7 @@ def _last_json_line(path: Path) -> dict[str, object] | None:
 async def open_local_swarm(plan: SwarmPlan, workdir: Path) -> AsyncIterator[LocalSwarm]:
     """Provision ``plan``'s files in ``workdir`` and yield a `LocalSwarm` (nothing started
     yet); on exit every process it started is stopped, even when cancelled."""
-    tracker_port = _free_port(plan.addresses.tracker_host)
+    tracker_port = free_port(plan.addresses.tracker_host)
     now = datetime.now(UTC)
     files = await trio.to_thread.run_sync(
         lambda: provision_swarm(plan, workdir, tracker_port=tracker_port, now=now))

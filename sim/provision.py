@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from certs import CA, generate_node_key, issue_rental_bundle, save_node_key, write_atomic
-from peernode.demo import _sha256
 from peernode.netaddr import format_hostport
 from peernode.packaging import package_film
+from peernode.procs import file_sha256
 
 from .plan import SwarmPlan
 
@@ -142,7 +142,7 @@ def provision_swarm(
         workdir=workdir, ca_dir=ca_dir, library=library, torrent=packaged.torrent_path,
         film_id=FILM_ID, container=packaged.container_path,
         container_bytes=packaged.container_path.stat().st_size,
-        container_sha256=_sha256(packaged.container_path),
+        container_sha256=file_sha256(packaged.container_path),
         server_cert=server_cert, server_key=server_key,
         seeder_cert=seeder_cert, seeder_key=seeder_key,
         tracker_port=tracker_port, clients=clients,
