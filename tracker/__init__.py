@@ -20,6 +20,8 @@ from .errors import (
 )
 from .memory_store import MemoryStore
 from .metrics import TrackerMetrics
+from .redis_outage import STORE_UNAVAILABLE, OutageTolerantService
+from .redis_store import RedisStore, RedisUnavailable
 from .request import AnnounceRequest, Event, ScrapeRequest, parse_request_target
 from .response import encode_announce, encode_failure, encode_scrape
 from .server import RunningTracker, serve_tracker
@@ -28,6 +30,7 @@ from .store import PeerChange, Role, StoreReply, SwarmCounts, SwarmStore
 from .swarm import AnnounceResult, Swarms
 
 __all__ = [
+    "STORE_UNAVAILABLE",
     "AnnounceRequest",
     "AnnounceResult",
     "Catalog",
@@ -39,9 +42,12 @@ __all__ = [
     "LibraryError",
     "MalformedRequest",
     "MemoryStore",
+    "OutageTolerantService",
     "Outcome",
     "PeerChange",
     "Reason",
+    "RedisStore",
+    "RedisUnavailable",
     "RequestKind",
     "Role",
     "RunningTracker",

@@ -70,6 +70,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="serve Prometheus metrics over plain HTTP here (keep it on localhost)",
     )
     p.add_argument(
+        "--redis",
+        metavar="redis://HOST:PORT/DB",
+        help="keep swarm state in this Redis, shared with other trackers using it"
+        " (default: in memory)",
+    )
+    p.add_argument(
         "--config",
         type=Path,
         metavar="tracker.toml",
@@ -95,6 +101,7 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
         "listen_port": listen_port,
         "metrics_host": metrics_host,
         "metrics_port": metrics_port,
+        "redis_url": args.redis,
     }
     if args.config is not None:
         return TrackerConfig.from_toml(args.config, **flags)

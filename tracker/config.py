@@ -14,10 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, get_type_hints
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
 __all__ = ["SwarmPolicy", "TrackerConfig"]
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +97,16 @@ class TrackerConfig:
     tls_session_tickets: int = 0
     """TLS 1.3 tickets sent after a handshake. libtorrent never resumes a session
     (checked with 2.1.1: a new full handshake per announce), so tickets only cost CPU."""
+    redis_url: str | None = None
+    """``redis://HOST:PORT/DB``: keep swarm state in Redis, shared with other trackers
+    using the same one (issue 8); ``None``: in this process's memory."""
     swarm: SwarmPolicy = field(default_factory=SwarmPolicy)
 
     def __post_init__(self) -> None:
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in _REDIS_SCHEMES:
+            raise ConfigError(
+                f"redis_url must look like redis://HOST:PORT/DB, not {self.redis_url!r}"
+            )
         for name in ("listen_port", "metrics_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name} must be in 0..65535")

@@ -12,6 +12,7 @@ import errno
 import functools
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 
 import h11
@@ -19,9 +20,11 @@ import trio
 
 from .config import TrackerConfig
 from .connection import ConnectionContext, serve_connection
-from .errors import TrackerError
+from .errors import ConfigError, TrackerError
 from .http import read_request, response_bytes
 from .metrics import TrackerMetrics
+from .redis_outage import OutageTolerantService
+from .redis_store import RedisStore, RedisUnavailable
 from .service import TrackerService
 from .slots import ConnectionSlots
 from .sources import Stamp, crl_stamp, library_stamp, load_library, load_revoked
@@ -188,6 +191,33 @@ def _defer_accept(listener: trio.SocketListener, seconds: float) -> None:
         listener.socket.setsockopt(socket.IPPROTO_TCP, option, max(1, int(seconds)))
 
 
+async def _service(config: TrackerConfig) -> TrackerService:
+    """The service over the configured swarm store (in memory, or shared in Redis)."""
+    if config.redis_url is None:
+        return TrackerService(Swarms(config.swarm), max_scrape_hashes=config.max_scrape_hashes)
+    policy = config.swarm
+    try:
+        store = RedisStore.from_url(
+            config.redis_url,
+            peer_ttl_s=policy.peer_ttl_s,
+            max_peers_per_swarm=policy.max_peers_per_swarm,
+            # peers' expiry times are compared across trackers (maybe on other hosts),
+            # so they are stored on the wall clock, not on this process's monotonic one
+            clock_offset_s=time.time() - trio.current_time(),
+            # an outage ends for clients within one min interval of Redis coming back
+            retry_s=min(1.0, policy.min_announce_interval_s / 2),
+            clock=trio.current_time,
+        )
+    except ValueError as e:
+        raise ConfigError(f"bad redis URL {config.redis_url!r}: {e}") from None
+    try:
+        store.ping()  # not fatal: the store retries, and announces fail meanwhile
+        log.info("swarm state in redis at %s", config.redis_url)
+    except RedisUnavailable as e:
+        log.error("starting without redis: %s", e)
+    return OutageTolerantService(Swarms(policy, store), max_scrape_hashes=config.max_scrape_hashes)
+
+
 async def serve_tracker(
     config: TrackerConfig,
     *,
@@ -205,7 +235,7 @@ async def serve_tracker(
         config.key_path,
         session_tickets=config.tls_session_tickets,
     )
-    service = TrackerService(Swarms(config.swarm), max_scrape_hashes=config.max_scrape_hashes)
+    service = await _service(config)
     metrics = TrackerMetrics(service)
     sources = _Sources(config, service, metrics)
     await trio.to_thread.run_sync(functools.partial(sources.load_library, force=True))

@@ -1,0 +1,168 @@
+"""The Lua scripts that make one announce (and one expiry pass) a single Redis round trip.
+
+Layout of one swarm, under ``PREFIX:INFOHASH:`` (the info-hash as its 20 raw bytes):
+
+- ``p``: hash peer id -> record: ``<QQB`` (uploaded, downloaded, role) + compact address;
+- ``r0`` .. ``r3``: one sorted set of peer ids per `Role`, scored by expiry time, so
+  counts are ``ZCARD`` and expired peers are a ``ZRANGEBYSCORE``;
+- ``c``: the ``completed`` counter.
+
+``PREFIX:swarms`` is a sorted set of the info-hashes with peers, scored by their latest
+expiry time (for `expire` and metrics). Every key is given a TTL on each announce, so
+an abandoned swarm disappears even if no tracker runs `expire` any more.
+
+Randomness: the script seeds Lua's generator from an ``ARGV`` drawn from the caller's
+``rng``; ``ZRANDMEMBER`` then picks the members inside each role set.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ANNOUNCE_LUA", "EXPIRE_LUA", "RECORD_HEAD_BYTES"]
+
+RECORD_HEAD_BYTES = 17
+"""``<QQB``: uploaded, downloaded, role; the compact address follows."""
+
+# Shared by both scripts: drop the members of `zkey` scored <= now from it and from
+# `hkey`, in chunks (Lua's unpack() is limited to a few thousand values).
+_TRIM = """
+local function trim(zkey, hkey, now)
+  local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
+  for i = 1, #stale, 1000 do
+    local chunk = {unpack(stale, i, math.min(i + 999, #stale))}
+    redis.call('ZREM', zkey, unpack(chunk))
+    redis.call('HDEL', hkey, unpack(chunk))
+  end
+  return #stale
+end
+"""
+
+ANNOUNCE_LUA = (
+    _TRIM
+    + """
+-- KEYS: 1 peers hash, 2..5 role sets r0..r3, 6 completed counter, 7 swarm index
+-- ARGV: 1 peer id, 2 record, 3 role, 4 expires_at, 5 now, 6 numwant,
+--       7 origins for leechers (0/1), 8 completed (0/1), 9 stopped (0/1),
+--       10 max peers per swarm, 11 random seed, 12 key TTL (ms), 13 info-hash
+local pid, role, numwant = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[6])
+for r = 2, 5 do trim(KEYS[r], KEYS[1], ARGV[5]) end
+
+local prev = redis.call('HGET', KEYS[1], pid)
+local prev_role = -1
+if prev then prev_role = string.byte(prev, 17) end
+-- a peer already seeding that repeats "completed" is not counted twice
+if ARGV[8] == '1' and prev_role ~= 1 and prev_role ~= 2 then
+  redis.call('INCR', KEYS[6])
+end
+
+local function total()
+  local n = 0
+  for r = 2, 5 do n = n + redis.call('ZCARD', KEYS[r]) end
+  return n
+end
+
+local chosen = {}
+if ARGV[9] == '1' then
+  if prev then
+    redis.call('ZREM', KEYS[2 + prev_role], pid)
+    redis.call('HDEL', KEYS[1], pid)
+    if total() == 0 then redis.call('ZREM', KEYS[7], ARGV[13]) end
+  end
+else
+  local stored = true
+  if prev then
+    if prev_role ~= role then redis.call('ZREM', KEYS[2 + prev_role], pid) end
+  elseif total() >= tonumber(ARGV[10]) then
+    stored = false  -- the swarm is full: answer the peer without storing it
+  end
+  if stored then
+    redis.call('ZADD', KEYS[2 + role], ARGV[4], pid)
+    redis.call('HSET', KEYS[1], pid, ARGV[2])
+    redis.call('ZADD', KEYS[7], 'GT', ARGV[4], ARGV[13])
+  end
+  if numwant > 0 then
+    local pools
+    if role == 0 and ARGV[7] == '1' then
+      for _, o in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
+        if o ~= pid then chosen[#chosen + 1] = o end
+      end
+      pools = {3, 2, 5}
+    elseif role == 0 then
+      pools = {4, 3, 2, 5}
+    else
+      pools = {2}  -- seeders, origins and partial seeds are given leechers only
+    end
+    -- how many to take from each pool: draws without replacement over the union,
+    -- so the sample is uniform over all the pools' members together
+    local mine = stored and (2 + role) or -1
+    local sizes, left = {}, 0
+    for i, k in ipairs(pools) do
+      sizes[i] = redis.call('ZCARD', KEYS[k]) - ((k == mine) and 1 or 0)
+      left = left + sizes[i]
+    end
+    local want = math.min(math.max(0, numwant - #chosen), left)
+    local take = {}
+    for i = 1, #pools do take[i] = 0 end
+    math.randomseed(tonumber(ARGV[11]))
+    for _ = 1, want do
+      local x = math.random(left)
+      for i = 1, #pools do
+        local free = sizes[i] - take[i]
+        if x <= free then take[i] = take[i] + 1; break end
+        x = x - free
+      end
+      left = left - 1
+    end
+    for i, k in ipairs(pools) do
+      if take[i] > 0 then
+        local extra = (k == mine) and 1 or 0
+        local got = 0
+        for _, m in ipairs(redis.call('ZRANDMEMBER', KEYS[k], take[i] + extra)) do
+          if m ~= pid and got < take[i] then
+            chosen[#chosen + 1] = m
+            got = got + 1
+          end
+        end
+      end
+    end
+  end
+end
+
+local ttl = ARGV[12]
+for k = 1, 7 do redis.call('PEXPIRE', KEYS[k], ttl) end
+
+local function card(k) return redis.call('ZCARD', KEYS[k]) end
+local reply = {
+  card(3) + card(4), card(2) + card(5),
+  tonumber(redis.call('GET', KEYS[6]) or '0'), prev or '',
+}
+if #chosen > 0 then
+  for _, rec in ipairs(redis.call('HMGET', KEYS[1], unpack(chosen))) do
+    if rec then reply[#reply + 1] = string.sub(rec, 18) end
+  end
+end
+return reply
+"""
+)
+
+EXPIRE_LUA = (
+    _TRIM
+    + """
+-- KEYS: 1 swarm index; ARGV: 1 now, 2 key prefix ("PREFIX:")
+-- Every swarm in the index is visited: O(swarms) per pass, run every
+-- expire_every_s by each tracker (announces trim their own swarm meanwhile).
+local dropped = 0
+for _, ih in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local base = ARGV[2] .. ih .. ':'
+  local left = 0
+  for r = 0, 3 do
+    dropped = dropped + trim(base .. 'r' .. r, base .. 'p', ARGV[1])
+    left = left + redis.call('ZCARD', base .. 'r' .. r)
+  end
+  if left == 0 then
+    redis.call('ZREM', KEYS[1], ih)
+    redis.call('DEL', base .. 'p')
+  end
+end
+return dropped
+"""
+)
