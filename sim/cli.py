@@ -48,7 +48,10 @@ def backend_named(name: str) -> Backend:
     if name == "local":
         return LocalBackend()
     if name == "docker":
-        raise BackendError("the docker backend is not implemented yet; use --backend local")
+        # Imported here: the docker backend is only needed when asked for.
+        from .docker_backend import DockerBackend
+
+        return DockerBackend()
     raise BackendError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
 
 

@@ -1,0 +1,58 @@
+#!/bin/sh
+# Container entrypoint: shape this container's link with tc, then run `peernode "$@"`
+# as an unprivileged user.
+#
+# Environment (all optional; rates in bytes per second, like peernode's --*-limit):
+#   PEERNODE_RATE_UP      egress rate (0 or unset: unlimited) (token bucket, or netem's rate with delay/loss)
+#   PEERNODE_RATE_DOWN    ingress rate (redirected to an ifb device and token-bucket shaped)
+#   PEERNODE_DELAY_MS     egress one-way delay (netem)
+#   PEERNODE_LOSS_PCT     egress loss in percent (netem)
+#   PEERNODE_IFACE        interface to shape (default eth0)
+#   PEERNODE_UID/GID      who runs peernode when started as root (default 10001)
+# Shaping needs root and NET_ADMIN (`--user 0 --cap-add NET_ADMIN`).
+set -eu
+IFACE="${PEERNODE_IFACE:-eth0}"
+UP="${PEERNODE_RATE_UP:-}"; DOWN="${PEERNODE_RATE_DOWN:-}"
+DELAY="${PEERNODE_DELAY_MS:-}"; LOSS="${PEERNODE_LOSS_PCT:-}"
+# 0 means unlimited, like peernode's --*-limit.
+[ "$UP" = 0 ] && UP=
+[ "$DOWN" = 0 ] && DOWN=
+
+die() { echo "error: $*" >&2; exit 1; }
+
+shape() {
+    # Burst: 50 ms of traffic but at least 16 KiB, so the bucket holds a few full packets.
+    up_burst=$(( UP / 20 > 16384 ? UP / 20 : 16384 ))
+    if [ -n "$DELAY$LOSS" ]; then
+        set -- netem
+        [ -n "$DELAY" ] && set -- "$@" delay "${DELAY}ms"
+        [ -n "$LOSS" ] && set -- "$@" loss "${LOSS}%"
+        [ -n "$UP" ] && set -- "$@" rate "$(( UP * 8 ))bit"
+        tc qdisc replace dev "$IFACE" root "$@"
+    elif [ -n "$UP" ]; then
+        tc qdisc replace dev "$IFACE" root tbf rate "$(( UP * 8 ))bit" \
+            burst "$up_burst" latency 200ms
+    fi
+    if [ -n "$DOWN" ]; then
+        # A qdisc only shapes what leaves a device: send what arrives on IFACE out
+        # through an ifb device and shape it there.
+        down_burst=$(( DOWN / 20 > 16384 ? DOWN / 20 : 16384 ))
+        ip link add ifb0 type ifb
+        ip link set ifb0 up
+        tc qdisc replace dev "$IFACE" handle ffff: ingress
+        tc filter add dev "$IFACE" parent ffff: protocol all u32 match u32 0 0 \
+            action mirred egress redirect dev ifb0
+        tc qdisc replace dev ifb0 root tbf rate "$(( DOWN * 8 ))bit" \
+            burst "$down_burst" latency 200ms
+    fi
+}
+
+if [ -n "$UP$DOWN$DELAY$LOSS" ]; then
+    [ "$(id -u)" = 0 ] || die "link shaping needs root: run with --user 0 --cap-add NET_ADMIN"
+    shape || die "tc could not shape $IFACE (is NET_ADMIN granted?)"
+fi
+if [ "$(id -u)" = 0 ]; then
+    exec setpriv --reuid="${PEERNODE_UID:-10001}" --regid="${PEERNODE_GID:-10001}" \
+        --clear-groups --inh-caps=-all -- peernode "$@"
+fi
+exec peernode "$@"
