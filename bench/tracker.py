@@ -14,6 +14,11 @@ Each scenario reports announces/s, p50/p99 latency (ms), and the figure to trust
 announce**, the utime+stime of every server process (from /proc) over the announces
 answered. Also: bytes per peer at 100k peers (tracemalloc) and the latency real
 libtorrent announces see (first announce of a torrent, on a fresh connection).
+With ``--redis`` (issue 8) the run is instead: keep-alive announces to one in-memory
+tracker, to one tracker on a local ``redis-server``, and to two tracker processes on
+that Redis (two ports; generator processes alternate between them). Each reports
+announces/s, p99 and the CPU share (CPU-seconds per second) of the trackers and of
+Redis; ``scaling_2_vs_1`` = two-process / one-process announces/s on Redis.
 Prints one JSON line; ``ratio_tls_vs_opentracker`` = anchor CPU per announce (mTLS via
 hitch) / ours (new mTLS connection per announce); ``ratio_plain_vs_opentracker`` =
 anchor plain-HTTP CPU per announce / ours per keep-alive announce (our tracker has
@@ -244,31 +249,47 @@ def running(argv: list[str], port: int, **kw: Any) -> Iterator[subprocess.Popen[
 
 def scenario(
     pool: ProcessPoolExecutor,
-    t: Target,
+    t: Target | list[Target],
     info_hash: bytes,
     server_roots: list[int],
     clients: int,
     seconds: float,
+    *,
+    also_roots: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
-    """Run ``clients`` generators against ``t``; the figures of one scenario."""
+    """Run ``clients`` generators against ``t``; the figures of one scenario.
+
+    With a list of targets, generator ``i`` uses target ``i % len``. ``also_roots``
+    names further processes (e.g. Redis) whose CPU share is reported, not counted
+    as server CPU.
+    """
+    ts = t if isinstance(t, list) else [t]
+    per_client = [ts[i % len(ts)] for i in range(clients)]
     # warm up (handshake caches, swarm populated), not measured
     list(
         pool.map(
             generate,
-            [t] * clients,
+            per_client,
             [info_hash] * clients,
             range(clients),
             [min(1.0, seconds / 4)] * clients,
         )
     )
     pids = [pid for root in server_roots for pid in _pids_of_tree(root)]
+    others = {
+        name: [pid for root in roots for pid in _pids_of_tree(root)]
+        for name, roots in (also_roots or {}).items()
+    }
+    others0 = {name: cpu_seconds(p) for name, p in others.items()}
     cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
     results = list(
-        pool.map(
-            generate, [t] * clients, [info_hash] * clients, range(clients), [seconds] * clients
-        )
+        pool.map(generate, per_client, [info_hash] * clients, range(clients), [seconds] * clients)
     )
     wall, cpu = time.perf_counter() - wall0, cpu_seconds(pids) - cpu0
+    shares = {
+        f"{name}_cpu_share": round((cpu_seconds(p) - others0[name]) / wall, 2)
+        for name, p in others.items()
+    }
     answered = sum(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[2])
     errors = sorted({r[3] for r in results if r[3]})
@@ -282,7 +303,7 @@ def scenario(
         "server_cpu_share": round(cpu / wall, 2),
         "answered": answered,
         "failed": sum(r[1] for r in results),
-    }
+    } | shares
 
 
 # ---------------------------------------------------------------- setup
@@ -349,7 +370,7 @@ def make_setup(work: Path, films: int = 8, rentals: int = 8) -> Setup:
     )
 
 
-def ours_argv(s: Setup, port: int) -> list[str]:
+def ours_argv(s: Setup, port: int, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -367,6 +388,7 @@ def ours_argv(s: Setup, port: int) -> list[str]:
         str(s.dir / "crl.pem"),
         "--listen",
         f"127.0.0.1:{port}",
+        *extra,
     ]
 
 
@@ -488,6 +510,58 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return ok[len(ok) // 2] | {"cpu_us_runs": [r["server_cpu_us_per_announce"] for r in ok]}
 
 
+def redis_argv(work: Path, port: int) -> list[str]:
+    """A throwaway redis-server: loopback only, no persistence."""
+    return [
+        *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+        *("--save", "", "--appendonly", "no", "--dir", str(work)),
+    ]
+
+
+def redis_run(args: argparse.Namespace, out: dict[str, Any], s: Setup, work: Path) -> None:
+    """Keep-alive announces: in memory, one tracker on Redis, two trackers on one Redis."""
+    if shutil.which("redis-server") is None:
+        out["redis"] = "not installed: redis-server (apt-get install redis-server)"
+        return
+    ih = s.info_hashes[0]
+    tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
+    mem_port, r1_port, r2_port, redis_port = free_ports(4)
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    plan: dict[str, tuple[list[Target], list[int]]] = {}
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ProcessPoolExecutor(args.clients))
+        rds = stack.enter_context(running(redis_argv(work, redis_port), redis_port))
+        mem = stack.enter_context(running(ours_argv(s, mem_port), mem_port))
+        one = stack.enter_context(running(ours_argv(s, r1_port, "--redis", url), r1_port))
+        two = stack.enter_context(running(ours_argv(s, r2_port, "--redis", url), r2_port))
+        plan["memory_1_keepalive"] = ([Target(mem_port, True, True, **tls)], [mem.pid])
+        plan["redis_1_keepalive"] = ([Target(r1_port, True, True, **tls)], [one.pid])
+        plan["redis_2_keepalive"] = (
+            [Target(r1_port, True, True, **tls), Target(r2_port, True, True, **tls)],
+            [one.pid, two.pid],
+        )
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
+        for _ in range(args.rounds):  # alternate, so that machine noise hits all alike
+            for name, (targets, pids) in plan.items():
+                also = {"redis": [rds.pid]} if name.startswith("redis") else None
+                runs[name].append(
+                    scenario(pool, targets, ih, pids, args.clients, args.seconds, also_roots=also)
+                )
+        for name, r in runs.items():
+            # the median by throughput: the figure the scaling goal is about
+            ok = sorted(
+                (x for x in r if x.get("announces_per_s")), key=lambda x: x["announces_per_s"]
+            )
+            out[name] = (ok[len(ok) // 2] if ok else r[-1]) | {
+                "announces_per_s_runs": [x.get("announces_per_s") for x in r]
+            }
+    one_s = out["redis_1_keepalive"].get("announces_per_s")
+    two_s = out["redis_2_keepalive"].get("announces_per_s")
+    out["scaling_2_vs_1"] = round(two_s / one_s, 3) if one_s and two_s else None
+    mem_s = out["memory_1_keepalive"].get("announces_per_s")
+    out["redis_1_vs_memory"] = round(one_s / mem_s, 3) if one_s and mem_s else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=3, help="generator processes")
@@ -497,6 +571,11 @@ def main() -> None:
         type=int,
         default=3,
         help="rounds; scenarios alternate inside each, medians are reported",
+    )
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="instead: keep-alive throughput in memory vs 1 and 2 trackers on one local Redis",
     )
     args = parser.parse_args()
     out: dict[str, Any] = {
@@ -509,6 +588,10 @@ def main() -> None:
     missing = [t for t in ("opentracker", "hitch") if shutil.which(t) is None]
     try:
         s = make_setup(work)
+        if args.redis:
+            redis_run(args, out, s, work)
+            print(json.dumps(out))
+            return
         ih = s.info_hashes[0]
         tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
         ours_port, ot_port, ot_udp_port, hitch_port = free_ports(4)
