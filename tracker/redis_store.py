@@ -46,6 +46,7 @@ SOCKET_TIMEOUT_S = 0.25
 _RECORD = struct.Struct("<QQB")
 assert _RECORD.size == RECORD_HEAD_BYTES
 _T = TypeVar("_T")
+_V4, _V6 = 6, 18  # compact address sizes: IPv4 or IPv6, then the port
 
 
 class RedisUnavailable(TrackerError):
@@ -161,7 +162,9 @@ class RedisStore:
         ]
         keys = [*self._keys(change.info_hash), self._index]
         reply = self._call("announce", lambda: self._announce(keys=keys, args=args))
-        seeders, leechers, completed, previous, *peers = reply
+        seeders, leechers, completed, previous, v4, v6 = reply
+        peers = [v4[i : i + _V4] for i in range(0, len(v4), _V4)]
+        peers += [v6[i : i + _V6] for i in range(0, len(v6), _V6)]
         prev_up = prev_down = None
         if previous:
             prev_up, prev_down, _ = _RECORD.unpack_from(previous)
