@@ -280,6 +280,9 @@ def scenario(
         name: [pid for root in roots for pid in _pids_of_tree(root)]
         for name, roots in (also_roots or {}).items()
     }
+    # the generator: every other process under this one (the pool's workers)
+    known = set(pids).union(*others.values())
+    others["generator"] = [p for p in _pids_of_tree(os.getpid()) if p not in known]
     others0 = {name: cpu_seconds(p) for name, p in others.items()}
     cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
     results = list(
