@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 16 * 1024
 READ_TIMEOUT_S = 30.0
 KEEPALIVE_S = 15.0
+LINGER_S = 2.0
 MAX_CONNECTIONS = 64
 _SERVER = ("Server", "peernode-daemon")
 
@@ -136,6 +137,8 @@ class _Handler:
             except Exception:  # one connection's bug must not stop the daemon
                 log.exception("control API connection failed")
             finally:
+                if c.conn.their_state not in (h11.DONE, h11.CLOSED, h11.IDLE):
+                    await _linger(stream)
                 await trio.aclose_forcefully(stream)
 
     async def _bad_http(self, c: _Connection, e: h11.RemoteProtocolError) -> None:
@@ -188,6 +191,23 @@ class _Handler:
             await c.send_error(ApiError("internal_error", f"{route.operation} failed: {e}"))
             return
         await c.send_json(status, payload)
+
+
+async def _linger(stream: trio.SocketStream) -> None:
+    """Read (a bounded amount of) what the client is still sending before closing.
+
+    Closing a socket with unread data makes the kernel send a reset, which can
+    destroy the error response the client has not read yet.
+    """
+    with trio.move_on_after(LINGER_S), contextlib.suppress(trio.BrokenResourceError,
+                                                           trio.ClosedResourceError):
+        await stream.send_eof()
+        drained = 0
+        while drained < MAX_BODY_BYTES + MAX_HEAD_BYTES:
+            chunk = await stream.receive_some(64 * 1024)
+            if not chunk:
+                break
+            drained += len(chunk)
 
 
 def _unauthorized() -> ApiError:

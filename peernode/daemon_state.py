@@ -15,6 +15,7 @@ from typing import Any
 
 from .daemon_api import ApiError, DaemonSettings, parse_settings_update
 from .errors import PeernodeError
+from .netaddr import format_hostport, parse_hostport
 
 __all__ = [
     "RentalRecord",
@@ -45,7 +46,7 @@ def encode_record(record: RentalRecord) -> bytes:
     return json.dumps({
         "download_id": record.download_id,
         "node_key_path": record.node_key_path,
-        "peers": [f"{h}:{p}" for h, p in record.peers],
+        "peers": [format_hostport(h, p) for h, p in record.peers],
         "user_paused": record.user_paused,
         "added_at": record.added_at.isoformat() if record.added_at else None,
     }, indent=1).encode()
@@ -65,10 +66,7 @@ def decode_record(data: bytes) -> RentalRecord:
     """Parse `encode_record` output; `PeernodeError` if damaged."""
     obj = _load(data, "rental record")
     try:
-        peers = []
-        for text in obj["peers"]:
-            host, _, port = str(text).rpartition(":")
-            peers.append((host.strip("[]"), int(port)))
+        peers = [parse_hostport(str(text)) for text in obj["peers"]]
         added = obj.get("added_at")
         record = RentalRecord(
             download_id=str(obj["download_id"]),
@@ -77,7 +75,7 @@ def decode_record(data: bytes) -> RentalRecord:
             user_paused=bool(obj["user_paused"]),
             added_at=datetime.fromisoformat(added) if added else None,
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, PeernodeError) as e:
         raise PeernodeError(f"rental record is damaged: {e}") from None
     if set(obj) - {"download_id", "node_key_path", "peers", "user_paused", "added_at"}:
         raise PeernodeError("rental record has unknown keys")
