@@ -555,9 +555,14 @@ def redis_run(args: argparse.Namespace, out: dict[str, Any], s: Setup, work: Pat
             ok = sorted(
                 (x for x in r if x.get("announces_per_s")), key=lambda x: x["announces_per_s"]
             )
-            out[name] = (ok[len(ok) // 2] if ok else r[-1]) | {
-                "announces_per_s_runs": [x.get("announces_per_s") for x in r]
-            }
+            best = ok[len(ok) // 2] if ok else r[-1]
+            out[name] = best | {"announces_per_s_runs": [x.get("announces_per_s") for x in r]}
+            if best.get("redis_cpu_share") and best.get("announces_per_s"):
+                # Redis's own CPU per announce: with the trackers', what one announce
+                # costs the machine, whatever else shares the cores meanwhile
+                out[name]["redis_cpu_us_per_announce"] = round(
+                    best["redis_cpu_share"] / best["announces_per_s"] * 1e6, 1
+                )
     one_s = out["redis_1_keepalive"].get("announces_per_s")
     two_s = out["redis_2_keepalive"].get("announces_per_s")
     out["scaling_2_vs_1"] = round(two_s / one_s, 3) if one_s and two_s else None
