@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Put peernode and its runtime dependencies as wheels into docker/wheels/, so the
+# Put peernode (docker/wheels/peernode/) and its runtime dependencies
+# (docker/wheels/deps/) as wheels into the build context, so the
 # image build installs them with no network (`pip install --no-index`).
 #
 #   docker/build-wheels.sh [PYTHON]     (default: the project's .venv python, else python3)
@@ -13,8 +14,9 @@ PY="${1:-}"
 if [ -z "$PY" ]; then
     if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
-OUT=docker/wheels
-mkdir -p "$OUT"
+OUT=docker/wheels/deps
+OWN=docker/wheels/peernode
+mkdir -p "$OUT" "$OWN"
 
 "$PY" - > "$OUT/requirements.txt" <<'PYEOF'
 import tomllib
@@ -35,10 +37,10 @@ if ! "$PY" -m pip download -q --no-index --find-links "$OUT" -d "$OUT" \
 fi
 # The build backend (setuptools, wheel) for peernode's own wheel, kept aside: not
 # installed into the image.
-TOOLS="$OUT/build-tools"
+TOOLS=docker/wheels/build-tools
 if ! ls "$TOOLS"/setuptools-*.whl "$TOOLS"/wheel-*.whl >/dev/null 2>&1; then
     "$PY" -m pip download -q -d "$TOOLS" --only-binary=:all: 'setuptools>=68' wheel
 fi
-rm -f "$OUT"/peernode-*.whl
-"$PY" -m pip wheel -q --no-deps --no-index --find-links "$TOOLS" -w "$OUT" .
-ls "$OUT"/peernode-*.whl >/dev/null
+rm -f "$OWN"/*.whl
+"$PY" -m pip wheel -q --no-deps --no-index --find-links "$TOOLS" -w "$OWN" .
+ls "$OWN"/peernode-*.whl >/dev/null
