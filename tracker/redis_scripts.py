@@ -3,8 +3,11 @@
 Layout of one swarm, under ``PREFIX:INFOHASH:`` (the info-hash as its 20 raw bytes):
 
 - ``p``: hash peer id -> record: ``<QQB`` (uploaded, downloaded, role) + compact address;
-- ``r0`` .. ``r3``: one sorted set of peer ids per `Role`, scored by expiry time, so
-  counts are ``ZCARD`` and expired peers are a ``ZRANGEBYSCORE``;
+- ``r0`` .. ``r3``: one sorted set per `Role` of members ``peer id + compact address``,
+  scored by expiry time, so counts are ``ZCARD``, expired peers are a
+  ``ZRANGEBYSCORE`` and a sample carries its addresses (no lookup in ``p``, whose
+  small-hash encoding makes each field lookup a scan: an ``HMGET`` of 50 peers cost
+  Redis ~100 us, more than the rest of the script);
 - ``c``: the ``completed`` counter.
 
 ``PREFIX:swarms`` is a sorted set of the info-hashes with peers, scored by their latest
@@ -17,20 +20,27 @@ Randomness: the script seeds Lua's generator from an ``ARGV`` drawn from the cal
 
 from __future__ import annotations
 
-__all__ = ["ANNOUNCE_LUA", "EXPIRE_LUA", "RECORD_HEAD_BYTES"]
+__all__ = ["ANNOUNCE_LUA", "EXPIRE_LUA", "PEER_ID_BYTES", "RECORD_HEAD_BYTES"]
+
+PEER_ID_BYTES = 20
+"""Peer ids are 20 bytes (BEP 3); a set member is the id, then the address."""
 
 RECORD_HEAD_BYTES = 17
 """``<QQB``: uploaded, downloaded, role; the compact address follows."""
 
-# Shared by both scripts: drop the members of `zkey` scored <= now from it and from
-# `hkey`, in chunks (Lua's unpack() is limited to a few thousand values).
+# Shared by both scripts: drop the members of `zkey` scored <= now from it and their
+# peer ids from `hkey`, in chunks (Lua's unpack() is limited to a few thousand values).
 _TRIM = """
 local function trim(zkey, hkey, now)
   local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
   for i = 1, #stale, 1000 do
-    local chunk = {unpack(stale, i, math.min(i + 999, #stale))}
+    local chunk, ids = {}, {}
+    for j = i, math.min(i + 999, #stale) do
+      chunk[#chunk + 1] = stale[j]
+      ids[#ids + 1] = string.sub(stale[j], 1, 20)
+    end
     redis.call('ZREM', zkey, unpack(chunk))
-    redis.call('HDEL', hkey, unpack(chunk))
+    redis.call('HDEL', hkey, unpack(ids))
   end
   return #stale
 end
@@ -60,31 +70,36 @@ local function total()
   return n
 end
 
-local chosen = {}
+local v4, v6 = {}, {}
+local function give(member)  -- unless it is the announcing peer itself
+  if string.sub(member, 1, 20) ~= pid then
+    local a = string.sub(member, 21)
+    if #a == 6 then v4[#v4 + 1] = a else v6[#v6 + 1] = a end
+    return 1
+  end
+  return 0
+end
+
+if prev then  -- its member names its old address: take it out, put it back below
+  redis.call('ZREM', KEYS[2 + prev_role], pid .. string.sub(prev, 18))
+end
 if ARGV[9] == '1' then
   if prev then
-    redis.call('ZREM', KEYS[2 + prev_role], pid)
     redis.call('HDEL', KEYS[1], pid)
     if total() == 0 then redis.call('ZREM', KEYS[7], ARGV[13]) end
   end
 else
-  local stored = true
-  if prev then
-    if prev_role ~= role then redis.call('ZREM', KEYS[2 + prev_role], pid) end
-  elseif total() >= tonumber(ARGV[10]) then
-    stored = false  -- the swarm is full: answer the peer without storing it
-  end
+  local stored = prev or total() < tonumber(ARGV[10])
   if stored then
-    redis.call('ZADD', KEYS[2 + role], ARGV[4], pid)
+    redis.call('ZADD', KEYS[2 + role], ARGV[4], pid .. string.sub(ARGV[2], 18))
     redis.call('HSET', KEYS[1], pid, ARGV[2])
     redis.call('ZADD', KEYS[7], 'GT', ARGV[4], ARGV[13])
-  end
+  end  -- else the swarm is full: answer the peer without storing it
   if numwant > 0 then
     local pools
+    local given = 0
     if role == 0 and ARGV[7] == '1' then
-      for _, o in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-        if o ~= pid then chosen[#chosen + 1] = o end
-      end
+      for _, o in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do given = given + give(o) end
       pools = {3, 2, 5}
     elseif role == 0 then
       pools = {4, 3, 2, 5}
@@ -99,7 +114,7 @@ else
       sizes[i] = redis.call('ZCARD', KEYS[k]) - ((k == mine) and 1 or 0)
       left = left + sizes[i]
     end
-    local want = math.min(math.max(0, numwant - #chosen), left)
+    local want = math.min(math.max(0, numwant - given), left)
     local take = {}
     for i = 1, #pools do take[i] = 0 end
     math.randomseed(tonumber(ARGV[11]))
@@ -117,10 +132,7 @@ else
         local extra = (k == mine) and 1 or 0
         local got = 0
         for _, m in ipairs(redis.call('ZRANDMEMBER', KEYS[k], take[i] + extra)) do
-          if m ~= pid and got < take[i] then
-            chosen[#chosen + 1] = m
-            got = got + 1
-          end
+          if got < take[i] then got = got + give(m) end
         end
       end
     end
@@ -133,15 +145,6 @@ for k = 1, 7 do redis.call('PEXPIRE', KEYS[k], ttl) end
 local function card(k) return redis.call('ZCARD', KEYS[k]) end
 -- the addresses go back as two strings (IPv4, IPv6), each of fixed-size entries:
 -- one bulk string parses far faster in the client than one per peer
-local v4, v6 = {}, {}
-if #chosen > 0 then
-  for _, rec in ipairs(redis.call('HMGET', KEYS[1], unpack(chosen))) do
-    if rec then
-      local a = string.sub(rec, 18)
-      if #a == 6 then v4[#v4 + 1] = a else v6[#v6 + 1] = a end
-    end
-  end
-end
 return {
   card(3) + card(4), card(2) + card(5),
   tonumber(redis.call('GET', KEYS[6]) or '0'), prev or '',

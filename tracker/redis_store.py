@@ -6,14 +6,14 @@ which re-loads the script by itself after a Redis restart). Peers expire by scor
 TTL, so nothing grows without bound even if all trackers stop.
 
 Calling it from trio: the redis-py *sync* client, called directly on the event loop.
-Measured here (2 shared cores, loopback, 500-peer swarm, numwant 50): an announce
-costs the tracker ~110 us CPU (~370 us wall) called in the loop, ~235 us CPU (~520 us
-wall) through ``trio.to_thread.run_sync``; a bare PING round trip is ~34 us, a no-op
-``to_thread`` hop ~73 us (~63 us CPU). The hop costs more CPU than the Redis wait it
-would hide, and CPU is what runs out first on a loaded tracker (the store interface is
-synchronous anyway). What bounds a stall is the client's socket timeouts
-(`SOCKET_TIMEOUT_S`) and the `OutageBreaker`, which lets one call per ``retry_s``
-reach a Redis that is down and fails the rest at once.
+Measured here (2 cores shared with other work, loopback, 500-peer swarm, numwant 50):
+an announce costs the tracker ~85 us CPU (~175 us wall) called in the loop, ~190-260
+us CPU (~330-390 us wall) through ``trio.to_thread.run_sync``; a bare PING round trip
+is ~35-80 us, a no-op ``to_thread`` hop ~75-120 us (~65-100 us CPU). The hop costs
+more CPU than the Redis wait it would hide, and CPU is what runs out first on a loaded
+tracker (the store interface is synchronous anyway). What bounds a stall is the
+client's socket timeouts (`SOCKET_TIMEOUT_S`) and the `OutageBreaker`, which lets one
+call per ``retry_s`` reach a Redis that is down and fails the rest at once.
 
 Times: callers pass times on their own clock (``trio.current_time()``); the store adds
 ``clock_offset_s`` so that trackers on different hosts, whose monotonic clocks differ,
@@ -35,7 +35,7 @@ from redis.retry import Retry
 
 from .errors import TrackerError
 from .redis_breaker import OutageBreaker
-from .redis_scripts import ANNOUNCE_LUA, EXPIRE_LUA, RECORD_HEAD_BYTES
+from .redis_scripts import ANNOUNCE_LUA, EXPIRE_LUA, PEER_ID_BYTES, RECORD_HEAD_BYTES
 from .store import PeerChange, StoreReply, SwarmCounts
 
 __all__ = ["SOCKET_TIMEOUT_S", "RedisStore", "RedisUnavailable"]
@@ -145,7 +145,12 @@ class RedisStore:
         origins_for_leechers: bool,
         rng: random.Random,
     ) -> StoreReply:
-        """See `SwarmStore.announce`; raises `RedisUnavailable`."""
+        """See `SwarmStore.announce`; raises `RedisUnavailable`.
+
+        Raises `ValueError` for a peer id that is not 20 bytes (parsing ensures it).
+        """
+        if len(change.peer_id) != PEER_ID_BYTES:
+            raise ValueError(f"peer id must be {PEER_ID_BYTES} bytes")
         expires = expires_at + self._offset
         args: list[bytes | str | int | float] = [
             change.peer_id,
