@@ -21,6 +21,7 @@ DELAY="${PEERNODE_DELAY_MS:-}"; LOSS="${PEERNODE_LOSS_PCT:-}"
 die() { echo "error: $*" >&2; exit 1; }
 
 shape() {
+    # Every step says `|| return 1`: `set -e` does not apply inside `shape || die`.
     # Burst: 50 ms of traffic but at least 16 KiB, so the bucket holds a few full packets.
     up_burst=$(( UP / 20 > 16384 ? UP / 20 : 16384 ))
     if [ -n "$DELAY$LOSS" ]; then
@@ -28,22 +29,22 @@ shape() {
         [ -n "$DELAY" ] && set -- "$@" delay "${DELAY}ms"
         [ -n "$LOSS" ] && set -- "$@" loss "${LOSS}%"
         [ -n "$UP" ] && set -- "$@" rate "$(( UP * 8 ))bit"
-        tc qdisc replace dev "$IFACE" root "$@"
+        tc qdisc replace dev "$IFACE" root "$@" || return 1
     elif [ -n "$UP" ]; then
         tc qdisc replace dev "$IFACE" root tbf rate "$(( UP * 8 ))bit" \
-            burst "$up_burst" latency 200ms
+            burst "$up_burst" latency 200ms || return 1
     fi
     if [ -n "$DOWN" ]; then
         # A qdisc only shapes what leaves a device: send what arrives on IFACE out
         # through an ifb device and shape it there.
         down_burst=$(( DOWN / 20 > 16384 ? DOWN / 20 : 16384 ))
-        ip link add ifb0 type ifb
-        ip link set ifb0 up
-        tc qdisc replace dev "$IFACE" handle ffff: ingress
+        ip link add ifb0 type ifb || return 1
+        ip link set ifb0 up || return 1
+        tc qdisc replace dev "$IFACE" handle ffff: ingress || return 1
         tc filter add dev "$IFACE" parent ffff: protocol all u32 match u32 0 0 \
-            action mirred egress redirect dev ifb0
+            action mirred egress redirect dev ifb0 || return 1
         tc qdisc replace dev ifb0 root tbf rate "$(( DOWN * 8 ))bit" \
-            burst "$down_burst" latency 200ms
+            burst "$down_burst" latency 200ms || return 1
     fi
 }
 
