@@ -110,7 +110,13 @@ async def _stream_events(c: _Connection, daemon: Daemon) -> None:
         await c.send(h11.Data(data=sse_comment("peernode events")))
         while True:
             with trio.move_on_after(KEEPALIVE_S):
-                message = await events.receive()
+                try:
+                    message = await events.receive()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    # Dropped for not keeping up: end the stream cleanly, the
+                    # client reconnects and reads the current state.
+                    await c.send(h11.EndOfMessage())
+                    return
                 await c.send(h11.Data(data=message))
                 continue
             # Writing is how a client that left is noticed.

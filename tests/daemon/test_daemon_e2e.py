@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from .conftest import FILM_ID, DaemonProcess, EventStream, World
 
 
-def _wait_progress(daemon: DaemonProcess, at_least: float, timeout_s: float = 60) -> dict:
+def _wait_progress(
+    daemon: DaemonProcess, at_least: float, timeout_s: float = 60
+) -> dict[str, Any]:
     assert daemon.api is not None
     deadline = time.monotonic() + timeout_s
     while True:
-        view = daemon.api.get(f"/v1/downloads/{FILM_ID}").json()
+        view: dict[str, Any] = daemon.api.get(f"/v1/downloads/{FILM_ID}").json()
         if view["progress"] >= at_least:
             return view
         assert time.monotonic() < deadline, f"stuck at {view}"
