@@ -43,10 +43,14 @@ async def pump_alerts(
             except BlockingIOError:
                 pass
     finally:
-        with trio.CancelScope(shield=True):
-            session.set_alert_notify(lambda: None)
-            reader.close()
-            writer.close()
+        # Point libtorrent's notification at no descriptor before closing ours
+        # (a reused fd number must never receive its bytes). Never install a
+        # Python callable as notify function: libtorrent calls it holding its
+        # alert mutex, and ~session takes that mutex holding the GIL - a
+        # deadlock seen in the test suite.
+        session.set_alert_fd(-1)
+        reader.close()
+        writer.close()
 
 
 def drain_alerts(session: lt.session, dispatch: Callable[[Event], None]) -> None:
