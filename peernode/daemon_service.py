@@ -250,9 +250,12 @@ class Daemon:
                            f"the torrent is {download_id!r}", field="rental")
         record = RentalRecord(download_id, request.node_key_path, request.peers,
                               added_at=self._wall_clock())
-        download = await self.node.fetch(ti, rental, key,
-                                         save_dir=self.store.download_dir(download_id),
-                                         peers=request.peers)
+        try:
+            download = await self.node.fetch(ti, rental, key,
+                                             save_dir=self.store.download_dir(download_id),
+                                             peers=request.peers)
+        except PeernodeError as e:  # libtorrent refused the torrent
+            raise ApiError("invalid_field", f"torrent: {e}", field="torrent") from None
         entry = _Entry(record, download)
         self._entries[download_id] = entry
         try:
