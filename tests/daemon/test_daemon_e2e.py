@@ -61,10 +61,13 @@ def test_rental_downloads_pauses_plays_survives_restart_and_is_deleted(
     finally:
         events.close()
 
-    before_restart = _wait_progress(daemon, 0.3)
+    _wait_progress(daemon, 0.3)
+    before_restart = api.post(f"/v1/downloads/{FILM_ID}/pause").json()
     daemon.stop()
     api = daemon.start()
-    view = api.get(f"/v1/downloads/{FILM_ID}").json()
+    # The customer's pause survives the restart.
+    assert api.get(f"/v1/downloads/{FILM_ID}").json()["state"] == "paused"
+    view = api.post(f"/v1/downloads/{FILM_ID}/resume").json()
     assert view["state"] in ("checking", "downloading", "seeding")
     # Resumed from the resume data: what was verified before the stop is kept.
     assert view["done_bytes"] >= before_restart["done_bytes"] * 0.8 or view["state"] == "checking"
@@ -85,6 +88,12 @@ def test_rental_downloads_pauses_plays_survives_restart_and_is_deleted(
     size = container.stat().st_size
     missing = size - before_restart["done_bytes"]
     assert completed["bytes_downloaded_session"] <= missing + 0.1 * size, (view, completed)
+
+    # Seeding policy: the customer withdraws consent to share, then gives it again.
+    api.request("PUT", "/v1/settings", json={"seed_when_complete": False})
+    assert api.get(f"/v1/downloads/{FILM_ID}").json()["state"] == "completed"
+    api.request("PUT", "/v1/settings", json={"seed_when_complete": True})
+    assert api.get(f"/v1/downloads/{FILM_ID}").json()["state"] == "seeding"
 
     deleted = api.request("DELETE", f"/v1/downloads/{FILM_ID}?delete_files=true")
     assert deleted.json() == {"id": FILM_ID, "deleted": True, "files_deleted": True}
