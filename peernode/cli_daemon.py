@@ -10,18 +10,11 @@ from typing import Any
 
 import trio
 
+from .cli_node import _hostport  # the same HOST:PORT argument type as fetch/seed
 from .daemon import DaemonAddress, DaemonConfig, serve_daemon
 from .errors import PeernodeError
-from .netaddr import parse_hostport
 
 __all__ = ["register"]
-
-
-def _hostport(text: str) -> tuple[str, int]:
-    try:
-        return parse_hostport(text)
-    except PeernodeError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

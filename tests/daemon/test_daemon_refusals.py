@@ -8,13 +8,14 @@ from __future__ import annotations
 import base64
 import socket
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import FILM_ID, Api, DaemonProcess, Validator, World
+from .conftest import FILM_ID, PEERNODE, Api, DaemonProcess, Validator, World
 
 pytestmark = pytest.mark.usefixtures("world")
 
@@ -176,3 +177,33 @@ def test_settings_are_applied_and_survive_a_restart(daemon: DaemonProcess) -> No
     daemon.stop()
     api = daemon.start()
     assert api.get("/v1/settings").json() == put.json()
+
+
+def _daemon_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PEERNODE, "daemon", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr
+    assert needle in errors[0], errors[0]
+
+
+def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "token").write_text("guessable")
+    (state / "token").chmod(0o644)
+    _one_line_error(_daemon_cli("--state-dir", str(state)), "token")
+
+
+def test_an_api_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        _one_line_error(_daemon_cli("--state-dir", str(tmp_path / "s"), "--port", str(port)),
+                        "in use")
