@@ -181,3 +181,17 @@ def test_openapi_names_every_error_code() -> None:
     document = openapi_document()
     codes = document["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
     assert set(codes) == set(ERROR_STATUS)
+
+
+def test_checked_in_openapi_json_matches_the_module() -> None:
+    """peernode/openapi.json is for client code generators; it must not drift.
+
+    Regenerate: .venv/bin/python -c "import json; from peernode.daemon_openapi import
+    openapi_document as d; print(json.dumps(d(), indent=2, sort_keys=True))" > peernode/openapi.json
+    """
+    from pathlib import Path
+
+    import peernode
+
+    checked_in = Path(peernode.__file__).with_name("openapi.json").read_text()
+    assert json.loads(checked_in) == openapi_document()
