@@ -9,6 +9,9 @@
 #   PEERNODE_LOSS_PCT     egress loss in percent (netem)
 #   PEERNODE_IFACE        interface to shape (default eth0)
 #   PEERNODE_UID/GID      who runs peernode when started as root (default 10001)
+#   PEERNODE_LISTEN_PORT  append `--listen ADDRESS:PORT` with IFACE's own address: libtorrent
+#                         skips tracker announces from a 0.0.0.0 listen socket, and compose
+#                         does not know a container's address in advance
 # Shaping needs root and NET_ADMIN (`--user 0 --cap-add NET_ADMIN`).
 set -eu
 IFACE="${PEERNODE_IFACE:-eth0}"
@@ -51,6 +54,11 @@ shape() {
 if [ -n "$UP$DOWN$DELAY$LOSS" ]; then
     [ "$(id -u)" = 0 ] || die "link shaping needs root: run with --user 0 --cap-add NET_ADMIN"
     shape || die "tc could not shape $IFACE (is NET_ADMIN granted?)"
+fi
+if [ -n "${PEERNODE_LISTEN_PORT:-}" ]; then
+    own=$(ip -4 -o addr show dev "$IFACE" | awk '{ split($4, a, "/"); print a[1]; exit }')
+    [ -n "$own" ] || die "$IFACE has no IPv4 address to listen on"
+    set -- "$@" --listen "$own:$PEERNODE_LISTEN_PORT"
 fi
 if [ "$(id -u)" = 0 ]; then
     exec setpriv --reuid="${PEERNODE_UID:-10001}" --regid="${PEERNODE_GID:-10001}" \

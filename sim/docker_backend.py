@@ -37,11 +37,15 @@ from .provision import SwarmFiles, provision_swarm
 from .scenario import StopHow
 from .timeseries import StatusSample, parse_status_log
 
-__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "LABEL", "DockerBackend", "DockerSwarm",
-           "open_docker_swarm"]
+__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "LABEL", "WORKDIR_LABEL", "DockerBackend",
+           "DockerSwarm", "open_docker_swarm"]
 
 LABEL = "peernode.sim"
 """Every container and network of a run carries this label (value: the run's id)."""
+WORKDIR_LABEL = "peernode.sim.workdir"
+"""... and this one (value: the run's workdir), to tell runs on one machine apart."""
+SUBNET_WAIT_S = 180.0
+"""How long a run waits for another run on this machine to release the subnet."""
 DOCKER_SUBNET = "10.89.0.0/16"
 DOCKER_POOL = AddressPool(
     tracker_host="10.89.0.2", origin_host="10.89.0.3", client_network="10.89.1.0/24"
@@ -116,7 +120,8 @@ class DockerSwarm:
         await _docker("rm", "-f", name, check=False)
         workdir = str(self._files.workdir)
         argv = ["docker", "run", "--rm", "--init", "--name", name,
-                "--label", f"{LABEL}={self._run_id}", "--network", self._network,
+                "--label", f"{LABEL}={self._run_id}",
+                "--label", f"{WORKDIR_LABEL}={self._files.workdir}", "--network", self._network,
                 "--ip", address, "-v", f"{workdir}:{workdir}", "--workdir", workdir]
         if rates is None:
             argv += ["--user", f"{self._uid}:{self._gid}"]
@@ -270,6 +275,26 @@ async def _remove_labelled(run_id: str) -> None:
         await _docker("volume", "rm", "-f", *vols, check=False)
 
 
+async def _create_network(name: str, subnet: str, labels: Sequence[str]) -> None:
+    """Create the run's bridge network; while another run holds ``subnet`` (the planned
+    addresses need it), wait for it up to `SUBNET_WAIT_S`."""
+    argv = ["network", "create", "--driver", "bridge", "--subnet", subnet]
+    for label in labels:
+        argv += ["--label", label]
+    with trio.move_on_after(SUBNET_WAIT_S):
+        while True:
+            try:
+                await _docker(*argv, name)
+            except BackendError as e:
+                if "overlap" not in str(e):
+                    raise
+                await trio.sleep(1.0)
+                continue
+            return
+    raise BackendError(f"subnet {subnet} stayed in use by another docker network for "
+                       f"{SUBNET_WAIT_S:.0f} s (another simulation running here?)")
+
+
 def _container_user(workdir: Path) -> tuple[int, int]:
     """Who the nodes run as: the host's user, so the host reads and removes what they
     write; never root (root on the host hands the workdir to the image's user)."""
@@ -298,8 +323,8 @@ async def open_docker_swarm(plan: SwarmPlan, workdir: Path, *, image: str = DEFA
     run_id = secrets.token_hex(4)
     network = f"peernode-{run_id}"
     try:
-        await _docker("network", "create", "--driver", "bridge", "--subnet", subnet,
-                      "--label", f"{LABEL}={run_id}", network)
+        await _create_network(network, subnet, [f"{LABEL}={run_id}",
+                                                f"{WORKDIR_LABEL}={files.workdir}"])
         swarm = DockerSwarm(plan, files, run_id=run_id, image=image, network=network,
                             user=user)
         try:

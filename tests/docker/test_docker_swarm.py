@@ -10,14 +10,15 @@ import pytest
 import trio
 
 from sim import BackendError, SwarmPlan, load_scenario, plan_swarm, run_simulation
-from sim.docker_backend import DOCKER_POOL, LABEL, DockerBackend, open_docker_swarm
+from sim.docker_backend import DOCKER_POOL, LABEL, WORKDIR_LABEL, DockerBackend, open_docker_swarm
 
 from .conftest import SCENARIOS_DIR, docker_lines
 
 
-def _left_behind() -> list[str]:
-    """Containers, networks and volumes carrying the simulation's label."""
-    selector = f"label={LABEL}"
+def _left_behind(workdir: Path) -> list[str]:
+    """Containers, networks and volumes of the run in ``workdir`` (other runs may be
+    going on: this machine is shared)."""
+    selector = f"label={WORKDIR_LABEL}={workdir}"
     return (docker_lines("ps", "-aq", "--filter", selector)
             + docker_lines("network", "ls", "-q", "--filter", selector)
             + docker_lines("volume", "ls", "-q", "--filter", selector))
@@ -35,7 +36,7 @@ async def test_smoke_scenario_completes_in_containers(docker_image: str, tmp_pat
     written = json.loads((tmp_path / "out" / "report.json").read_text())
     assert "offload" in json.dumps(written)
     assert (tmp_path / "out" / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert _left_behind() == []
+    assert _left_behind(tmp_path / "work") == []
 
 
 def _running(run_id: str) -> int:
@@ -60,7 +61,7 @@ async def test_everything_is_removed_when_a_node_fails_to_start(
                       random.Random(1))
     with pytest.raises(BackendError, match="tracker is already running"):
         await _start_nodes_then_start_the_tracker_twice(plan, tmp_path / "work", docker_image)
-    assert _left_behind() == []
+    assert _left_behind(tmp_path / "work") == []
 
 
 async def test_a_missing_image_is_a_clear_error(docker_image: str, tmp_path: Path) -> None:
@@ -69,4 +70,4 @@ async def test_a_missing_image_is_a_clear_error(docker_image: str, tmp_path: Pat
     with pytest.raises(BackendError, match="image peernode:absent not found"):
         async with open_docker_swarm(plan, tmp_path / "work", image="peernode:absent"):
             pass
-    assert _left_behind() == []
+    assert _left_behind(tmp_path / "work") == []
