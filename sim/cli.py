@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="directory for report.json, report.md and the plots")
     p.add_argument("--backend", choices=BACKENDS, default="local",
                    help="where nodes run (default local)")
+    p.add_argument("--docker-image", default="peernode:latest", metavar="IMAGE",
+                   help="image the docker backend runs (default peernode:latest; build it "
+                   "with docker/build-image.sh)")
     p.add_argument("--seed", type=int, help="planning seed (default: the scenario's)")
     p.add_argument("--workdir", type=Path,
                    help="keep the swarm's files and node logs here (default: a temporary "
@@ -43,21 +46,22 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=_cmd_sim)
 
 
-def backend_named(name: str) -> Backend:
-    """The backend called ``name``; `BackendError` for one not available."""
+def backend_named(name: str, *, docker_image: str = "peernode:latest") -> Backend:
+    """The backend called ``name`` (the docker one runs ``docker_image``); `BackendError`
+    for one not available."""
     if name == "local":
         return LocalBackend()
     if name == "docker":
         # Imported here: the docker backend is only needed when asked for.
         from .docker_backend import DockerBackend
 
-        return DockerBackend()
+        return DockerBackend(image=docker_image)
     raise BackendError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
 
 
 def _cmd_sim(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
-    backend = backend_named(args.backend)
+    backend = backend_named(args.backend, docker_image=args.docker_image)
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         raise SimError(f"--workdir {args.workdir} is not empty")
     with SwarmProgressView(f"sim {scenario.name}") as view:
