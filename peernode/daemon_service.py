@@ -203,8 +203,11 @@ class Daemon:
         """Perform one API operation; `ApiError` for anything the client got wrong."""
         op = route.operation
         if op == "health":
-            return 200, {"status": "ok", "downloads": len(self._entries),
-                         "ssl_port": self.node.ssl_port,
+            ssl_port = self.node.ssl_port
+            # Without its SSL socket the node still downloads, but no peer can
+            # connect to it: worth telling the client app.
+            return 200, {"status": "ok" if ssl_port else "degraded",
+                         "downloads": len(self._entries), "ssl_port": ssl_port,
                          "uptime_s": round(time.monotonic() - self._started, 3)}
         if op == "add_rental":
             return 201, await self._add_rental(body)

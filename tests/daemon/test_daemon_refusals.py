@@ -28,7 +28,7 @@ def shared_process(
     api = process.start()
     yield process
     # Nothing the tests sent may have crashed it.
-    assert api.get("/v1/health").json()["status"] == "ok"
+    assert api.get("/v1/health").status_code == 200
     process.stop()
 
 
