@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -93,7 +93,7 @@ class _Entry:
     last_view: Json | None = None
     playback_url: str | None = None
     playback_scope: trio.CancelScope | None = None
-    extra: Json = field(default_factory=dict)
+    playback_error: str | None = None
 
 
 class Daemon:
@@ -333,7 +333,7 @@ class Daemon:
                     await serve_playback(download, wall_clock=self._wall_clock,
                                          task_status=task_status)
             except Exception as e:  # a player's trouble must never stop the daemon
-                entry.extra["playback_error"] = str(e)
+                entry.playback_error = str(e)
                 log.error("%s: playback server stopped: %s", entry.record.download_id, e)
             finally:
                 entry.playback_url = None
@@ -342,7 +342,7 @@ class Daemon:
         try:
             url: str = await self._nursery.start(run)
         except RuntimeError:
-            reason = entry.extra.pop("playback_error", "it did not start")
+            reason, entry.playback_error = entry.playback_error or "it did not start", None
             raise ApiError("unavailable", f"playback: {reason}") from None
         entry.playback_url = url
         return url

@@ -6,6 +6,7 @@ mid-download and see it continue from where it was, complete, delete.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,15 @@ def test_rental_downloads_pauses_plays_survives_restart_and_is_deleted(
         assert resumed.json()["state"] in ("downloading", "checking")
 
         playback = api.get(f"/v1/downloads/{FILM_ID}/playback")
-        assert playback.status_code == 200, playback.text
-        url = playback.json()["url"]
-        first = httpx.get(url, headers={"Range": "bytes=0-65535"}, timeout=60)
-        assert first.status_code == 206
-        assert first.content == world.plaintext[:65536]
+        if importlib.util.find_spec("peernode.playback") is None:  # playback not built in
+            assert playback.json()["code"] == "unavailable"
+        else:
+            assert playback.status_code == 200, playback.text
+            url = playback.json()["url"]
+            assert api.get(f"/v1/downloads/{FILM_ID}/playback").json()["url"] == url
+            first = httpx.get(url, headers={"Range": "bytes=0-65535"}, timeout=60)
+            assert first.status_code == 206
+            assert first.content == world.plaintext[:65536]
     finally:
         events.close()
 
