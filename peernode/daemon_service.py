@@ -179,12 +179,16 @@ class Daemon:
         for entry in list(self._entries.values()):
             if entry.download is None:
                 continue
-            view = self._view(entry)
+            try:
+                view = self._view(entry)
+                self._apply_policy(entry, view)
+            except RuntimeError as e:  # libtorrent on a handle being removed: next tick
+                log.warning("%s: not polled: %s", entry.record.download_id, e)
+                continue
             for kind, data in events_between(entry.last_view, view):
                 self.hub.publish(kind, data)
             entry.last_view = view
             busy |= view["state"] in ("checking", "downloading")
-            self._apply_policy(entry, view)
         return busy
 
     def _apply_policy(self, entry: _Entry, view: Json) -> None:
