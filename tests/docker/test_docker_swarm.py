@@ -71,3 +71,31 @@ async def test_a_missing_image_is_a_clear_error(docker_image: str, tmp_path: Pat
         async with open_docker_swarm(plan, tmp_path / "work", image="peernode:absent"):
             pass
     assert _left_behind(tmp_path / "work") == []
+
+
+def _networks_of(container: str) -> list[str]:
+    return docker_lines("inspect", "--format",
+                        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", container)
+
+
+async def test_a_partitioned_client_is_off_the_network_until_healed(
+    docker_image: str, tmp_path: Path
+) -> None:
+    plan = plan_swarm(load_scenario(SCENARIOS_DIR / "smoke.toml"), DOCKER_POOL,
+                      random.Random(1))
+    client = plan.clients[0]
+    async with open_docker_swarm(plan, tmp_path / "work", image=docker_image) as swarm:
+        name, network = swarm.container_name(client.name), f"peernode-{swarm.run_id}"
+        await swarm.start_client(client)
+        with trio.fail_after(60):
+            while _running(swarm.run_id) < 1:
+                await trio.sleep(0.2)
+        assert _networks_of(name) == [network]
+        await swarm.partition(client)
+        assert _networks_of(name) == []
+        await swarm.heal(client)
+        assert _networks_of(name) == [network]
+        assert docker_lines("inspect", "--format",
+                            f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
+                            name) == [client.address]
+    assert _left_behind(tmp_path / "work") == []
