@@ -198,7 +198,7 @@ def main() -> int:
     names = ["request", "rental", "header", "scenario"] if args.target == "all" else [args.target]
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
-        makers = {
+        makers: dict[str, Callable[[], tuple[Target, type[Exception], list[bytes]]]] = {
             "request": _request_target, "rental": _rental_target, "header": _header_target,
             "scenario": lambda: _scenario_target(Path(tmp)),
         }

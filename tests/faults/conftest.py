@@ -108,10 +108,10 @@ class Client:
             record = lt.bdecode(path.read_bytes())
         except (OSError, RuntimeError):
             return []
-        if not isinstance(record, dict):
+        raw = record.get(b"pieces") if isinstance(record, dict) else None
+        if not isinstance(raw, bytes):
             return []
         # A bitfield, most significant bit first (the tail bits of the last byte pad).
-        raw = record.get(b"pieces", b"")
         return [bool(byte >> (7 - bit) & 1) for byte in raw for bit in range(8)]
 
     def summary(self) -> dict[str, Any]:

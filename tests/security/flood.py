@@ -23,7 +23,7 @@ SLOWLORIS = 40
 
 def main() -> None:
     host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    good_cert, good_key, bad_cert, bad_key, ca = sys.argv[4:9]
+    good_cert, good_key, other_cert, other_key, ca = sys.argv[4:9]
     assert host.startswith("127."), "loopback only"
     stop = time.monotonic() + seconds
     counts = {"idle": 0, "slowloris": 0, "oversized": 0, "garbage": 0, "bad_cert": 0}
@@ -39,7 +39,7 @@ def main() -> None:
         ctx.load_cert_chain(cert, key)
         return ctx
 
-    good, bad = context(good_cert, good_key), context(bad_cert, bad_key)
+    good, bad = context(good_cert, good_key), context(other_cert, other_key)
 
     def idle() -> None:
         held = []

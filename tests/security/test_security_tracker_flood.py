@@ -10,6 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import libtorrent as lt
@@ -28,7 +29,7 @@ def _rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def _announce(op: Operator, ctx: ssl.SSLContext, n: int) -> tuple[float, dict[bytes, object]]:
+def _announce(op: Operator, ctx: ssl.SSLContext, n: int) -> tuple[float, dict[Any, Any]]:
     """One announce on a fresh mutual-TLS connection; (seconds taken, decoded body)."""
     query = urlencode({
         "info_hash": op.film.info_hash_v2_truncated, "peer_id": b"-SEC001-" + n.to_bytes(12, "big"),
