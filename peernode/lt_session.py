@@ -175,8 +175,18 @@ def make_session(
     session: lt.session = lt.session(pack)  # type: ignore[call-overload]
     if limit_local_peers:
         subject_local_peers_to_limits(session)
-    if ssl_listen_port(session) == 0:
+    chosen = ssl_listen_port(session)
+    if chosen == 0:
         raise PeernodeError(f"cannot listen on {listen_host}:{port} (SSL socket not opened)")
+    if port == 0:
+        # Pin the ports libtorrent picked: it reopens its sockets when network
+        # interfaces change (seen here whenever docker adds a network), and a
+        # port-0 socket would come back on a new port peers and the tracker
+        # do not know.
+        h = _host_for_listen(listen_host)
+        session.apply_settings(
+            {"listen_interfaces": f"{h}:{session.listen_port()},{h}:{chosen}s"}
+        )
     return session
 
 

@@ -30,8 +30,8 @@ class OffloadCounter:
     """Bytes received from origin peers vs other peers, for one download.
 
     Fed with block requests (`block_requested`) and verified pieces
-    (`piece_verified`); a block whose requester is unknown is counted as
-    origin bytes, so offload is never overstated.
+    (`piece_verified`); in a piece that was downloaded, a block whose requester
+    is unknown is counted as origin bytes, so offload is never overstated.
     """
 
     piece_bytes: int
@@ -51,8 +51,12 @@ class OffloadCounter:
 
     def piece_verified(self, piece: int) -> None:
         """A piece passed its hash check: count its blocks by who they were requested from."""
+        senders = self._requested.pop(piece, None)
+        if senders is None:
+            # Nothing was requested for it in this session: the piece was found
+            # on disk (libtorrent's check after a restart), not received.
+            return
         size = self._piece_size(piece)
-        senders = self._requested.pop(piece, {})
         n_blocks = -(-size // BLOCK_BYTES)
         for block in range(n_blocks):
             n = block_bytes(size, block)
