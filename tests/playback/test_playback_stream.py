@@ -1,0 +1,51 @@
+"""Watch while downloading: real ffprobe and ffmpeg against the playback URL of a download
+that a rate-limited origin is still sending."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from certs import IssuedCert
+
+from .conftest import (
+    FILM_SECONDS,
+    Film,
+    RentalFactory,
+    client_download,
+    ffprobe,
+    playback,
+    running_origin,
+)
+
+# About 14 s for the whole film: far longer than the checks below take.
+ORIGIN_RATE_BPS = 200_000
+
+
+async def test_a_player_probes_and_seeks_to_the_end_before_the_download_ends(
+    tmp_path: Path, film: Film, seeder: IssuedCert, rent: RentalFactory
+) -> None:
+    middle = range(film.num_pieces // 3, 2 * film.num_pieces // 3)
+    frame = tmp_path / "frame.png"
+    async with running_origin(film, seeder, upload_rate_bps=ORIGIN_RATE_BPS) as origin, \
+            client_download(film, rent, tmp_path / "c", peers=[origin]) as (_node, download), \
+            playback(download) as url:
+        with trio.fail_after(30):
+            probed = await ffprobe(url)
+        probed_while_incomplete = not download.stats().complete
+        with trio.fail_after(30):
+            decoded = await trio.run_process(
+                ["ffmpeg", "-v", "error", "-y", "-ss", str(FILM_SECONDS - 2), "-i", url,
+                 "-frames:v", "1", str(frame)],
+                capture_stderr=True, check=False,
+            )
+        missing_in_the_middle = [p for p in middle if not download.handle.have_piece(p)]
+        decoded_while_incomplete = not download.stats().complete
+    assert float(probed["format"]["duration"]) == FILM_SECONDS
+    assert sorted(s["codec_type"] for s in probed["streams"]) == ["audio", "video"]
+    assert probed_while_incomplete
+    assert decoded.returncode == 0, decoded.stderr
+    assert frame.read_bytes().startswith(b"\x89PNG")
+    assert decoded_while_incomplete
+    assert missing_in_the_middle
