@@ -8,11 +8,12 @@ offload, origin copies and completion times against the Kumar-Ross bound.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .addresses import LOOPBACK_POOL, AddressPool
 from .backend import Backend, ClientObservation, Swarm
-from .driver import EventRecord, RunRecord, drive_swarm
 from .errors import BackendError, ScenarioError, SimError
-from .local import LocalBackend, open_local_swarm
 from .metrics import (
     cdn_egress_saved_gb,
     kumar_ross_t_min,
@@ -23,8 +24,6 @@ from .metrics import (
 )
 from .outcomes import ClientOutcome, Fate, SwarmFigures, client_outcome, swarm_figures
 from .plan import ClientPlan, SwarmPlan, arrival_times, plan_swarm
-from .report import SimulationReport, build_report, render_markdown, write_report
-from .runner import run_simulation
 from .scenario import (
     ClientsSpec,
     EventAction,
@@ -38,6 +37,37 @@ from .scenario import (
 )
 from .scenario_file import load_scenario, scenario_from_mapping
 from .timeseries import StatusSample, ThroughputPoint, parse_status_log, swarm_throughput
+
+# Heavy parts (servers, Redis, plots) load on first use, so `peernode --help`
+# and every other command do not pay for them.
+_LAZY = {
+    "EventRecord": "driver",
+    "LocalBackend": "local",
+    "RunRecord": "driver",
+    "SimulationReport": "report",
+    "build_report": "report",
+    "drive_swarm": "driver",
+    "open_local_swarm": "local",
+    "render_markdown": "report",
+    "run_simulation": "runner",
+    "write_report": "report",
+}
+
+if TYPE_CHECKING:
+    from .driver import EventRecord, RunRecord, drive_swarm
+    from .local import LocalBackend, open_local_swarm
+    from .report import SimulationReport, build_report, render_markdown, write_report
+    from .runner import run_simulation
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LOOPBACK_POOL",

@@ -11,9 +11,6 @@ import trio
 
 from .backend import Backend
 from .errors import BackendError, SimError
-from .local import LocalBackend
-from .progress import SwarmProgressView
-from .runner import run_simulation
 from .scenario_file import load_scenario
 
 __all__ = ["backend_named", "register"]
@@ -50,6 +47,8 @@ def backend_named(name: str, *, docker_image: str = "peernode:latest") -> Backen
     """The backend called ``name`` (the docker one runs ``docker_image``); `BackendError`
     for one not available."""
     if name == "local":
+        from .local import LocalBackend
+
         return LocalBackend()
     if name == "docker":
         # Imported here: the docker backend is only needed when asked for.
@@ -64,6 +63,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     backend = backend_named(args.backend, docker_image=args.docker_image)
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         raise SimError(f"--workdir {args.workdir} is not empty")
+    from .progress import SwarmProgressView
+    from .runner import run_simulation
+
     with SwarmProgressView(f"sim {scenario.name}") as view:
         report = trio.run(lambda: run_simulation(
             scenario, backend, args.out, seed=args.seed, workdir=args.workdir, show=view.show,

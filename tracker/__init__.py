@@ -6,6 +6,9 @@ Pure core: `parse_request_target`, `admit`, `Swarms` (over a `SwarmStore`),
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .admission import CertInfo, Decision, Reason, admit, admit_scrape
 from .catalog import Catalog, announced_info_hashes
 from .config import SwarmPolicy, TrackerConfig
@@ -19,15 +22,39 @@ from .errors import (
     UnknownPath,
 )
 from .memory_store import MemoryStore
-from .metrics import TrackerMetrics
-from .redis_outage import STORE_UNAVAILABLE, OutageTolerantService
-from .redis_store import RedisStore, RedisUnavailable
 from .request import AnnounceRequest, Event, ScrapeRequest, parse_request_target
 from .response import encode_announce, encode_failure, encode_scrape
-from .server import RunningTracker, serve_tracker
 from .service import Outcome, RequestKind, TrackerService
 from .store import PeerChange, Role, StoreReply, SwarmCounts, SwarmStore
 from .swarm import AnnounceResult, Swarms
+
+# Heavy parts (servers, Redis, plots) load on first use, so `peernode --help`
+# and every other command do not pay for them.
+_LAZY = {
+    "OutageTolerantService": "redis_outage",
+    "RedisStore": "redis_store",
+    "RedisUnavailable": "redis_store",
+    "RunningTracker": "server",
+    "STORE_UNAVAILABLE": "redis_outage",
+    "TrackerMetrics": "metrics",
+    "serve_tracker": "server",
+}
+
+if TYPE_CHECKING:
+    from .metrics import TrackerMetrics
+    from .redis_outage import STORE_UNAVAILABLE, OutageTolerantService
+    from .redis_store import RedisStore, RedisUnavailable
+    from .server import RunningTracker, serve_tracker
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "STORE_UNAVAILABLE",

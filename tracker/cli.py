@@ -7,14 +7,16 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from peernode.netaddr import format_hostport, parse_hostport
 
 from .config import TrackerConfig
-from .server import RunningTracker, serve_tracker
+
+if TYPE_CHECKING:  # the server (and Redis) load only when `peernode tracker` runs
+    from .server import RunningTracker
 
 __all__ = ["register"]
 
@@ -114,6 +116,8 @@ async def _serve_then_stop(
     *,
     task_status: trio.TaskStatus[RunningTracker] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    from .server import serve_tracker
+
     await serve_tracker(config, task_status=task_status)
     done.cancel()  # the graceful shutdown finished: stop listening for signals
 

@@ -127,13 +127,7 @@ def test_bad_scenarios_exit_1_with_one_line(
     assert not (tmp_path / "out" / "report.json").exists()
 
 
-def test_missing_scenario_and_docker_backend_are_one_line_errors(
-    write_scenario: WriteScenario, tmp_path: Path
-) -> None:
+def test_missing_scenario_is_a_one_line_error(tmp_path: Path) -> None:
     done = peernode("sim", tmp_path / "nope.toml", "--out", tmp_path / "out")
     assert (done.returncode, done.stderr.count("\n")) == (1, 1)
     assert "does not exist" in done.stderr
-    done = peernode("sim", write_scenario(VALID_TOML), "--out", tmp_path / "out",
-                    "--backend", "docker")
-    assert (done.returncode, done.stderr.count("\n")) == (1, 1)
-    assert "docker backend is not implemented yet" in done.stderr
