@@ -29,3 +29,19 @@ __all__ += [  # the encrypted container and packaging
     "package_film",
     "parse_header",
 ]
+
+from .download import Download, DownloadStats, RentalExpiredError  # noqa: E402
+from .node import Node, NodeConfig, open_node  # noqa: E402
+from .origin import OriginConfig, OriginStats, serve_origin  # noqa: E402
+
+__all__ += [  # the embeddable node and the origin seeder
+    "Download",
+    "DownloadStats",
+    "Node",
+    "NodeConfig",
+    "OriginConfig",
+    "OriginStats",
+    "RentalExpiredError",
+    "open_node",
+    "serve_origin",
+]
