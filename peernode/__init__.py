@@ -12,7 +12,10 @@ from .container import (
     open_container,
     parse_header,
 )
+from .download import Download, DownloadStats, RentalExpiredError
 from .errors import ContainerError, PeernodeError
+from .node import Node, NodeConfig, open_node
+from .origin import OriginConfig, OriginStats, serve_origin
 from .packaging import PackagedFilm, PackagingError, package_film
 
 __all__ = ["ContainerError", "PeernodeError"]
@@ -29,11 +32,6 @@ __all__ += [  # the encrypted container and packaging
     "package_film",
     "parse_header",
 ]
-
-from .download import Download, DownloadStats, RentalExpiredError  # noqa: E402
-from .node import Node, NodeConfig, open_node  # noqa: E402
-from .origin import OriginConfig, OriginStats, serve_origin  # noqa: E402
-
 __all__ += [  # the embeddable node and the origin seeder
     "Download",
     "DownloadStats",
