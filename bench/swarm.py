@@ -33,14 +33,15 @@ def main() -> None:
     ap.add_argument("--size-mib", type=float, default=64)
     ap.add_argument("--rate", default="4M", help="origin upload and client up/down cap")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--super-seed", action="store_true")
+    ap.add_argument("--normal-seeding", action="store_true",
+                    help="origin without super-seeding (the libtorrent default policy)")
     args = ap.parse_args()
     rate = parse_rate(args.rate)
     film_bytes = int(args.size_mib * 1024 * 1024)
     cfg = DemoConfig(
         clients=args.clients, size_mb=film_bytes / 1e6, origin_upload_bps=rate,
         client_upload_bps=rate, client_download_bps=rate, stagger_s=0.0,
-        origin_super_seed=args.super_seed,
+        origin_super_seed=not args.normal_seeding,
     )
     n, f = args.clients, film_bytes
     t_min = max(f / rate, f / rate, n * f / (rate + n * rate))
@@ -60,7 +61,7 @@ def main() -> None:
         "clients": n,
         "film_bytes": f,
         "rate_bps": rate,
-        "super_seed": args.super_seed,
+        "super_seed": not args.normal_seeding,
         "t_min_s": round(t_min, 2),
         **{k: round(statistics.median(r[k] for r in runs), 3)
            for k in ("origin_copies", "offload", "p50_over_tmin", "p95_over_tmin")},

@@ -60,7 +60,7 @@ class DemoConfig:
     origin_upload_bps: int = 4_000_000
     client_upload_bps: int = 4_000_000
     client_download_bps: int = 0
-    origin_super_seed: bool = False
+    origin_super_seed: bool = True
     stagger_s: float = 1.0
     timeout_s: float = 600.0
     workdir: Path | None = None

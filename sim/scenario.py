@@ -68,7 +68,7 @@ class OriginSpec:
     """The operator's origin seeder: its upload cap, and whether it super-seeds (BEP 16)."""
 
     upload_bps: int
-    super_seed: bool = False
+    super_seed: bool = True
 
     def __post_init__(self) -> None:
         _rate("origin.upload_bps", self.upload_bps)

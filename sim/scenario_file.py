@@ -7,7 +7,7 @@ Layout (see ``sim/scenarios/*.toml``)::
     seed = 1                      # planning seed (the command line may override it)
     timeout_s = 600               # the run stops here, finished or not
     [origin]  upload_bps = "4M"   # RATE: bytes/s or "500K"/"4M"/"1G"; 0 = unlimited
-              super_seed = false
+              super_seed = true   # BEP 16 with a warm start (default); false: plain seeding
     [clients] count = 20
               download_bps = "4M" # a fixed link ...
               upload_bps = "4M"
@@ -235,7 +235,7 @@ def scenario_from_mapping(raw: Mapping[str, Any]) -> Scenario:
     origin_table = top.table("origin", _ORIGIN_KEYS)
     origin = OriginSpec(
         upload_bps=origin_table.rate("upload_bps"),
-        super_seed=origin_table.boolean("super_seed", False),
+        super_seed=origin_table.boolean("super_seed", True),
     )
     return Scenario(
         name=top.string("name"),
