@@ -139,6 +139,24 @@ async def test_a_tampered_segment_ends_the_response_without_a_wrong_byte(
     assert any("does not authenticate" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_tampered_header_serves_nothing(
+    tmp_path: Path, film: Film, rent: RentalFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    container = tmp_path / "c" / film.film_id
+    async with complete_download(film, rent, tmp_path / "c") as download:
+        with container.open("r+b") as f:  # the MIME type, inside the authenticated header
+            header = f.read(200)
+            at = header.index(b"video/mp4")
+            f.seek(at)
+            f.write(b"video/mp5")
+        with caplog.at_level(logging.ERROR, logger="peernode.playback"):
+            async with playback(download) as url:
+                response = await fetch_url(url, headers=[("Range", "bytes=0-99")])
+    assert response.status == 500
+    assert film.plaintext[:100] not in response.body
+    assert any("does not authenticate" in r.getMessage() for r in caplog.records)
+
+
 async def test_playback_listens_on_loopback_only(
     tmp_path: Path, film: Film, rent: RentalFactory
 ) -> None:

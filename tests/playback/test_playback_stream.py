@@ -3,11 +3,14 @@ that a rate-limited origin is still sending."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import trio
 
 from certs import IssuedCert
+from peernode.playback_client import HttpResponse, fetch_url
 
 from .conftest import (
     FILM_SECONDS,
@@ -42,10 +45,43 @@ async def test_a_player_probes_and_seeks_to_the_end_before_the_download_ends(
             )
         missing_in_the_middle = [p for p in middle if not download.handle.have_piece(p)]
         decoded_while_incomplete = not download.stats().complete
+        progress = download.stats().progress
     assert float(probed["format"]["duration"]) == FILM_SECONDS
     assert sorted(s["codec_type"] for s in probed["streams"]) == ["audio", "video"]
-    assert probed_while_incomplete
+    assert probed_while_incomplete, "the download ended before ffprobe did"
     assert decoded.returncode == 0, decoded.stderr
     assert frame.read_bytes().startswith(b"\x89PNG")
-    assert decoded_while_incomplete
-    assert missing_in_the_middle
+    assert decoded_while_incomplete, "the download ended before ffmpeg did"
+    assert missing_in_the_middle, f"the middle came early (progress {progress:.2f})"
+
+
+async def test_a_response_in_progress_stops_when_the_rental_ends(
+    tmp_path: Path, film: Film, seeder: IssuedCert, rent: RentalFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [datetime.now(UTC)]
+    async with running_origin(film, seeder, upload_rate_bps=ORIGIN_RATE_BPS) as origin, \
+            client_download(film, rent, tmp_path / "c", peers=[origin]) as (_node, download), \
+            playback(download, wall_clock=lambda: now[0]) as url, \
+            trio.open_nursery() as nursery:
+        responses: list[HttpResponse] = []
+
+        async def watch() -> None:
+            responses.append(await fetch_url(url))
+
+        nursery.start_soon(watch)
+        with trio.fail_after(30):
+            while not download.handle.have_piece(1):  # the response has begun
+                await trio.sleep(0.05)
+        await trio.sleep(0.2)
+        now[0] = download.rental.not_after
+        with trio.fail_after(30):
+            while not responses:
+                await trio.sleep(0.05)
+        stopped_while_incomplete = not download.stats().complete
+    (response,) = responses
+    assert stopped_while_incomplete
+    assert response.status == 200
+    assert not response.complete
+    assert response.body == film.plaintext[: len(response.body)]
+    assert any("ended at" in r.getMessage() for r in caplog.records)
