@@ -7,8 +7,8 @@ For each open response, at the reader's position:
   *deadlines* (``set_piece_deadline``), increasing in file order so they
   arrive in the order they are sent;
 * the read-ahead window beyond, ``readahead_s`` seconds at that rate (clamped
-  to ``[min_readahead_bytes, max_readahead_bytes]``), gets the *top piece
-  priority*, so libtorrent fetches it before the rest of the film.
+  to ``[min_readahead_bytes, max_readahead_bytes]``), is *boosted*: the shell
+  raises its piece priority so libtorrent fetches it before the rest of the film.
 
 Why not deadlines for the whole window (measured with libtorrent 2.1.1, see
 bench/startup.py): while a torrent has any deadline, libtorrent keeps one
@@ -16,7 +16,8 @@ normal request per peer outstanding and requests deadline pieces only once a
 second, up to two seconds of queue per peer. A long deadline window therefore
 sits in the peers' queues ahead of the next seek's pieces (seek to first byte
 0.5 s instead of 0.1 s) and slows the start (ffprobe 1.4 s instead of 0.5 s).
-Priorities keep the read-ahead in order without that queue.
+Priorities keep the read-ahead in order without that queue (bench/startup.py
+`--policy '{"deadline_horizon_s": 30}'` measures the other way).
 
 `PieceWishes` merges the wishes of all readers (a player may have several
 connections open) and says what to change in libtorrent, so a reader that
@@ -139,7 +140,7 @@ def plan_reads(
 @dataclass(frozen=True)
 class PieceChanges:
     """What to tell libtorrent: deadlines to set (piece -> ms from now) or withdraw,
-    pieces to raise to the top priority or give back their normal priority."""
+    pieces to boost or to give back their normal priority."""
 
     set_deadlines: dict[int, int] = field(default_factory=dict)
     reset_deadlines: frozenset[int] = frozenset()
@@ -156,7 +157,7 @@ class PieceWishes:
     ``tolerance_s``: an applied deadline is only moved when the merged wish
     differs by more than this, so a reader's steady progress does not re-send
     its deadlines on every update. A piece with a deadline is not boosted too
-    (libtorrent gives deadline pieces the top priority itself).
+    (libtorrent gives deadline pieces its top priority itself).
     """
 
     def __init__(self, tolerance_s: float = 0.5) -> None:
@@ -173,7 +174,7 @@ class PieceWishes:
 
     @property
     def applied_boosts(self) -> frozenset[int]:
-        """Pieces raised to the top priority."""
+        """Pieces boosted (their priority raised for the read-ahead)."""
         return frozenset(self._applied_boosts)
 
     def want(self, reader: Hashable, plan: ReadPlan, now: float) -> PieceChanges:
