@@ -45,6 +45,7 @@ from peernode.playback_client import fetch_url
 from peernode.playback_plan import ReadAheadPolicy
 
 FILM_ID = "bench-startup"
+STEP_S = 60  # a measurement that takes this long is a failure, not a figure
 MB = 1_000_000
 
 
@@ -119,12 +120,14 @@ async def _serve(
 
 async def first_bytes(swarm: Swarm, save_dir: Path) -> dict[str, float]:
     async with cold_client(swarm, save_dir) as (download, url, t0):
-        first = await fetch_url(url, headers=[("Range", "bytes=0-")], max_body_bytes=1)
+        with trio.fail_after(STEP_S):
+            first = await fetch_url(url, headers=[("Range", "bytes=0-")], max_body_bytes=1)
+            seek_at = trio.current_time()
+            offset = swarm.plaintext_bytes * 9 // 10
+            seek = await fetch_url(url, headers=[("Range", f"bytes={offset}-")],
+                                   max_body_bytes=1)
         assert first.status == 206
         assert first.first_byte_at is not None
-        seek_at = trio.current_time()
-        offset = swarm.plaintext_bytes * 9 // 10
-        seek = await fetch_url(url, headers=[("Range", f"bytes={offset}-")], max_body_bytes=1)
         assert seek.status == 206
         assert seek.first_byte_at is not None
         return {
@@ -136,10 +139,11 @@ async def first_bytes(swarm: Swarm, save_dir: Path) -> dict[str, float]:
 
 async def ffprobe_time(swarm: Swarm, save_dir: Path) -> dict[str, float]:
     async with cold_client(swarm, save_dir) as (download, url, t0):
-        result = await trio.run_process(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
-             "-of", "json", url], capture_stdout=True,
-        )
+        with trio.fail_after(STEP_S):
+            result = await trio.run_process(
+                ["ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_type",
+                 "-of", "json", url], capture_stdout=True,
+            )
         done = trio.current_time()
         probed = json.loads(result.stdout)
         kinds = sorted(s["codec_type"] for s in probed["streams"])
