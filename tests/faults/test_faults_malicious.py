@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import shutil
+import signal
+import subprocess
 import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +20,7 @@ from peernode.container import decrypt_file, open_container
 from peernode.errors import ContainerError
 from peernode.lt_session import add_ssl_torrent, make_session
 
-from .conftest import FILM_ID, Swarm, wait_exit
+from .conftest import FILM_ID, PEERNODE, Swarm, wait_exit
 
 EVIL_HOST = "127.0.0.60"
 
@@ -108,3 +112,56 @@ def test_tampered_segment_on_disk_is_detected_by_the_container_reader(
     out = path.parent / "plain"
     with out.open("wb") as dst, pytest.raises(ContainerError):
         decrypt_file(path, key, FILM_ID, dst)
+
+
+def test_tampered_segment_on_disk_never_reaches_the_player(
+    downloaded: tuple[Swarm, Path, bytes],
+) -> None:
+    """`peernode play` (a real process) over the completed download after segment 2 was
+    altered on disk: a range inside the intact segments is served exactly; a range that
+    crosses the altered one never yields a wrong byte (the response is an error or is
+    cut short before that segment)."""
+    swarm, path, key = downloaded
+    header = open_container(path, key, film_id=FILM_ID).header
+    with path.open("r+b") as f:
+        f.seek(header.segment_offset(2) + 100)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0x01]))
+    client = swarm.work / "client"
+    proc = subprocess.Popen(
+        [*PEERNODE, "play", str(swarm.torrent), "--out", str(path.parent), "--rental",
+         str(client / "rental.pvr"), "--node-key", str(client / "node.key")],
+        stdout=subprocess.PIPE, stderr=(client / "play.log").open("wb"),
+    )
+    try:
+        assert proc.stdout is not None
+        url = urllib.parse.urlsplit(proc.stdout.readline().decode().strip())
+        assert url.scheme == "http", (client / "play.log").read_text()
+        seg = header.plaintext_segment_bytes
+
+        def get(start: int, end: int) -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+            conn.request("GET", url.path, headers={"Range": f"bytes={start}-{end}"})
+            response = conn.getresponse()
+            try:
+                body = response.read()
+            except http.client.IncompleteRead as e:
+                body = e.partial
+            except OSError:
+                body = b""
+            conn.close()
+            return response.status, body
+
+        status, body = get(0, seg - 1)
+        assert status == 206
+        assert body == swarm.plaintext[:seg]
+        status, body = get(seg, 3 * seg - 1)
+        print(f"range over the altered segment: status {status}, {len(body)} of {2 * seg} bytes")
+        assert len(body) < 2 * seg
+        assert body == swarm.plaintext[seg : seg + len(body)]
+        assert len(body) <= seg  # nothing of the altered segment
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
