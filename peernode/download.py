@@ -172,6 +172,21 @@ class Download:
         }
         write_atomic(self._counters_path, msgpack.packb(record))
 
+    def _write_resume_data(self, resume_data: bytes) -> None:
+        """Save resume data; if the disk refuses, drop the stale file instead.
+
+        Stale resume data lists fewer pieces than are on disk and libtorrent
+        trusts it, so a full disk would cost a re-download; without it the next
+        start checks the file and keeps every piece written.
+        """
+        try:
+            write_atomic(self.resume_path, resume_data)
+            self._save_counters()
+        except OSError as e:
+            log.error("%s: cannot save resume data (%s); the next start re-checks the file",
+                      self.film_id, e.strerror or e)
+            self.resume_path.unlink(missing_ok=True)
+
     # -- events --------------------------------------------------------------
     def on_event(self, event: Event) -> None:
         """Apply one libtorrent event to this download (called by the node's pump)."""
@@ -182,8 +197,7 @@ class Download:
         elif isinstance(event, TorrentFinished):
             self._mark_finished()
         elif isinstance(event, ResumeDataSaved):
-            write_atomic(self.resume_path, event.resume_data)
-            self._save_counters()
+            self._write_resume_data(event.resume_data)
             self._resume_saved.set()
         elif isinstance(event, ResumeDataFailed):
             self._resume_saved.set()

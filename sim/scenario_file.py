@@ -81,7 +81,7 @@ class _Table:
         return f"{self.where}.{key}" if self.where else key
 
     def _get(self, key: str, *, required: bool) -> Any:
-        if key not in self._raw and required:
+        if self._raw.get(key) is None and required:
             raise ScenarioError(f"{self._key(key)} is missing")
         return self._raw.get(key)
 

@@ -78,8 +78,9 @@ def test_disk_full_is_a_clear_error_and_the_partial_download_resumes(
     errors = [line for line in log.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, log
     assert "No space left on device" in errors[0], errors[0]
-    kept = sum(client.pieces())
-    assert kept > 0, "no verified piece was kept"
+    # The resume data may be gone (the full disk refused it; the stale one is removed
+    # so the next start re-checks the file): what was written is kept on disk.
+    assert (client.download / "fault-film").stat().st_blocks * 512 > 1_000_000
 
     subprocess.run(["mount", "-o", "remount,size=32m", str(small_disk)], check=True)
     again = swarm.fetch(client, "--peer", origin)
@@ -90,8 +91,6 @@ def test_disk_full_is_a_clear_error_and_the_partial_download_resumes(
     assert swarm.decrypted(client) == swarm.plaintext
 
 
-@pytest.mark.xfail(strict=True, reason="resume data cannot be written to the full disk and "
-                   "peernode/node.py trusts the stale resume file: written pieces fetched again")
 def test_disk_filled_before_the_first_resume_save_keeps_what_was_written(
     swarm: Swarm, small_disk: Path
 ) -> None:

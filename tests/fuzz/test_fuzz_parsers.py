@@ -102,8 +102,6 @@ def test_scenario_mapping_with_arbitrary_values_in_real_places(
         scenario_from_mapping(mapping)
 
 
-@pytest.mark.xfail(strict=True, reason="sim/scenario_file.py _Table._get treats an explicit "
-                   "None (not from TOML) as present: a required key set to None trips an assert")
 @pytest.mark.parametrize("key", ["name", "film_mib"])
 def test_scenario_mapping_with_a_required_key_set_to_none(key: str) -> None:
     mapping = _valid_mapping()
