@@ -127,14 +127,13 @@ async def serve_http_connection(
         while True:
             request = await _receive_request(conn, stream, limits)
             writer = ResponseWriter(conn, stream, request.method)
-            try:
-                await handler(request, writer)
-            except AbortResponse:
-                return
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return  # the client went away mid-response: nothing to tell it
-            except Exception:
-                log.exception("playback: %s %s failed", request.method, request.target)
+            client_left, failure = await _answer(conn, stream, handler, request, writer, limits)
+            if client_left or isinstance(failure, AbortResponse | trio.BrokenResourceError
+                                         | trio.ClosedResourceError):
+                return  # nothing to tell a client that left, or of a response cut short
+            if failure is not None:
+                log.error("playback: %s %s failed", request.method, request.target,
+                          exc_info=failure)
                 if not writer.started:
                     await writer.simple(500, "internal error")
                 return
@@ -151,6 +150,54 @@ async def serve_http_connection(
         pass
     finally:
         await trio.aclose_forcefully(stream)
+
+
+async def _answer(
+    conn: h11.Connection,
+    stream: trio.abc.Stream,
+    handler: RequestHandler,
+    request: HttpRequest,
+    writer: ResponseWriter,
+    limits: HttpLimits,
+) -> tuple[bool, Exception | None]:
+    """Run the handler while watching the connection: a client that closes it
+    cancels the handler at once, even one waiting for pieces that have not
+    arrived (so what it asked of libtorrent is withdrawn). Returns whether the
+    client left, and the handler's exception if it failed."""
+    client_left = False
+    failure: Exception | None = None
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            nonlocal client_left
+            client_left = await _closed_by_client(conn, stream, limits)
+            if client_left:
+                nursery.cancel_scope.cancel()
+
+        nursery.start_soon(watch)
+        try:
+            await handler(request, writer)
+        except Exception as e:  # reported by the caller, outside the nursery
+            failure = e
+        nursery.cancel_scope.cancel()
+    return client_left, failure
+
+
+async def _closed_by_client(
+    conn: h11.Connection, stream: trio.abc.Stream, limits: HttpLimits
+) -> bool:
+    """Read while a response is sent: True once the client closes or breaks the
+    connection. What it sends meanwhile (a pipelined request) is kept for h11,
+    up to the request size limit."""
+    while len(conn.trailing_data[0]) <= limits.max_request_bytes:
+        try:
+            data = await stream.receive_some(_RECEIVE_BYTES)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return True
+        if not data:
+            return True
+        conn.receive_data(bytes(data))
+    await trio.sleep_forever()  # enough is buffered: the next cycle reads the rest
 
 
 async def _receive_request(

@@ -116,6 +116,38 @@ async def test_garbage_gets_400() -> None:
     assert reply.startswith(b"HTTP/1.1 400 ")
 
 
+async def test_a_client_that_leaves_cancels_its_response_at_once() -> None:
+    cancelled = trio.Event()
+
+    async def waits_for_pieces(_request: HttpRequest, writer: ResponseWriter) -> None:
+        await writer.start(200, [("Content-Length", "10")])
+        try:
+            await trio.sleep_forever()  # as a response waiting for a missing piece
+        finally:
+            cancelled.set()
+
+    client, server = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve_http_connection, server, waits_for_pieces, LIMITS)
+        await client.send_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert (await client.receive_some(65536)).startswith(b"HTTP/1.1 200 ")
+        await client.aclose()
+        with trio.fail_after(5):
+            await cancelled.wait()
+
+
+async def test_a_request_pipelined_during_a_response_is_answered_next() -> None:
+    async with connected() as stream:
+        await stream.send_all(b"GET /big HTTP/1.1\r\nHost: t\r\n\r\n"
+                              b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+        replies = b""
+        with trio.fail_after(5):
+            while b"GET /next" not in replies:
+                replies += await stream.receive_some(65536)
+    assert replies.count(b"HTTP/1.1 200 ") == 2
+    assert BODY in replies
+
+
 @pytest.mark.parametrize(
     ("sent", "closes_after_s"),
     [
