@@ -7,7 +7,7 @@ whether the body was cut short) without a player in the loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -49,11 +49,13 @@ class HttpConnection:
         method: str = "GET",
         headers: Sequence[tuple[str, str]] = (),
         max_body_bytes: int | None = None,
+        on_head: Callable[[int], None] | None = None,
     ) -> HttpResponse:
         """Send one request and read its response.
 
         With ``max_body_bytes`` the connection is closed once that many body bytes
-        arrived (how a player abandons a response when it seeks). Raises
+        arrived (how a player abandons a response when it seeks). ``on_head(status)``
+        is called as soon as the status line and headers are in. Raises
         `PeernodeError` if the server breaks the protocol or closes before answering.
         """
         if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
@@ -71,6 +73,8 @@ class HttpConnection:
                 status = event.status_code
                 response_headers = {k.decode().lower(): v.decode("latin-1")
                                     for k, v in event.headers}
+                if on_head is not None:
+                    on_head(status)
             elif isinstance(event, h11.Data):
                 if first_byte_at is None:
                     first_byte_at = trio.current_time()
@@ -142,9 +146,11 @@ async def fetch_url(
     method: str = "GET",
     headers: Sequence[tuple[str, str]] = (),
     max_body_bytes: int | None = None,
+    on_head: Callable[[int], None] | None = None,
 ) -> HttpResponse:
     """One request on a fresh connection (see `HttpConnection.request`)."""
     async with open_http_connection(url) as (connection, target):
         return await connection.request(
-            target, method=method, headers=headers, max_body_bytes=max_body_bytes
+            target, method=method, headers=headers, max_body_bytes=max_body_bytes,
+            on_head=on_head,
         )
