@@ -6,8 +6,9 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import libtorrent as lt
 import trio
@@ -23,30 +24,31 @@ from .playback import PLAYBACK_SESSION_SETTINGS, serve_playback
 __all__ = ["register"]
 
 log = logging.getLogger("peernode")
+_T = TypeVar("_T")
 
 
-def _rate(text: str) -> int:
-    try:
-        return parse_rate(text)
-    except PeernodeError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def _argument_type(parse: Callable[[str], _T], name: str) -> Callable[[str], _T]:
+    """An argparse ``type=`` from one of our parsers: its error becomes a usage error."""
+
+    def convert(text: str) -> _T:
+        try:
+            return parse(text)
+        except PeernodeError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = name  # argparse names the type in its messages
+    return convert
 
 
-def _hostport(text: str) -> tuple[str, int]:
-    try:
-        return parse_hostport(text)
-    except PeernodeError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+def _parse_port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise PeernodeError(f"invalid port {text!r}: must be 0-65535")
+    return int(text)
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: must be 0-65535")
-    return port
+_rate = _argument_type(parse_rate, "rate")
+_hostport = _argument_type(parse_hostport, "address")
+_port = _argument_type(_parse_port, "port")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
