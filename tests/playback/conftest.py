@@ -21,7 +21,7 @@ from peernode.download import Download
 from peernode.node import Node, NodeConfig, open_node
 from peernode.origin import OriginConfig, serve_origin
 from peernode.packaging import package_film
-from peernode.playback import serve_playback
+from peernode.playback import PLAYBACK_SESSION_SETTINGS, serve_playback
 
 FILM_ID = "test-movie"
 FILM_SECONDS = 60
@@ -128,9 +128,10 @@ async def client_download(
     *,
     peers: list[tuple[str, int]] | None = None,
 ) -> AsyncIterator[tuple[Node, Download]]:
-    """A client node fetching the film (from ``peers``; files already in ``save_dir`` count)."""
+    """A client node set up as `peernode play` does, fetching the film from ``peers``
+    (files already in ``save_dir`` count)."""
     bundle, key = rent()
-    async with open_node(NodeConfig()) as node:
+    async with open_node(NodeConfig(extra_settings=dict(PLAYBACK_SESSION_SETTINGS))) as node:
         download = await node.fetch(film.torrent, bundle, key, save_dir=save_dir,
                                     peers=peers or [])
         yield node, download

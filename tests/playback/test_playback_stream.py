@@ -10,7 +10,9 @@ import pytest
 import trio
 
 from certs import IssuedCert
+from peernode.container_header import CONTAINER_SEGMENT_BYTES, parse_header
 from peernode.playback_client import HttpResponse, fetch_url
+from peernode.playback_range import FilmLayout
 
 from .conftest import (
     FILM_SECONDS,
@@ -65,15 +67,16 @@ async def test_a_response_in_progress_stops_when_the_rental_ends(
             playback(download, wall_clock=lambda: now[0]) as url, \
             trio.open_nursery() as nursery:
         responses: list[HttpResponse] = []
+        begun = trio.Event()
 
         async def watch() -> None:
-            responses.append(await fetch_url(url))
+            responses.append(await fetch_url(url, on_head=lambda _status: begun.set()))
 
         nursery.start_soon(watch)
         with trio.fail_after(30):
-            while not download.handle.have_piece(1):  # the response has begun
+            await begun.wait()
+            while not download.handle.have_piece(1):  # bytes are flowing
                 await trio.sleep(0.05)
-        await trio.sleep(0.2)
         now[0] = download.rental.not_after
         with trio.fail_after(30):
             while not responses:
@@ -85,3 +88,40 @@ async def test_a_response_in_progress_stops_when_the_rental_ends(
     assert not response.complete
     assert response.body == film.plaintext[: len(response.body)]
     assert any("ended at" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_reader_that_leaves_withdraws_what_it_asked_for_at_once(
+    tmp_path: Path, film: Film, seeder: IssuedCert, rent: RentalFactory
+) -> None:
+    header = parse_header((film.library / film.film_id).read_bytes()[:CONTAINER_SEGMENT_BYTES])
+    layout = FilmLayout(header, film.piece_bytes)
+    far = len(film.plaintext) * 8 // 10
+    wanted = layout.pieces_for(far, len(film.plaintext))
+
+    async with running_origin(film, seeder, upload_rate_bps=ORIGIN_RATE_BPS) as origin, \
+            client_download(film, rent, tmp_path / "c", peers=[origin]) as (_node, download), \
+            playback(download) as url:
+        handle = download.handle
+
+        def priorities() -> set[int]:
+            return {handle.piece_priority(p) for p in wanted if not handle.have_piece(p)}
+
+        async with trio.open_nursery() as nursery:
+            reader = trio.CancelScope()
+
+            async def seek_far() -> None:
+                with reader:
+                    await fetch_url(url, headers=[("Range", f"bytes={far}-")])
+
+            nursery.start_soon(seek_far)
+            with trio.fail_after(30):  # the reader is waiting for its pieces
+                while not priorities() & {6, 7}:
+                    await trio.sleep(0.02)
+            asked = priorities()
+            reader.cancel()  # the player goes away (closes the connection)
+        with trio.fail_after(5):
+            while priorities() - {4}:
+                await trio.sleep(0.02)
+        missing = [p for p in wanted if not handle.have_piece(p)]
+    assert asked <= {6, 7}  # deadlines (7) then the boosted read-ahead (6)
+    assert missing  # withdrawn while still missing, back to the normal priority
