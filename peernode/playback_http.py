@@ -137,9 +137,8 @@ async def serve_http_connection(
                 if not writer.started:
                     await writer.simple(500, "internal error")
                 return
-            if not writer.finished or conn.our_state is not h11.DONE:
-                return
-            if conn.their_state is not h11.DONE:
+            done = writer.finished and conn.our_state is conn.their_state is h11.DONE
+            if not done:  # e.g. "Connection: close", or a handler that did not finish
                 return
             conn.start_next_cycle()
     except _Closed:
