@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import libtorrent as lt
@@ -138,8 +139,12 @@ class Node:
         *,
         save_dir: str | os.PathLike[str],
         peers: Sequence[tuple[str, int]] = (),
+        playback: bool = False,
     ) -> Download:
         """Start (or resume) downloading a rented film into ``save_dir``.
+
+        With ``playback=True`` a local playback server starts too and its URL
+        is in ``download.playback_url`` (see `peernode.playback`).
 
         Raises the typed `certs.BundleError` subclasses for a rental that is
         expired, not yet valid, for another node, another CA or tampered, and
@@ -176,6 +181,12 @@ class Node:
         self._nursery.start_soon(download.watch_rental_expiry)
         self._nursery.start_soon(download.keep_saving_resume_data,
                                  self.config.resume_save_interval_s)
+        if playback:
+            from .playback import serve_playback
+
+            download.playback_url = await self._nursery.start(
+                partial(serve_playback, download, wall_clock=self.config.wall_clock)
+            )
         log.info("%s: %s (SSL port %d)", film_id,
                  "resuming" if resume else "starting", self.ssl_port)
         return download

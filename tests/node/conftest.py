@@ -72,12 +72,13 @@ def rent(ca: CA, film: Film) -> RentalFactory:
         start: timedelta = timedelta(hours=-1),
         length: timedelta = timedelta(hours=48),
         issuer: CA | None = None,
+        content_key: bytes | None = None,
     ) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
         key = generate_node_key()
         now = datetime.now(UTC)
         cert = (issuer or ca).issue_rental(
             film_id, key.public_key(), not_before=now + start, not_after=now + start + length
         )
-        return make_rental_bundle(cert, film.content_key), key
+        return make_rental_bundle(cert, content_key or film.content_key), key
 
     return make

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import httpx
 import trio
 
-from certs import IssuedCert
+from certs import CA, IssuedCert, load_content_key
 from peernode.node import NodeConfig, open_node
 from peernode.origin import OriginConfig, serve_origin
+from peernode.packaging import package_film
 
 from .conftest import Film, RentalFactory
 
@@ -34,3 +37,34 @@ async def test_client_downloads_from_origin_and_counts_origin_bytes(
     assert stats.bytes_from_origin == len(film.data)
     assert stats.bytes_from_peers == 0
     assert (tmp_path / "client" / ".peernode" / f"{film.film_id}.resume").exists()
+
+
+async def test_fetch_with_playback_serves_the_decrypted_film(
+    tmp_path: Path, seeder: IssuedCert, rent: RentalFactory, ca: CA
+) -> None:
+    """`node.fetch(..., playback=True)` gives `download.playback_url`, served over HTTP."""
+    ca_dir = tmp_path / "ca"
+    ca.save(ca_dir)
+    film = tmp_path / "film.mp4"
+    film.write_bytes(os.urandom(300_000))
+    library = tmp_path / "lib"
+    packaged = package_film(film, film_id="play-film", ca_dir=ca_dir, library=library,
+                            tracker_url="https://127.0.0.1:1/announce")
+    bundle, key = rent(film_id="play-film", content_key=load_content_key(ca_dir, "play-film"))
+    async with trio.open_nursery() as nursery:
+        origin = await nursery.start(
+            serve_origin, OriginConfig(library, seeder.cert_pem, seeder.key_pem)
+        )
+        async with open_node(NodeConfig()) as node:
+            download = await node.fetch(packaged.torrent_path, bundle, key,
+                                        save_dir=tmp_path / "c", peers=[origin], playback=True)
+            assert download.playback_url is not None
+            assert download.playback_url.startswith("http://127.0.0.1:")
+            with trio.fail_after(30):
+                await download.complete()
+            async with httpx.AsyncClient() as client:
+                reply = await client.get(download.playback_url,
+                                         headers={"Range": "bytes=100-199"})
+            assert reply.status_code == 206
+            assert reply.content == film.read_bytes()[100:200]
+        nursery.cancel_scope.cancel()
