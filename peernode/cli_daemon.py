@@ -10,7 +10,7 @@ from typing import Any
 
 import trio
 
-from .cli_node import _hostport  # the same HOST:PORT argument type as fetch/seed
+from .cli_args import hostport_arg as _hostport
 from .daemon import DaemonAddress, DaemonConfig, serve_daemon
 from .errors import PeernodeError
 

@@ -16,9 +16,10 @@ import trio
 
 from certs import load_node_key, read_private, read_rental_file
 
+from .cli_args import hostport_arg, rate_arg
 from .download import Download, DownloadStats
 from .errors import PeernodeError
-from .netaddr import format_hostport, parse_hostport, parse_rate
+from .netaddr import format_hostport
 from .node import NodeConfig, open_node
 from .origin import OriginConfig, serve_origin
 from .progress_view import ProgressView
@@ -28,18 +29,6 @@ __all__ = ["register"]
 log = logging.getLogger("peernode")
 
 
-def _rate(text: str) -> int:
-    try:
-        return parse_rate(text)
-    except PeernodeError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _hostport(text: str) -> tuple[str, int]:
-    try:
-        return parse_hostport(text)
-    except PeernodeError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -53,11 +42,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--library", required=True, type=Path, help="library directory (save path)")
     p.add_argument("--cert", required=True, type=Path, help="seeder certificate (SAN '*')")
     p.add_argument("--key", required=True, type=Path, help="seeder private key (mode 0600)")
-    p.add_argument("--listen", required=True, type=_hostport, metavar="HOST:PORT",
+    p.add_argument("--listen", required=True, type=hostport_arg, metavar="HOST:PORT",
                    help="SSL listen address peers connect to (port 0: any free port)")
-    p.add_argument("--upload-limit", type=_rate, default=0, metavar="RATE",
+    p.add_argument("--upload-limit", type=rate_arg, default=0, metavar="RATE",
                    help="global upload cap, bytes/s or 500K/4M/1G (default unlimited)")
-    p.add_argument("--metrics", type=_hostport, metavar="HOST:PORT",
+    p.add_argument("--metrics", type=hostport_arg, metavar="HOST:PORT",
                    help="serve Prometheus metrics on this address")
     p.add_argument("--super-seed", action="store_true",
                    help="BEP 16 super-seeding with a warm start: offer each piece once, let "
@@ -77,13 +66,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     f.add_argument("--rental", required=True, type=Path, help="rental bundle (.pvr)")
     f.add_argument("--node-key", required=True, type=Path, help="this node's key (node.key)")
     f.add_argument("--out", required=True, type=Path, metavar="DIR", help="download directory")
-    f.add_argument("--listen", type=_hostport, default=("127.0.0.1", 0), metavar="HOST:PORT",
+    f.add_argument("--listen", type=hostport_arg, default=("127.0.0.1", 0), metavar="HOST:PORT",
                    help="SSL listen address (default 127.0.0.1:0)")
-    f.add_argument("--peer", type=_hostport, action="append", default=[], metavar="HOST:PORT",
+    f.add_argument("--peer", type=hostport_arg, action="append", default=[], metavar="HOST:PORT",
                    help="connect to this peer directly (bypassing the tracker); repeatable")
-    f.add_argument("--upload-limit", type=_rate, default=0, metavar="RATE",
+    f.add_argument("--upload-limit", type=rate_arg, default=0, metavar="RATE",
                    help="upload cap (the customer's consent), bytes/s or 500K/4M")
-    f.add_argument("--download-limit", type=_rate, default=0, metavar="RATE",
+    f.add_argument("--download-limit", type=rate_arg, default=0, metavar="RATE",
                    help="download cap, bytes/s or 500K/4M")
     f.add_argument("--seed-for", type=float, default=0.0, metavar="SECONDS",
                    help="keep sharing this long after completion (until the rental ends)")

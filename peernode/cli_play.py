@@ -6,7 +6,6 @@ import argparse
 import logging
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,9 +14,10 @@ import trio
 
 from certs import load_node_key, read_rental_certificate, read_rental_file, rental_identity
 
+from .cli_args import argument_type, hostport_arg, rate_arg
 from .download import Download
 from .errors import PeernodeError
-from .netaddr import format_hostport, parse_hostport, parse_rate
+from .netaddr import format_hostport
 from .node import NodeConfig, load_torrent, open_node
 from .playback import PLAYBACK_SESSION_SETTINGS, serve_playback
 
@@ -27,28 +27,13 @@ log = logging.getLogger("peernode")
 _T = TypeVar("_T")
 
 
-def _argument_type(parse: Callable[[str], _T], name: str) -> Callable[[str], _T]:
-    """An argparse ``type=`` from one of our parsers: its error becomes a usage error."""
-
-    def convert(text: str) -> _T:
-        try:
-            return parse(text)
-        except PeernodeError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    convert.__name__ = name  # argparse names the type in its messages
-    return convert
-
-
 def _parse_port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise PeernodeError(f"invalid port {text!r}: must be 0-65535")
     return int(text)
 
 
-_rate = _argument_type(parse_rate, "rate")
-_hostport = _argument_type(parse_hostport, "address")
-_port = _argument_type(_parse_port, "port")
+_port = argument_type(_parse_port, "port")
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -71,13 +56,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="download directory (default: see DIR_OR_TORRENT)")
     p.add_argument("--port", type=_port, default=0, metavar="N",
                    help="playback HTTP port on 127.0.0.1 (default: any free port)")
-    p.add_argument("--listen", type=_hostport, default=("127.0.0.1", 0), metavar="HOST:PORT",
+    p.add_argument("--listen", type=hostport_arg, default=("127.0.0.1", 0), metavar="HOST:PORT",
                    help="SSL listen address peers connect to (default 127.0.0.1:0)")
-    p.add_argument("--peer", type=_hostport, action="append", default=[], metavar="HOST:PORT",
+    p.add_argument("--peer", type=hostport_arg, action="append", default=[], metavar="HOST:PORT",
                    help="connect to this peer directly (bypassing the tracker); repeatable")
-    p.add_argument("--upload-limit", type=_rate, default=0, metavar="RATE",
+    p.add_argument("--upload-limit", type=rate_arg, default=0, metavar="RATE",
                    help="upload cap (the customer's consent), bytes/s or 500K/4M")
-    p.add_argument("--download-limit", type=_rate, default=0, metavar="RATE",
+    p.add_argument("--download-limit", type=rate_arg, default=0, metavar="RATE",
                    help="download cap, bytes/s or 500K/4M")
     p.add_argument("--limit-local-peers", action="store_true",
                    help="apply rate limits to loopback/LAN peers too (simulations)")
