@@ -16,7 +16,7 @@ import trio
 
 from certs import load_node_key, read_private, read_rental_file
 
-from .cli_args import hostport_arg, rate_arg
+from .cli_args import add_customer_node_options, hostport_arg, rate_arg
 from .download import Download, DownloadStats
 from .errors import PeernodeError
 from .netaddr import format_hostport
@@ -66,20 +66,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     f.add_argument("--rental", required=True, type=Path, help="rental bundle (.pvr)")
     f.add_argument("--node-key", required=True, type=Path, help="this node's key (node.key)")
     f.add_argument("--out", required=True, type=Path, metavar="DIR", help="download directory")
-    f.add_argument("--listen", type=hostport_arg, default=("127.0.0.1", 0), metavar="HOST:PORT",
-                   help="SSL listen address (default 127.0.0.1:0)")
-    f.add_argument("--peer", type=hostport_arg, action="append", default=[], metavar="HOST:PORT",
-                   help="connect to this peer directly (bypassing the tracker); repeatable")
-    f.add_argument("--upload-limit", type=rate_arg, default=0, metavar="RATE",
-                   help="upload cap (the customer's consent), bytes/s or 500K/4M")
-    f.add_argument("--download-limit", type=rate_arg, default=0, metavar="RATE",
-                   help="download cap, bytes/s or 500K/4M")
+    add_customer_node_options(f)
     f.add_argument("--seed-for", type=float, default=0.0, metavar="SECONDS",
                    help="keep sharing this long after completion (until the rental ends)")
     f.add_argument("--timeout", type=float, default=0.0, metavar="SECONDS",
                    help="give up (exit 1, progress kept) if not complete within this time")
-    f.add_argument("--limit-local-peers", action="store_true",
-                   help="apply rate limits to loopback/LAN peers too (simulations)")
     f.add_argument("--resume-interval", type=float, default=10.0, metavar="SECONDS",
                    help="save resume data this often while downloading (default 10)")
     f.add_argument("--status-log", type=Path, metavar="FILE",

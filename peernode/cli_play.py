@@ -14,7 +14,7 @@ import trio
 
 from certs import load_node_key, read_rental_certificate, read_rental_file, rental_identity
 
-from .cli_args import argument_type, hostport_arg, rate_arg
+from .cli_args import add_customer_node_options, argument_type
 from .download import Download
 from .errors import PeernodeError
 from .netaddr import format_hostport
@@ -56,16 +56,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="download directory (default: see DIR_OR_TORRENT)")
     p.add_argument("--port", type=_port, default=0, metavar="N",
                    help="playback HTTP port on 127.0.0.1 (default: any free port)")
-    p.add_argument("--listen", type=hostport_arg, default=("127.0.0.1", 0), metavar="HOST:PORT",
-                   help="SSL listen address peers connect to (default 127.0.0.1:0)")
-    p.add_argument("--peer", type=hostport_arg, action="append", default=[], metavar="HOST:PORT",
-                   help="connect to this peer directly (bypassing the tracker); repeatable")
-    p.add_argument("--upload-limit", type=rate_arg, default=0, metavar="RATE",
-                   help="upload cap (the customer's consent), bytes/s or 500K/4M")
-    p.add_argument("--download-limit", type=rate_arg, default=0, metavar="RATE",
-                   help="download cap, bytes/s or 500K/4M")
-    p.add_argument("--limit-local-peers", action="store_true",
-                   help="apply rate limits to loopback/LAN peers too (simulations)")
+    add_customer_node_options(p)
     p.set_defaults(func=_cmd_play)
 
 

@@ -8,8 +8,9 @@ offload, origin copies and completion times against the Kumar-Ross bound.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from certs.lazy import lazy_attributes
 
 from .addresses import LOOPBACK_POOL, AddressPool
 from .backend import Backend, ClientObservation, Swarm
@@ -60,14 +61,7 @@ if TYPE_CHECKING:
     from .runner import run_simulation
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "LOOPBACK_POOL",

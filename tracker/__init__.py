@@ -6,8 +6,9 @@ Pure core: `parse_request_target`, `admit`, `Swarms` (over a `SwarmStore`),
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from certs.lazy import lazy_attributes
 
 from .admission import CertInfo, Decision, Reason, admit, admit_scrape
 from .catalog import Catalog, announced_info_hashes
@@ -47,14 +48,7 @@ if TYPE_CHECKING:
     from .server import RunningTracker, serve_tracker
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "STORE_UNAVAILABLE",
