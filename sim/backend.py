@@ -78,6 +78,14 @@ class Swarm(Protocol):
         """Signal a client to stop (a churner quits with ``term``, a crash is ``kill``)."""
         ...
 
+    async def partition_client(self, client: ClientPlan) -> None:
+        """Cut ``client`` off the network (it keeps running); `BackendError` if unsupported."""
+        ...
+
+    async def heal_client(self, client: ClientPlan) -> None:
+        """Put a partitioned ``client`` back on the network."""
+        ...
+
     def observe(self, client: ClientPlan) -> ClientObservation:
         """What has been seen of ``client`` so far (cheap: called every poll)."""
         ...

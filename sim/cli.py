@@ -11,6 +11,7 @@ import trio
 
 from .backend import Backend
 from .errors import BackendError, SimError
+from .scenario import EventAction
 from .scenario_file import load_scenario
 
 __all__ = ["backend_named", "register"]
@@ -61,6 +62,9 @@ def backend_named(name: str, *, docker_image: str = "peernode:latest") -> Backen
 def _cmd_sim(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     backend = backend_named(args.backend, docker_image=args.docker_image)
+    cuts = {EventAction.CLIENT_PARTITION, EventAction.CLIENT_HEAL}
+    if backend.name == "local" and any(e.action in cuts for e in scenario.events):
+        raise SimError("client-partition and client-heal events need --backend docker")
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         raise SimError(f"--workdir {args.workdir} is not empty")
     from .progress import SwarmProgressView

@@ -194,12 +194,12 @@ class DockerSwarm:
     async def stop_client(self, client: ClientPlan, how: StopHow) -> None:
         await self._stop(client.name, how, wait=False)
 
-    async def partition(self, client: ClientPlan) -> None:
+    async def partition_client(self, client: ClientPlan) -> None:
         """Cut ``client`` off the swarm's network (`docker network disconnect`)."""
         await _docker("network", "disconnect", "--force", self._network,
                       self.container_name(client.name))
 
-    async def heal(self, client: ClientPlan) -> None:
+    async def heal_client(self, client: ClientPlan) -> None:
         """Reconnect a partitioned ``client`` on its planned address."""
         await _docker("network", "connect", "--ip", client.address, self._network,
                       self.container_name(client.name))

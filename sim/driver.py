@@ -165,6 +165,12 @@ async def _execute(swarm: Swarm, plan: SwarmPlan, state: _State, event: SimEvent
         case EventAction.TRACKER_RESTART:
             await swarm.stop_tracker(event.how)
             await swarm.start_tracker()
+        case EventAction.CLIENT_PARTITION:
+            assert event.client is not None  # checked by SimEvent
+            await swarm.partition_client(plan.client(event.client))
+        case EventAction.CLIENT_HEAL:
+            assert event.client is not None  # checked by SimEvent
+            await swarm.heal_client(plan.client(event.client))
         case EventAction.CLIENT_KILL:
             assert event.client is not None  # checked by SimEvent
             client = plan.client(event.client)

@@ -37,6 +37,11 @@ from .timeseries import StatusSample, parse_status_log
 
 __all__ = ["LocalBackend", "LocalSwarm", "open_local_swarm"]
 
+_NO_PARTITIONS = (
+    "client-partition and client-heal need --backend docker: "
+    "processes on loopback cannot be cut off the network"
+)
+
 STOP_GRACE_S = 10.0
 """How long a stopped process may take to exit cleanly before it is killed."""
 _TRACKER, _ORIGIN = "tracker", "origin"
@@ -124,6 +129,12 @@ class LocalSwarm:
 
     async def stop_client(self, client: ClientPlan, how: StopHow) -> None:
         await self._stop(client.name, how, wait=False)
+
+    async def partition_client(self, client: ClientPlan) -> None:
+        raise BackendError(_NO_PARTITIONS)
+
+    async def heal_client(self, client: ClientPlan) -> None:
+        raise BackendError(_NO_PARTITIONS)
 
     def observe(self, client: ClientPlan) -> ClientObservation:
         name = client.name

@@ -141,6 +141,13 @@ class EventAction(StrEnum):
     TRACKER_UP = "tracker-up"
     TRACKER_RESTART = "tracker-restart"
     CLIENT_KILL = "client-kill"
+    CLIENT_PARTITION = "client-partition"  # cut off the network (docker backend)
+    CLIENT_HEAL = "client-heal"  # back on the network after a partition
+
+
+CLIENT_ACTIONS = frozenset(
+    {EventAction.CLIENT_KILL, EventAction.CLIENT_PARTITION, EventAction.CLIENT_HEAL}
+)
 
 
 class StopHow(StrEnum):
@@ -161,10 +168,10 @@ class SimEvent:
 
     def __post_init__(self) -> None:
         _finite("events.at_s", self.at_s)
-        if (self.action is EventAction.CLIENT_KILL) != (self.client is not None):
+        if (self.action in CLIENT_ACTIONS) != (self.client is not None):
             raise ScenarioError(
-                f"events: 'client' is required for client-kill and only for it "
-                f"(event {self.action} at {self.at_s:g} s)"
+                f"events: 'client' is required for client-kill, client-partition and "
+                f"client-heal and only for them (event {self.action} at {self.at_s:g} s)"
             )
         if self.client is not None and self.client < 1:
             raise ScenarioError(f"events: client numbers start at 1, got {self.client}")
@@ -192,7 +199,7 @@ class Scenario:
         for event in self.events:
             if event.client is not None and event.client > self.clients.count:
                 raise ScenarioError(
-                    f"events: client-kill at {event.at_s:g} s names client {event.client} "
+                    f"events: {event.action} at {event.at_s:g} s names client {event.client} "
                     f"but there are {self.clients.count} clients"
                 )
         _check_event_order(self.events)

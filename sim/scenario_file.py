@@ -20,6 +20,8 @@ Layout (see ``sim/scenarios/*.toml``)::
     [[events]] at_s = 20  action = "origin-down"  how = "kill"   # or "term"
     [[events]] at_s = 40  action = "origin-up"
     [[events]] at_s = 30  action = "client-kill"  client = 3
+    [[events]] at_s = 35  action = "client-partition"  client = 2   # docker backend only
+    [[events]] at_s = 45  action = "client-heal"  client = 2
 
 Unknown keys are refused, so a typo never silently falls back to a default.
 """

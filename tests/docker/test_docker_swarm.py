@@ -91,9 +91,9 @@ async def test_a_partitioned_client_is_off_the_network_until_healed(
             while _running(swarm.run_id) < 1:
                 await trio.sleep(0.2)
         assert _networks_of(name) == [network]
-        await swarm.partition(client)
+        await swarm.partition_client(client)
         assert _networks_of(name) == []
-        await swarm.heal(client)
+        await swarm.heal_client(client)
         assert _networks_of(name) == [network]
         assert docker_lines("inspect", "--format",
                             f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',

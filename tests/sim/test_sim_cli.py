@@ -131,3 +131,12 @@ def test_missing_scenario_is_a_one_line_error(tmp_path: Path) -> None:
     done = peernode("sim", tmp_path / "nope.toml", "--out", tmp_path / "out")
     assert (done.returncode, done.stderr.count("\n")) == (1, 1)
     assert "does not exist" in done.stderr
+
+
+def test_a_partition_on_the_local_backend_is_a_one_line_error(
+    write_scenario: WriteScenario, tmp_path: Path
+) -> None:
+    toml = VALID_TOML + '\n[[events]]\nat_s = 1\naction = "client-partition"\nclient = 1\n'
+    done = peernode("sim", write_scenario(toml), "--out", tmp_path / "out")
+    assert (done.returncode, done.stderr.count("\n")) == (1, 1)
+    assert "need --backend docker" in done.stderr

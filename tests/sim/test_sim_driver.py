@@ -31,6 +31,7 @@ from sim import (
     plan_swarm,
 )
 from sim.driver import ANNOUNCE_SETTLE_S
+from sim.errors import ScenarioError
 from sim.progress import SwarmSnapshot, describe_snapshot
 
 from .conftest import make_scenario
@@ -72,6 +73,12 @@ class VirtualSwarm:
     async def stop_client(self, client: ClientPlan, how: StopHow) -> None:
         self.stopped_at[client.name] = trio.current_time()
         self._note(f"{client.name} stop ({how})")
+
+    async def partition_client(self, client: ClientPlan) -> None:
+        self._note(f"{client.name} partitioned")
+
+    async def heal_client(self, client: ClientPlan) -> None:
+        self._note(f"{client.name} healed")
 
     def observe(self, client: ClientPlan) -> ClientObservation:
         start = self.started_at.get(client.name)
@@ -195,3 +202,28 @@ async def test_a_backend_error_in_an_event_comes_out_as_itself(
     events = (SimEvent(1.0, EventAction.ORIGIN_DOWN), SimEvent(2.0, EventAction.ORIGIN_UP))
     with pytest.raises(BackendError, match="did not start listening"):
         await drive_swarm(OriginWontComeBack(), _plan(events=events))
+
+
+async def test_a_partition_and_its_heal_happen_on_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    events = (
+        SimEvent(2.0, EventAction.CLIENT_PARTITION, client=1),
+        SimEvent(4.0, EventAction.CLIENT_HEAL, client=1),
+    )
+    swarm = VirtualSwarm()
+    begin = trio.current_time()
+    record = await drive_swarm(swarm, _plan(count=1, events=events), poll_s=0.5,
+                               wall_clock=lambda: 1000.0)
+    t0 = begin + 0.25 + ANNOUNCE_SETTLE_S
+    log = [(round(t - t0, 3), what) for t, what in swarm.log if "client-1 " in what + " "]
+    assert log == [(0.0, "client-1 start"), (2.0, "client-1 partitioned"),
+                   (4.0, "client-1 healed")]
+    assert [e.action for e in record.events] == [EventAction.CLIENT_PARTITION,
+                                                 EventAction.CLIENT_HEAL]
+
+
+def test_a_partition_needs_a_client() -> None:
+    with pytest.raises(ScenarioError, match="'client' is required for client-kill, "
+                                             "client-partition"):
+        SimEvent(2.0, EventAction.CLIENT_PARTITION)
