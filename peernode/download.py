@@ -350,7 +350,11 @@ class Download:
         if not self.handle.is_valid():
             return False
         self._resume_saved = trio.Event()
-        self.handle.save_resume_data(lt.save_resume_flags_t.save_info_dict)
+        # flush_disk_cache: resume data lists only pieces already in the file, so
+        # flush the write cache first or a restart loses up to a cache's worth.
+        self.handle.save_resume_data(
+            lt.save_resume_flags_t.save_info_dict | lt.save_resume_flags_t.flush_disk_cache
+        )
         return True
 
     @property
