@@ -30,7 +30,7 @@ def small_swarm(tmp_path: Path) -> Iterator[Swarm]:
 
 
 def test_origin_killed_clients_finish_from_each_other(small_swarm: Swarm) -> None:
-    """Origin capped at 1 MB/s, clients at 200 kB/s up, is SIGKILLed once the clients
+    """Origin capped at 1 MB/s, clients at 100 kB/s up, is SIGKILLed once the clients
     together hold every piece (read from their saved resume data) but not all of them
     have the film: they finish
     from each other and every copy decrypts to the original."""
@@ -39,7 +39,7 @@ def test_origin_killed_clients_finish_from_each_other(small_swarm: Swarm) -> Non
     origin, _ = swarm.start_origin("1M")
     clients = [swarm.new_client(f"client-{i}", f"127.0.0.{21 + i}") for i in range(3)]
     procs = [swarm.fetch(c, "--seed-for", "600", "--resume-interval", "0.5",
-                         "--upload-limit", "200K", "--limit-local-peers") for c in clients]
+                         "--upload-limit", "100K", "--limit-local-peers") for c in clients]
 
     n_pieces = lt.torrent_info(str(swarm.torrent)).num_pieces()
 
