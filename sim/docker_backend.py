@@ -35,7 +35,7 @@ from .local import _last_json_line, _listening
 from .plan import ClientPlan, SwarmPlan
 from .provision import SwarmFiles, provision_swarm
 from .scenario import StopHow
-from .timeseries import StatusSample, parse_status_log
+from .timeseries import StatusLogTail
 
 __all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "LABEL", "WORKDIR_LABEL", "DockerBackend",
            "DockerSwarm", "open_docker_swarm"]
@@ -91,8 +91,7 @@ class DockerSwarm:
         self._uid, self._gid = user
         self._procs: dict[str, trio.Process] = {}
         self._started_unix: dict[str, float] = {}
-        self._samples: dict[str, list[StatusSample]] = {}
-        self._read_bytes: dict[str, int] = {}
+        self._tails: dict[str, StatusLogTail] = {}
 
     @property
     def film_bytes(self) -> int:
@@ -209,26 +208,12 @@ class DockerSwarm:
         proc = self._procs.get(name)
         if proc is None:
             return ClientObservation()
-        self._read_new_samples(name)
+        tail = self._tails.setdefault(name, StatusLogTail(self._files.clients[name].status_log))
         return ClientObservation(
-            samples=tuple(self._samples.get(name, ())),
+            samples=tail.read(),
             started_unix=self._started_unix.get(name),
             exited=proc.returncode is not None,
         )
-
-    def _read_new_samples(self, name: str) -> None:
-        """Parse the whole lines appended to a client's status log since the last call."""
-        offset = self._read_bytes.get(name, 0)
-        try:
-            with self._files.clients[name].status_log.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-        except FileNotFoundError:
-            return
-        whole = data[: data.rfind(b"\n") + 1]  # the writer may be mid-line
-        self._read_bytes[name] = offset + len(whole)
-        lines = whole.decode("utf-8", errors="replace").splitlines()
-        self._samples.setdefault(name, []).extend(parse_status_log(lines))
 
     async def aclose(self) -> None:
         """Stop every container (TERM, then removal after the grace period) and reap the

@@ -33,7 +33,7 @@ from .errors import BackendError
 from .plan import ClientPlan, SwarmPlan
 from .provision import SwarmFiles, provision_swarm
 from .scenario import StopHow
-from .timeseries import StatusSample, parse_status_log
+from .timeseries import StatusLogTail
 
 __all__ = ["LocalBackend", "LocalSwarm", "open_local_swarm"]
 
@@ -57,8 +57,7 @@ class LocalSwarm:
         self._origin_port = free_port(plan.addresses.origin_host)
         self._procs: dict[str, trio.Process] = {}
         self._started_unix: dict[str, float] = {}
-        self._samples: dict[str, list[StatusSample]] = {}
-        self._read_bytes: dict[str, int] = {}
+        self._tails: dict[str, StatusLogTail] = {}
 
     @property
     def film_bytes(self) -> int:
@@ -141,26 +140,12 @@ class LocalSwarm:
         proc = self._procs.get(name)
         if proc is None:
             return ClientObservation()
-        self._read_new_samples(name)
+        tail = self._tails.setdefault(name, StatusLogTail(self._files.clients[name].status_log))
         return ClientObservation(
-            samples=tuple(self._samples.get(name, ())),
+            samples=tail.read(),
             started_unix=self._started_unix.get(name),
             exited=proc.returncode is not None,
         )
-
-    def _read_new_samples(self, name: str) -> None:
-        """Parse the whole lines appended to a client's status log since the last call."""
-        offset = self._read_bytes.get(name, 0)
-        try:
-            with self._files.clients[name].status_log.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-        except FileNotFoundError:
-            return
-        whole = data[: data.rfind(b"\n") + 1]  # the writer may be mid-line
-        self._read_bytes[name] = offset + len(whole)
-        lines = whole.decode("utf-8", errors="replace").splitlines()
-        self._samples.setdefault(name, []).extend(parse_status_log(lines))
 
     async def aclose(self) -> None:
         """Stop every process still running: SIGTERM, then SIGKILL after the grace period."""

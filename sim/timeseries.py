@@ -12,8 +12,15 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["StatusSample", "ThroughputPoint", "parse_status_log", "swarm_throughput"]
+__all__ = [
+    "StatusLogTail",
+    "StatusSample",
+    "ThroughputPoint",
+    "parse_status_log",
+    "swarm_throughput",
+]
 
 
 @dataclass(frozen=True)
@@ -103,3 +110,26 @@ def swarm_throughput(
                         peers_bps=peers.get(slot, 0) / bin_s)
         for slot in range(max(origin) + 1)
     ]
+
+
+class StatusLogTail:
+    """Follows a status log as its client appends to it: each `read` parses only the
+    whole lines written since the last one (the writer may be mid-line)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.samples: list[StatusSample] = []
+        self._offset = 0
+
+    def read(self) -> tuple[StatusSample, ...]:
+        """Parse what was appended since the last call; returns every sample so far."""
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return tuple(self.samples)
+        whole = data[: data.rfind(b"\n") + 1]
+        self._offset += len(whole)
+        self.samples.extend(parse_status_log(whole.decode("utf-8", errors="replace").splitlines()))
+        return tuple(self.samples)
