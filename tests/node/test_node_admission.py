@@ -3,6 +3,8 @@ completes a connection and gets a byte - from the origin and from another client
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import pytest
 import trio
 from cryptography.hazmat.primitives import serialization
 
-from certs import CA, generate_node_key, private_key_pem
+from certs import CA, IssuedCert, generate_node_key, private_key_pem
+from peernode.download import Download
 from peernode.lt_session import add_ssl_torrent, make_session
 from peernode.node import NodeConfig, open_node
 from peernode.origin import OriginConfig, serve_origin
@@ -60,53 +63,53 @@ async def _bytes_received(
     return received
 
 
+@asynccontextmanager
+async def _origin_and_seeding_client(
+    tmp_path: Path, film: Film, seeder: IssuedCert, rent: RentalFactory
+) -> AsyncIterator[tuple[tuple[str, int], tuple[str, int], Download]]:
+    """An origin, and a client that downloaded the film from it and now seeds:
+    yields (origin address, client address, the client's download)."""
+    bundle, key = rent()
+    async with trio.open_nursery() as nursery:
+        origin = await nursery.start(
+            serve_origin, OriginConfig(film.library, seeder.cert_pem, seeder.key_pem)
+        )
+        async with open_node(NodeConfig(listen_host="127.0.0.3")) as node:
+            download = await node.fetch(film.torrent, bundle, key, save_dir=tmp_path / "good",
+                                        peers=[origin])
+            with trio.fail_after(30):
+                await download.complete()
+            yield origin, ("127.0.0.3", node.ssl_port), download
+        nursery.cancel_scope.cancel()
+
+
 CASES = ["other-ca", "other-film", "expired", "not-yet-valid"]
 
 
 @pytest.mark.parametrize("case", CASES)
 async def test_bad_rental_gets_no_byte_from_origin_or_client(
-    case: str, tmp_path: Path, ca: CA, film: Film, seeder, rent: RentalFactory
+    case: str, tmp_path: Path, ca: CA, film: Film, seeder: IssuedCert, rent: RentalFactory
 ) -> None:
-    bundle, key = rent()
-    async with trio.open_nursery() as nursery:
-        origin = await nursery.start(
-            serve_origin, OriginConfig(film.library, seeder.cert_pem, seeder.key_pem)
-        )
-        async with open_node(NodeConfig(listen_host="127.0.0.3")) as node:
-            download = await node.fetch(film.torrent, bundle, key, save_dir=tmp_path / "good",
-                                        peers=[origin])
-            with trio.fail_after(30):
-                await download.complete()
-            client = ("127.0.0.3", node.ssl_port)
-            cert_pem, key_pem = _cert_for(case, ca)
-            from_origin = await _bytes_received(film, tmp_path / "bad1", cert_pem, key_pem,
-                                                origin, seconds=3)
-            from_client = await _bytes_received(film, tmp_path / "bad2", cert_pem, key_pem,
-                                                client, seconds=3)
-            assert node.downloads[FILM_ID].stats().bytes_uploaded == 0
-        nursery.cancel_scope.cancel()
+    swarm = _origin_and_seeding_client(tmp_path, film, seeder, rent)
+    async with swarm as (origin, client, download):
+        cert_pem, key_pem = _cert_for(case, ca)
+        from_origin = await _bytes_received(film, tmp_path / "bad1", cert_pem, key_pem,
+                                            origin, seconds=3)
+        from_client = await _bytes_received(film, tmp_path / "bad2", cert_pem, key_pem,
+                                            client, seconds=3)
+        assert download.stats().bytes_uploaded == 0
     assert from_origin == 0
     assert from_client == 0
 
 
 async def test_valid_rental_gets_the_film_from_a_client(
-    tmp_path: Path, ca: CA, film: Film, seeder, rent: RentalFactory
+    tmp_path: Path, ca: CA, film: Film, seeder: IssuedCert, rent: RentalFactory
 ) -> None:
     """The control case: the same hostile-style session with a good certificate succeeds."""
-    bundle, key = rent()
-    async with trio.open_nursery() as nursery:
-        origin = await nursery.start(
-            serve_origin, OriginConfig(film.library, seeder.cert_pem, seeder.key_pem)
-        )
-        async with open_node(NodeConfig(listen_host="127.0.0.3")) as node:
-            download = await node.fetch(film.torrent, bundle, key, save_dir=tmp_path / "good",
-                                        peers=[origin])
-            with trio.fail_after(30):
-                await download.complete()
-            cert_pem, key_pem = _cert_for("valid", ca)
-            got = await _bytes_received(film, tmp_path / "other", cert_pem, key_pem,
-                                        ("127.0.0.3", node.ssl_port), seconds=15)
-            assert download.stats().bytes_uploaded == len(film.data)
-        nursery.cancel_scope.cancel()
+    async with _origin_and_seeding_client(tmp_path, film, seeder, rent) as (_, client, download):
+        cert_pem, key_pem = _cert_for("valid", ca)
+        got = await _bytes_received(film, tmp_path / "other", cert_pem, key_pem,
+                                    client, seconds=15)
+        assert download.stats().bytes_uploaded == len(film.data)
     assert got == len(film.data)
     assert (tmp_path / "other" / FILM_ID).read_bytes() == film.data
