@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from certs import load_node_key, read_private, read_rental_file
+from certs.reading import read_file
 
 from .cli_args import add_customer_node_options, hostport_arg, rate_arg
 from .download import Download, DownloadStats
@@ -80,15 +81,6 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     f.set_defaults(func=_cmd_fetch)
 
 
-def _read_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise PeernodeError(f"{what} {path} does not exist") from None
-    except OSError as e:
-        raise PeernodeError(f"{what} {path} cannot be read: {e.strerror}") from None
-
-
 async def _exit_on_signal(cancel: trio.CancelScope, stopped: list[int]) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGHUP) as signals:
         async for signum in signals:
@@ -101,7 +93,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     host, port = args.listen
     config = OriginConfig(
         library=args.library,
-        cert_pem=_read_file(args.cert, "certificate"),
+        cert_pem=read_file(args.cert, what="certificate"),
         key_pem=read_private(args.key, what="seeder key"),
         listen_host=host,
         listen_port=port,
