@@ -53,6 +53,10 @@ async def test_every_process_is_stopped_on_error_and_on_cancel(tmp_path: Path) -
         async with open_local_swarm(plan, tmp_path / "cancelled") as swarm:
             await swarm.start_tracker()
             await swarm.start_client(plan.clients[0])
+            # A just-forked child shows its parent's command line until it execs.
+            with trio.move_on_after(10):
+                while len(_running_under(tmp_path / "cancelled")) < 2:
+                    await trio.sleep(0.05)
             assert len(_running_under(tmp_path / "cancelled")) == 2
             scope.cancel()
             await trio.sleep_forever()
