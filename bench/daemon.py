@@ -28,8 +28,9 @@ from typing import Any
 
 import httpx
 
-from certs import CA, generate_node_key, issue_rental_bundle, save_node_key
-from peernode.packaging import package_film
+from certs import generate_node_key, save_node_key
+from certs.authority import CA, issue_rental_bundle
+from peernode.operations.packaging import package_film
 
 PEERNODE = [sys.executable, "-m", "peernode"]
 TICKS = os.sysconf("SC_CLK_TCK")

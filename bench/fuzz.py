@@ -4,8 +4,8 @@ Targets (each must raise only its package's own typed error on bad input):
 
 - ``request``: ``tracker.parse_request_target`` -> `tracker.TrackerError`
 - ``rental``: ``certs.read_rental_certificate`` and ``certs.open_rental`` -> `certs.CertsError`
-- ``header``: ``peernode.container_header.parse_header`` -> `peernode.errors.ContainerError`
-- ``scenario``: ``sim.scenario_file.load_scenario`` (bytes written to a file) -> `ScenarioError`
+- ``header``: ``peernode.container.header.parse_header`` -> `peernode.ContainerError`
+- ``scenario``: ``sim.scenario.toml_file.load_scenario`` (bytes via a file) -> `ScenarioError`
 
 A plain seeded mutational loop (atheris has no wheel for this Python): start from valid
 inputs, apply 1-4 random mutations (bit flips, byte sets, inserts of random or
@@ -37,21 +37,20 @@ import msgpack
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from certs import (  # noqa: E402
-    CA,
     CertsError,
     generate_node_key,
-    make_rental_bundle,
     open_rental,
     read_rental_certificate,
 )
-from peernode.container_header import (  # noqa: E402
+from certs.authority import CA, make_rental_bundle  # noqa: E402
+from peernode.container.header import (  # noqa: E402
     MIN_SEGMENT_BYTES,
     ContainerHeader,
     parse_header,
 )
 from peernode.errors import ContainerError  # noqa: E402
 from sim.errors import ScenarioError  # noqa: E402
-from sim.scenario_file import load_scenario  # noqa: E402
+from sim.scenario.toml_file import load_scenario  # noqa: E402
 from tracker import TrackerError, parse_request_target  # noqa: E402
 
 Target = Callable[[bytes], object]

@@ -27,8 +27,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from certs import CA
-from peernode.packaging import package_film
+from certs.authority import CA
+from peernode.operations.packaging import package_film
 
 MB = 1_000_000
 MIB = 1024 * 1024

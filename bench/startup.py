@@ -35,14 +35,15 @@ from typing import Any
 
 import trio
 
-from certs import CA, IssuedCert, generate_node_key, load_content_key, make_rental_bundle
-from peernode.download import Download
-from peernode.node import NodeConfig, open_node
-from peernode.origin import OriginConfig, serve_origin
-from peernode.packaging import package_film
-from peernode.playback import PLAYBACK_SESSION_SETTINGS, serve_playback
-from peernode.playback_client import fetch_url
-from peernode.playback_plan import ReadAheadPolicy
+from certs import generate_node_key
+from certs.authority import CA, IssuedCert, load_content_key, make_rental_bundle
+from peernode.operations.origin import OriginConfig, serve_origin
+from peernode.operations.packaging import package_film
+from peernode.playback.plan import ReadAheadPolicy
+from peernode.playback.server import PLAYBACK_SESSION_SETTINGS, serve_playback
+from peernode.runtime.download import Download
+from peernode.runtime.node import NodeConfig, open_node
+from peernode.testing.playback_client import fetch_url
 
 FILM_ID = "bench-startup"
 STEP_S = 60  # a measurement that takes this long is a failure, not a figure

@@ -16,8 +16,8 @@ import sys
 
 import trio
 
-from peernode.demo import DemoConfig, run_demo
-from peernode.netaddr import parse_rate
+from peernode.operations.demo import DemoConfig, run_demo
+from support.hostport import parse_rate
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -60,6 +60,8 @@ import libtorrent as lt
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import certs  # noqa: E402
+import certs.authority  # noqa: E402
+from support.atomic_write import write_atomic, write_private  # noqa: E402
 from tracker.catalog import announced_info_hashes  # noqa: E402
 from tracker.request import AnnounceRequest  # noqa: E402
 from tracker.swarm import Swarms  # noqa: E402
@@ -315,7 +317,7 @@ def scenario(
 @dataclass
 class Setup:
     dir: Path
-    ca: certs.CA
+    ca: certs.authority.CA
     library: Path
     info_hashes: list[bytes]
     films: list[lt.torrent_info]
@@ -325,10 +327,10 @@ class Setup:
 
 def make_setup(work: Path, films: int = 8, rentals: int = 8) -> Setup:
     now = datetime.now(UTC)
-    ca = certs.CA.create(now=now)
+    ca = certs.authority.CA.create(now=now)
     (work / "ca.pem").write_bytes(ca.cert_pem)
     ca.issue_server(["127.0.0.1"], now=now).save(work, "server")
-    certs.write_atomic(work / "crl.pem", certs.crl_pem(ca.sign_crl({}, now=now)))
+    write_atomic(work / "crl.pem", certs.authority.crl_pem(ca.sign_crl({}, now=now)))
     seeder = ca.issue_seeder(now=now)
     seeder.save(work, "seeder")
     library = work / "library"
@@ -360,7 +362,7 @@ def make_setup(work: Path, films: int = 8, rentals: int = 8) -> Setup:
 
         cert_path, key_path = work / f"rental{i}.pem", work / f"rental{i}.key"
         cert_path.write_bytes(cert.public_bytes(Encoding.PEM))
-        certs.write_private(key_path, certs.private_key_pem(key))
+        write_private(key_path, certs.private_key_pem(key))
         paths.append((str(cert_path), str(key_path)))
     return Setup(
         work,
@@ -469,7 +471,7 @@ def bytes_per_peer(peers: int = 100_000) -> float:
 
 def libtorrent_announce_ms(s: Setup, port: int) -> list[float]:
     """Time from adding a torrent to libtorrent's tracker reply (first announce, new connection)."""
-    from peernode.lt_session import add_ssl_torrent, make_session
+    from peernode.runtime.session_settings import add_ssl_torrent, make_session
 
     cert_pem, key_pem = (Path(p).read_bytes() for p in s.origin)
     session = make_session(origin=True)

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import libtorrent as lt
 
-from certs import CA, generate_node_key, issue_rental_bundle, private_key_pem, save_node_key
-from peernode.lt_session import add_ssl_torrent, make_session, ssl_listen_port
-from peernode.packaging import choose_piece_bytes, package_film
+from certs import generate_node_key, private_key_pem, save_node_key
+from certs.authority import CA, issue_rental_bundle
+from peernode.operations.packaging import choose_piece_bytes, package_film
+from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
 
 
 def _cpu_self() -> float:

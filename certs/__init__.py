@@ -1,56 +1,88 @@
-"""The operator's PKI: CA, tracker/seeder/rental certificates, CRL, rental bundles."""
+"""What a node needs of the PKI: open and verify rentals, node keys, CRLs as a reader.
+
+Pure (no trio, no libtorrent, no sockets). The operator's signing side (the CA, issuing
+rentals, signing CRLs, content keys) is `certs.authority`, which a node never imports.
+"""
 
 from __future__ import annotations
 
-from .ca import CA, IssuedCert
-from .crl import (
-    crl_is_stale,
-    crl_pem,
-    load_crl,
-    read_crl_file,
-    refresh_crl,
-    revoke,
-    revoked_serials,
-    verify_crl,
-)
-from .errors import (
-    BundleError,
-    CertsError,
-    KeyFileError,
-    RentalExpired,
-    RentalNotThisNode,
-    RentalNotYetValid,
-    RentalOtherCA,
-    RentalTampered,
-)
-from .files import read_private, write_atomic, write_private
-from .films import validate_film_id
-from .keystore import load_content_key, save_content_key
-from .keywrap import WrappedKey, unwrap_content_key, wrap_content_key
-from .nodekey import (
-    generate_node_key,
-    load_node_key,
-    load_public_key,
-    private_key_pem,
-    public_key_pem,
-    save_node_key,
-)
-from .rental import (
-    Rental,
-    issue_rental_bundle,
-    make_rental_bundle,
-    open_rental,
-    read_rental_certificate,
-    read_rental_file,
-    rental_identity,
-    verify_rental_certificate,
-)
+from typing import TYPE_CHECKING
+
+from support.lazy import lazy_attributes
+
+# Every public name loads on first use (PEP 562): importing one module of this
+# package, or the package itself, loads nothing else.
+_LAZY = {
+    "BundleError": "certs.errors",
+    "CertsError": "certs.errors",
+    "crl_is_stale": "certs.crl",
+    "generate_node_key": "certs.nodekey",
+    "KeyFileError": "certs.errors",
+    "load_crl": "certs.crl",
+    "load_node_key": "certs.nodekey",
+    "load_public_key": "certs.nodekey",
+    "open_rental": "certs.rental",
+    "private_key_pem": "certs.nodekey",
+    "public_key_pem": "certs.nodekey",
+    "read_crl_file": "certs.crl",
+    "read_file": "certs.file_reading",
+    "read_private": "certs.file_reading",
+    "read_rental_certificate": "certs.rental",
+    "read_rental_file": "certs.rental",
+    "Rental": "certs.rental",
+    "rental_identity": "certs.rental",
+    "RentalExpired": "certs.errors",
+    "RentalNotThisNode": "certs.errors",
+    "RentalNotYetValid": "certs.errors",
+    "RentalOtherCA": "certs.errors",
+    "RentalTampered": "certs.errors",
+    "revoked_serials": "certs.crl",
+    "save_node_key": "certs.nodekey",
+    "unwrap_content_key": "certs.keywrap",
+    "validate_film_id": "certs.identifiers",
+    "validate_serial": "certs.identifiers",
+    "verify_crl": "certs.crl",
+    "verify_rental_certificate": "certs.rental",
+    "WrappedKey": "certs.keywrap",
+}
+
+if TYPE_CHECKING:
+    from certs.crl import crl_is_stale, load_crl, read_crl_file, revoked_serials, verify_crl
+    from certs.errors import (
+        BundleError,
+        CertsError,
+        KeyFileError,
+        RentalExpired,
+        RentalNotThisNode,
+        RentalNotYetValid,
+        RentalOtherCA,
+        RentalTampered,
+    )
+    from certs.file_reading import read_file, read_private
+    from certs.identifiers import validate_film_id, validate_serial
+    from certs.keywrap import WrappedKey, unwrap_content_key
+    from certs.nodekey import (
+        generate_node_key,
+        load_node_key,
+        load_public_key,
+        private_key_pem,
+        public_key_pem,
+        save_node_key,
+    )
+    from certs.rental import (
+        Rental,
+        open_rental,
+        read_rental_certificate,
+        read_rental_file,
+        rental_identity,
+        verify_rental_certificate,
+    )
+
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
-    "CA",
     "BundleError",
     "CertsError",
-    "IssuedCert",
     "KeyFileError",
     "Rental",
     "RentalExpired",
@@ -60,32 +92,24 @@ __all__ = [
     "RentalTampered",
     "WrappedKey",
     "crl_is_stale",
-    "crl_pem",
     "generate_node_key",
-    "issue_rental_bundle",
-    "load_content_key",
     "load_crl",
     "load_node_key",
     "load_public_key",
-    "make_rental_bundle",
     "open_rental",
     "private_key_pem",
     "public_key_pem",
     "read_crl_file",
+    "read_file",
     "read_private",
     "read_rental_certificate",
     "read_rental_file",
-    "refresh_crl",
     "rental_identity",
-    "revoke",
     "revoked_serials",
-    "save_content_key",
     "save_node_key",
     "unwrap_content_key",
     "validate_film_id",
+    "validate_serial",
     "verify_crl",
     "verify_rental_certificate",
-    "wrap_content_key",
-    "write_atomic",
-    "write_private",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .errors import CertsError
+from certs.errors import CertsError
 
 __all__ = ["as_utc", "resolve_now"]
 

@@ -1,4 +1,4 @@
-"""The CA's certificate revocation list: reading, verifying, and revoking a rental.
+"""The CA's certificate revocation list as its readers see it: parse, verify, list, staleness.
 
 The tracker refuses a revoked rental at once; libtorrent peers do not read CRLs
 (see DESIGN.md, "Known limit"), so a revoked rental still lasts at peers until it expires.
@@ -8,25 +8,20 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .ca import CA, CRL_FILE, validate_serial
-from .clock import resolve_now
-from .errors import CertsError
-from .files import write_atomic
-from .reading import read_file
+from certs.clock import resolve_now
+from certs.errors import CertsError
+from certs.file_reading import read_file
 
 __all__ = [
     "crl_is_stale",
     "crl_pem",
     "load_crl",
     "read_crl_file",
-    "refresh_crl",
-    "revoke",
     "revoked_serials",
     "verify_crl",
 ]
@@ -83,62 +78,3 @@ def crl_is_stale(crl: x509.CertificateRevocationList, *, now: datetime | None = 
     """True if ``now`` is at or past the CRL's next update (or it announces none)."""
     next_update = crl.next_update_utc
     return next_update is None or resolve_now(now) >= next_update
-
-
-def _crl_number(crl: x509.CertificateRevocationList) -> int:
-    try:
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        return 0
-
-
-def _resign(
-    ca_dir: str | os.PathLike[str],
-    *,
-    add_serial: int | None,
-    now: datetime | None,
-    next_update_hours: float,
-) -> x509.CertificateRevocationList:
-    """Load the CA and its current CRL, optionally add a serial, re-sign and write atomically."""
-    ca = CA.load(ca_dir)
-    path = Path(ca_dir) / CRL_FILE
-    current = read_crl_file(path)
-    verify_crl(current, ca.cert)
-    issued = resolve_now(now)
-    entries = {entry.serial_number: entry.revocation_date_utc for entry in current}
-    if add_serial is not None:
-        # Idempotent: revoking twice keeps the first revocation time.
-        entries.setdefault(validate_serial(add_serial), issued)
-    crl = ca.sign_crl(
-        entries,
-        now=issued,
-        next_update_hours=next_update_hours,
-        crl_number=_crl_number(current) + 1,
-    )
-    write_atomic(path, crl_pem(crl))
-    return crl
-
-
-def revoke(
-    ca_dir: str | os.PathLike[str],
-    serial: int,
-    *,
-    now: datetime | None = None,
-    next_update_hours: float = 24.0,
-) -> x509.CertificateRevocationList:
-    """Add ``serial`` to ``ca_dir/crl.pem`` (idempotent), re-sign it and write it atomically.
-
-    Raises `CertsError` if the CA or its CRL is missing, malformed or not signed by
-    the CA, or the serial is out of range.
-    """
-    return _resign(ca_dir, add_serial=serial, now=now, next_update_hours=next_update_hours)
-
-
-def refresh_crl(
-    ca_dir: str | os.PathLike[str],
-    *,
-    now: datetime | None = None,
-    next_update_hours: float = 24.0,
-) -> x509.CertificateRevocationList:
-    """Re-sign ``ca_dir/crl.pem`` with the same entries and a fresh next update."""
-    return _resign(ca_dir, add_serial=None, now=now, next_update_hours=next_update_hours)

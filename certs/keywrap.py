@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import CertsError, RentalTampered
-from .keystore import CONTENT_KEY_BYTES
+from certs.errors import CertsError, RentalTampered
 
 __all__ = [
     "NONCE_BYTES",
@@ -37,6 +36,7 @@ __all__ = [
 
 NONCE_BYTES = 12
 POINT_BYTES = 65  # uncompressed P-256 point: 0x04 || X || Y
+CONTENT_KEY_BYTES = 32
 WRAPPED_BYTES = CONTENT_KEY_BYTES + 16  # + GCM tag
 
 _LABEL = b"peernode rental v1"

@@ -12,9 +12,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .errors import CertsError, KeyFileError
-from .files import read_private, write_atomic, write_private
-from .reading import read_file
+from certs.errors import CertsError, KeyFileError
+from certs.file_reading import read_file, read_private
+from support.atomic_write import write_atomic, write_private
 
 __all__ = [
     "NODE_KEY_FILE",

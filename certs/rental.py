@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,39 +27,34 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .ca import CA, MAX_SERIAL
-from .clock import resolve_now
-from .errors import (
+from certs.clock import resolve_now
+from certs.errors import (
     BundleError,
-    CertsError,
     RentalExpired,
     RentalNotThisNode,
     RentalNotYetValid,
     RentalOtherCA,
     RentalTampered,
 )
-from .films import FILM_ID_PATTERN
-from .keystore import load_content_key
-from .keywrap import (
+from certs.file_reading import read_file
+from certs.identifiers import FILM_ID_PATTERN, MAX_SERIAL
+from certs.keywrap import (
     NONCE_BYTES,
     POINT_BYTES,
     WRAPPED_BYTES,
     WrappedKey,
     unwrap_content_key,
-    wrap_content_key,
 )
-from .reading import read_file
 
 __all__ = [
     "BUNDLE_VERSION",
     "MAX_BUNDLE_BYTES",
     "Rental",
-    "issue_rental_bundle",
-    "make_rental_bundle",
     "open_rental",
     "read_rental_certificate",
     "read_rental_file",
     "rental_identity",
+    "rental_public_key",
     "verify_rental_certificate",
 ]
 
@@ -124,7 +118,8 @@ def rental_identity(certificate: x509.Certificate) -> tuple[str, int]:
     return film_id, serial
 
 
-def _p256_public_key(certificate: x509.Certificate) -> ec.EllipticCurvePublicKey | None:
+def rental_public_key(certificate: x509.Certificate) -> ec.EllipticCurvePublicKey | None:
+    """The certificate's key if it is a P-256 key (the only kind a node holds), else None."""
     try:
         key = certificate.public_key()
     except (ValueError, UnsupportedAlgorithm):
@@ -132,61 +127,6 @@ def _p256_public_key(certificate: x509.Certificate) -> ec.EllipticCurvePublicKey
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
         return key
     return None
-
-
-def make_rental_bundle(
-    certificate: x509.Certificate,
-    content_key: bytes,
-    *,
-    rng_bytes: Callable[[int], bytes] = os.urandom,
-) -> bytes:
-    """Build a rental bundle: ``certificate`` plus ``content_key`` wrapped to its public key.
-
-    ``rng_bytes(n)`` supplies the ephemeral key and nonce (inject it for deterministic
-    tests). Raises `CertsError` if the certificate is not a P-256 rental certificate or
-    the content key is not 32 bytes.
-    """
-    film_id, serial = rental_identity(certificate)
-    recipient = _p256_public_key(certificate)
-    if recipient is None:
-        raise CertsError("the rental certificate's key is not a P-256 key")
-    wrapped = wrap_content_key(
-        content_key, recipient, film_id=film_id, serial=serial, rng_bytes=rng_bytes
-    )
-    bundle: bytes = msgpack.packb(
-        {
-            "version": BUNDLE_VERSION,
-            "certificate": certificate.public_bytes(serialization.Encoding.DER),
-            "ephemeral_key": wrapped.ephemeral_key,
-            "nonce": wrapped.nonce,
-            "wrapped_key": wrapped.ciphertext,
-        },
-        use_bin_type=True,
-    )
-    return bundle
-
-
-def issue_rental_bundle(
-    ca: CA,
-    ca_dir: str | os.PathLike[str],
-    film_id: str,
-    node_public_key: ec.EllipticCurvePublicKey,
-    *,
-    not_before: datetime,
-    not_after: datetime,
-    serial: int | None = None,
-    rng_bytes: Callable[[int], bytes] = os.urandom,
-) -> tuple[bytes, x509.Certificate]:
-    """Issue a rental certificate and wrap the film's content key (from ``ca_dir/keys``) to it.
-
-    Returns (bundle bytes, rental certificate). Raises `CertsError` if the film has no
-    content key in ``ca_dir`` or the rental cannot be issued (see `CA.issue_rental`).
-    """
-    content_key = load_content_key(ca_dir, film_id)
-    certificate = ca.issue_rental(
-        film_id, node_public_key, not_before=not_before, not_after=not_after, serial=serial
-    )
-    return make_rental_bundle(certificate, content_key, rng_bytes=rng_bytes), certificate
 
 
 def _unpack(bundle: bytes) -> dict[str, Any]:
@@ -314,7 +254,7 @@ def open_rental(
     fields = _parse(bundle)
     certificate = fields.certificate
     film_id, serial = verify_rental_certificate(certificate, ca_cert)
-    holder = _p256_public_key(certificate)
+    holder = rental_public_key(certificate)
     if holder is None or holder != node_key.public_key():
         raise RentalNotThisNode(f"rental {serial} for {film_id!r} was issued to another node's key")
     moment = resolve_now(now)

@@ -23,7 +23,7 @@ import tomllib
 deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]
 print("\n".join(d for d in deps if not d.lower().startswith("matplotlib")))
 PYEOF
-# The tracker imports redis (tracker/redis_store.py) but pyproject.toml does not list
+# The tracker imports redis (tracker/redis_backend/store.py) but pyproject.toml does not list
 # it yet; without it no tracker starts. Drop this line once pyproject lists it.
 grep -qi '^redis' "$OUT/requirements.txt" || echo 'redis>=5' >> "$OUT/requirements.txt"
 # pip resolves markers for the host's Python; Debian 12's is 3.11.2, where redis

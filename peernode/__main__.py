@@ -1,5 +1,5 @@
 """``python -m peernode``: the same as the `peernode` console script."""
 
-from .cli import main
+from peernode.cli.main import main
 
 raise SystemExit(main())

@@ -10,56 +10,103 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from certs.lazy import lazy_attributes
+from support.lazy import lazy_attributes
 
-from .addresses import LOOPBACK_POOL, AddressPool
-from .backend import Backend, ClientObservation, Swarm
-from .errors import BackendError, ScenarioError, SimError
-from .metrics import (
-    cdn_egress_saved_gb,
-    kumar_ross_t_min,
-    offload,
-    offload_limit,
-    origin_copies,
-    percentile,
-)
-from .outcomes import ClientOutcome, Fate, SwarmFigures, client_outcome, swarm_figures
-from .plan import ClientPlan, SwarmPlan, arrival_times, plan_swarm
-from .scenario import (
-    ClientsSpec,
-    EventAction,
-    FlashCrowd,
-    LinkProfile,
-    OriginSpec,
-    PoissonArrivals,
-    Scenario,
-    SimEvent,
-    StopHow,
-)
-from .scenario_file import load_scenario, scenario_from_mapping
-from .timeseries import StatusSample, ThroughputPoint, parse_status_log, swarm_throughput
-
-# Heavy parts (servers, Redis, plots) load on first use, so `peernode --help`
-# and every other command do not pay for them.
+# Every public name loads on first use (PEP 562): importing one module of this
+# package, or the package itself, loads nothing else.
 _LAZY = {
-    "EventRecord": "driver",
-    "LocalBackend": "local",
-    "RunRecord": "driver",
-    "SimulationReport": "report",
-    "build_report": "report",
-    "drive_swarm": "driver",
-    "open_local_swarm": "local",
-    "render_markdown": "report",
-    "run_simulation": "runner",
-    "write_report": "report",
+    "AddressPool": "sim.scenario.addresses",
+    "arrival_times": "sim.scenario.plan",
+    "Backend": "sim.backends.base",
+    "BackendError": "sim.errors",
+    "build_report": "sim.analysis.report",
+    "cdn_egress_saved_gb": "sim.analysis.figures",
+    "client_outcome": "sim.analysis.outcomes",
+    "ClientObservation": "sim.backends.base",
+    "ClientOutcome": "sim.analysis.outcomes",
+    "ClientPlan": "sim.scenario.plan",
+    "ClientsSpec": "sim.scenario.model",
+    "drive_swarm": "sim.driver",
+    "EventAction": "sim.scenario.model",
+    "EventRecord": "sim.driver",
+    "Fate": "sim.analysis.outcomes",
+    "FlashCrowd": "sim.scenario.model",
+    "kumar_ross_t_min": "sim.analysis.figures",
+    "LinkProfile": "sim.scenario.model",
+    "load_scenario": "sim.scenario.toml_file",
+    "LocalBackend": "sim.backends.local",
+    "LOOPBACK_POOL": "sim.scenario.addresses",
+    "offload": "sim.analysis.figures",
+    "offload_limit": "sim.analysis.figures",
+    "open_local_swarm": "sim.backends.local",
+    "origin_copies": "sim.analysis.figures",
+    "OriginSpec": "sim.scenario.model",
+    "parse_status_log": "sim.analysis.timeseries",
+    "percentile": "sim.analysis.figures",
+    "plan_swarm": "sim.scenario.plan",
+    "PoissonArrivals": "sim.scenario.model",
+    "render_markdown": "sim.analysis.report",
+    "run_simulation": "sim.runner",
+    "RunRecord": "sim.driver",
+    "Scenario": "sim.scenario.model",
+    "scenario_from_mapping": "sim.scenario.toml_file",
+    "ScenarioError": "sim.errors",
+    "SimError": "sim.errors",
+    "SimEvent": "sim.scenario.model",
+    "SimulationReport": "sim.analysis.report",
+    "StatusSample": "sim.analysis.timeseries",
+    "StopHow": "sim.scenario.model",
+    "Swarm": "sim.backends.base",
+    "swarm_figures": "sim.analysis.outcomes",
+    "swarm_throughput": "sim.analysis.timeseries",
+    "SwarmFigures": "sim.analysis.outcomes",
+    "SwarmPlan": "sim.scenario.plan",
+    "ThroughputPoint": "sim.analysis.timeseries",
+    "write_report": "sim.analysis.report",
 }
 
 if TYPE_CHECKING:
-    from .driver import EventRecord, RunRecord, drive_swarm
-    from .local import LocalBackend, open_local_swarm
-    from .report import SimulationReport, build_report, render_markdown, write_report
-    from .runner import run_simulation
-
+    from sim.analysis.figures import (
+        cdn_egress_saved_gb,
+        kumar_ross_t_min,
+        offload,
+        offload_limit,
+        origin_copies,
+        percentile,
+    )
+    from sim.analysis.outcomes import (
+        ClientOutcome,
+        Fate,
+        SwarmFigures,
+        client_outcome,
+        swarm_figures,
+    )
+    from sim.analysis.report import SimulationReport, build_report, render_markdown, write_report
+    from sim.analysis.timeseries import (
+        StatusSample,
+        ThroughputPoint,
+        parse_status_log,
+        swarm_throughput,
+    )
+    from sim.backends.base import Backend, ClientObservation, Swarm
+    from sim.backends.local import LocalBackend, open_local_swarm
+    from sim.driver import EventRecord, RunRecord, drive_swarm
+    from sim.errors import BackendError, ScenarioError, SimError
+    from sim.runner import run_simulation
+    from sim.scenario.addresses import LOOPBACK_POOL, AddressPool
+    from sim.scenario.model import (
+        ClientsSpec,
+        EventAction,
+        FlashCrowd,
+        LinkProfile,
+        OriginSpec,
+        PoissonArrivals,
+        Scenario,
+        SimEvent,
+        StopHow,
+    )
+    from sim.scenario.plan import ClientPlan, SwarmPlan, arrival_times, plan_swarm
+    from sim.scenario.toml_file import load_scenario, scenario_from_mapping
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 

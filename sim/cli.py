@@ -9,10 +9,10 @@ from typing import Any
 
 import trio
 
-from .backend import Backend
-from .errors import BackendError, SimError
-from .scenario import EventAction
-from .scenario_file import load_scenario
+from sim.backends.base import Backend
+from sim.errors import BackendError, SimError
+from sim.scenario.model import EventAction
+from sim.scenario.toml_file import load_scenario
 
 __all__ = ["backend_named", "register"]
 
@@ -48,12 +48,12 @@ def backend_named(name: str, *, docker_image: str = "peernode:latest") -> Backen
     """The backend called ``name`` (the docker one runs ``docker_image``); `BackendError`
     for one not available."""
     if name == "local":
-        from .local import LocalBackend
+        from sim.backends.local import LocalBackend
 
         return LocalBackend()
     if name == "docker":
         # Imported here: the docker backend is only needed when asked for.
-        from .docker_backend import DockerBackend
+        from sim.backends.docker import DockerBackend
 
         return DockerBackend(image=docker_image)
     raise BackendError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
@@ -67,8 +67,8 @@ def _cmd_sim(args: argparse.Namespace) -> int:
         raise SimError("client-partition and client-heal events need --backend docker")
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         raise SimError(f"--workdir {args.workdir} is not empty")
-    from .progress import SwarmProgressView
-    from .runner import run_simulation
+    from sim.live_progress import SwarmProgressView
+    from sim.runner import run_simulation
 
     with SwarmProgressView(f"sim {scenario.name}") as view:
         report = trio.run(lambda: run_simulation(

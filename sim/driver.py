@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .backend import Swarm
-from .outcomes import Fate
-from .plan import ClientPlan, SwarmPlan
-from .progress import SwarmSnapshot, snapshot
-from .scenario import EventAction, SimEvent, StopHow
+from sim.analysis.outcomes import Fate
+from sim.backends.base import Swarm
+from sim.live_progress import SwarmSnapshot, snapshot
+from sim.scenario.model import EventAction, SimEvent, StopHow
+from sim.scenario.plan import ClientPlan, SwarmPlan
 
 __all__ = ["EventRecord", "RunRecord", "drive_swarm"]
 

@@ -1,18 +1,15 @@
 """The one exception base of the simulation package, and its typed failures.
 
-`SimError` derives from `PeernodeError` so that the ``peernode`` command line,
-which turns `PeernodeError` into a one-line ``error: ...`` and exit 1, reports
-simulation failures the same way without knowing about this package.
+The ``peernode`` command line reports a `SimError` as one ``error: ...`` line and
+exit 1, like every package's own base error.
 """
 
 from __future__ import annotations
 
-from peernode.errors import PeernodeError
-
 __all__ = ["BackendError", "ScenarioError", "SimError"]
 
 
-class SimError(PeernodeError):
+class SimError(Exception):
     """Base of every error raised by `sim`; its message is one line for the planner."""
 
 

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import trio
 
-from .backend import Backend
-from .driver import drive_swarm
-from .outcomes import client_outcome, swarm_figures
-from .plan import plan_swarm
-from .progress import SwarmSnapshot
-from .report import PLOT_FILES, SimulationReport, write_report
-from .scenario import Scenario
-from .timeseries import swarm_throughput
+from sim.analysis.outcomes import client_outcome, swarm_figures
+from sim.analysis.report import PLOT_FILES, SimulationReport, write_report
+from sim.analysis.timeseries import swarm_throughput
+from sim.backends.base import Backend
+from sim.driver import drive_swarm
+from sim.live_progress import SwarmSnapshot
+from sim.scenario.model import Scenario
+from sim.scenario.plan import plan_swarm
 
 __all__ = ["run_simulation", "write_plots"]
 
@@ -42,7 +42,7 @@ async def run_simulation(
     downloads, logs) go to ``workdir``, or to a temporary directory removed after
     the run. ``show`` and ``say`` feed a progress display (see `drive_swarm`).
     Raises `ScenarioError` if the backend cannot hold the scenario, `SimError` or
-    `PeernodeError` if a node cannot be started.
+    `SimError` if a node cannot be started.
     """
     seed = scenario.seed if seed is None else seed
     # Planning draws from a seeded PRNG on purpose: the same seed gives the same run.
@@ -78,7 +78,12 @@ def write_plots(out_dir: Path, r: SimulationReport) -> None:
     """Draw the report's three plots into ``out_dir`` (file names: `PLOT_FILES`)."""
     # matplotlib takes a third of a second to import: only when plotting, not for
     # every `peernode` command (whose parser imports this package).
-    from .plots import plot_bytes_by_source, plot_completion_cdf, plot_throughput, write_png
+    from sim.analysis.plots import (
+        plot_bytes_by_source,
+        plot_completion_cdf,
+        plot_throughput,
+        write_png,
+    )
 
     title = r.scenario.name
     completions = [o.completion_s for o in r.outcomes if o.completion_s is not None]

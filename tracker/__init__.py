@@ -8,45 +8,77 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from certs.lazy import lazy_attributes
+from support.lazy import lazy_attributes
 
-from .admission import CertInfo, Decision, Reason, admit, admit_scrape
-from .catalog import Catalog, announced_info_hashes
-from .config import SwarmPolicy, TrackerConfig
-from .errors import (
-    ConfigError,
-    CrlError,
-    LibraryError,
-    MalformedRequest,
-    TlsSetupError,
-    TrackerError,
-    UnknownPath,
-)
-from .memory_store import MemoryStore
-from .request import AnnounceRequest, Event, ScrapeRequest, parse_request_target
-from .response import encode_announce, encode_failure, encode_scrape
-from .service import Outcome, RequestKind, TrackerService
-from .store import PeerChange, Role, StoreReply, SwarmCounts, SwarmStore
-from .swarm import AnnounceResult, Swarms
-
-# Heavy parts (servers, Redis, plots) load on first use, so `peernode --help`
-# and every other command do not pay for them.
+# Every public name loads on first use (PEP 562): importing one module of this
+# package, or the package itself, loads nothing else.
 _LAZY = {
-    "OutageTolerantService": "redis_outage",
-    "RedisStore": "redis_store",
-    "RedisUnavailable": "redis_store",
-    "RunningTracker": "server",
-    "STORE_UNAVAILABLE": "redis_outage",
-    "TrackerMetrics": "metrics",
-    "serve_tracker": "server",
+    "admit": "tracker.admission",
+    "admit_scrape": "tracker.admission",
+    "announced_info_hashes": "tracker.catalog",
+    "AnnounceRequest": "tracker.request",
+    "AnnounceResult": "tracker.swarm",
+    "Catalog": "tracker.catalog",
+    "CertInfo": "tracker.admission",
+    "ConfigError": "tracker.errors",
+    "CrlError": "tracker.errors",
+    "Decision": "tracker.admission",
+    "encode_announce": "tracker.response",
+    "encode_failure": "tracker.response",
+    "encode_scrape": "tracker.response",
+    "Event": "tracker.request",
+    "LibraryError": "tracker.errors",
+    "MalformedRequest": "tracker.errors",
+    "MemoryStore": "tracker.memory_store",
+    "OutageTolerantService": "tracker.redis_backend.outage",
+    "Outcome": "tracker.service",
+    "parse_request_target": "tracker.request",
+    "PeerChange": "tracker.store",
+    "Reason": "tracker.admission",
+    "RedisStore": "tracker.redis_backend.store",
+    "RedisUnavailable": "tracker.redis_backend.store",
+    "RequestKind": "tracker.service",
+    "Role": "tracker.store",
+    "RunningTracker": "tracker.server",
+    "ScrapeRequest": "tracker.request",
+    "serve_tracker": "tracker.server",
+    "STORE_UNAVAILABLE": "tracker.redis_backend.outage",
+    "StoreReply": "tracker.store",
+    "SwarmCounts": "tracker.store",
+    "SwarmPolicy": "tracker.config",
+    "Swarms": "tracker.swarm",
+    "SwarmStore": "tracker.store",
+    "TlsSetupError": "tracker.errors",
+    "TrackerConfig": "tracker.config",
+    "TrackerError": "tracker.errors",
+    "TrackerMetrics": "tracker.prometheus_metrics",
+    "TrackerService": "tracker.service",
+    "UnknownPath": "tracker.errors",
 }
 
 if TYPE_CHECKING:
-    from .metrics import TrackerMetrics
-    from .redis_outage import STORE_UNAVAILABLE, OutageTolerantService
-    from .redis_store import RedisStore, RedisUnavailable
-    from .server import RunningTracker, serve_tracker
-
+    from tracker.admission import CertInfo, Decision, Reason, admit, admit_scrape
+    from tracker.catalog import Catalog, announced_info_hashes
+    from tracker.config import SwarmPolicy, TrackerConfig
+    from tracker.errors import (
+        ConfigError,
+        CrlError,
+        LibraryError,
+        MalformedRequest,
+        TlsSetupError,
+        TrackerError,
+        UnknownPath,
+    )
+    from tracker.memory_store import MemoryStore
+    from tracker.prometheus_metrics import TrackerMetrics
+    from tracker.redis_backend.outage import STORE_UNAVAILABLE, OutageTolerantService
+    from tracker.redis_backend.store import RedisStore, RedisUnavailable
+    from tracker.request import AnnounceRequest, Event, ScrapeRequest, parse_request_target
+    from tracker.response import encode_announce, encode_failure, encode_scrape
+    from tracker.server import RunningTracker, serve_tracker
+    from tracker.service import Outcome, RequestKind, TrackerService
+    from tracker.store import PeerChange, Role, StoreReply, SwarmCounts, SwarmStore
+    from tracker.swarm import AnnounceResult, Swarms
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 

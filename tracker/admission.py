@@ -17,8 +17,8 @@ from datetime import datetime
 
 from cryptography import x509
 
-from .catalog import Catalog
-from .errors import TrackerError
+from tracker.catalog import Catalog
+from tracker.errors import TrackerError
 
 __all__ = [
     "ORIGIN_SAN",

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from peernode.netaddr import format_hostport, parse_hostport
-
-from .config import TrackerConfig
+from support.hostport import format_hostport, parse_hostport
+from tracker.config import TrackerConfig
 
 if TYPE_CHECKING:  # the server (and Redis) load only when `peernode tracker` runs
-    from .server import RunningTracker
+    from tracker.server import RunningTracker
 
 __all__ = ["register"]
 
@@ -89,7 +88,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 def config_from_args(args: argparse.Namespace) -> TrackerConfig:
     """The tracker configuration from the command line (flags win over ``--config``).
 
-    Raises `ConfigError` for a bad file and `PeernodeError` for a bad address.
+    Raises `ConfigError` for a bad file and `support.errors.InputError` for a bad address.
     """
     listen_host, listen_port = parse_hostport(args.listen)
     metrics_host, metrics_port = parse_hostport(args.metrics) if args.metrics else (None, None)
@@ -116,7 +115,7 @@ async def _serve_then_stop(
     *,
     task_status: trio.TaskStatus[RunningTracker] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    from .server import serve_tracker
+    from tracker.server import serve_tracker
 
     await serve_tracker(config, task_status=task_status)
     done.cancel()  # the graceful shutdown finished: stop listening for signals

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Self, get_type_hints
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from tracker.errors import ConfigError
 
 __all__ = ["SwarmPolicy", "TrackerConfig"]
 

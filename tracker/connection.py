@@ -22,14 +22,14 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 import h11
 import trio
 
-from .admission import CertInfo
-from .config import TrackerConfig
-from .errors import TrackerError
-from .http import HttpRefusal, read_request, response_bytes
-from .metrics import TrackerMetrics
-from .service import Outcome, TrackerService
-from .slots import ConnectionSlots
-from .tls_stream import ServerTlsStream
+from tracker.admission import CertInfo
+from tracker.config import TrackerConfig
+from tracker.connection_slots import ConnectionSlots
+from tracker.errors import TrackerError
+from tracker.http import HttpRefusal, read_request, response_bytes
+from tracker.prometheus_metrics import TrackerMetrics
+from tracker.service import Outcome, TrackerService
+from tracker.tls_stream import ServerTlsStream
 
 __all__ = ["ConnectionContext", "serve_connection"]
 

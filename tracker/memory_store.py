@@ -14,7 +14,7 @@ import random
 import struct
 from collections.abc import Iterable, Iterator
 
-from .store import PeerChange, Role, StoreReply, SwarmCounts
+from tracker.store import PeerChange, Role, StoreReply, SwarmCounts
 
 __all__ = ["MemoryStore"]
 

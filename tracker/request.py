@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
-from .errors import MalformedRequest, UnknownPath
+from tracker.errors import MalformedRequest, UnknownPath
 
 __all__ = [
     "ANNOUNCE_PATH",

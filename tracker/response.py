@@ -7,8 +7,8 @@ from typing import Any
 
 import libtorrent as lt
 
-from .store import SwarmCounts
-from .swarm import AnnounceResult
+from tracker.store import SwarmCounts
+from tracker.swarm import AnnounceResult
 
 __all__ = ["encode_announce", "encode_failure", "encode_scrape"]
 

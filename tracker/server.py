@@ -18,18 +18,18 @@ from dataclasses import dataclass, field
 import h11
 import trio
 
-from .config import TrackerConfig
-from .connection import ConnectionContext, serve_connection
-from .errors import ConfigError, TrackerError
-from .http import read_request, response_bytes
-from .metrics import TrackerMetrics
-from .redis_outage import OutageTolerantService
-from .redis_store import RedisStore, RedisUnavailable
-from .service import TrackerService
-from .slots import ConnectionSlots
-from .sources import Stamp, crl_stamp, library_stamp, load_library, load_revoked
-from .swarm import Swarms
-from .tls import load_ca_certificate, server_ssl_context
+from tracker.config import TrackerConfig
+from tracker.connection import ConnectionContext, serve_connection
+from tracker.connection_slots import ConnectionSlots
+from tracker.errors import ConfigError, TrackerError
+from tracker.http import read_request, response_bytes
+from tracker.prometheus_metrics import TrackerMetrics
+from tracker.redis_backend.outage import OutageTolerantService
+from tracker.redis_backend.store import RedisStore, RedisUnavailable
+from tracker.service import TrackerService
+from tracker.swarm import Swarms
+from tracker.tls import load_ca_certificate, server_ssl_context
+from tracker.watched_files import Stamp, crl_stamp, library_stamp, load_library, load_revoked
 
 __all__ = ["RunningTracker", "serve_tracker"]
 

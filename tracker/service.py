@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address
 
-from .admission import CertInfo, Decision, admit, admit_scrape
-from .catalog import Catalog
-from .errors import MalformedRequest, UnknownPath
-from .request import MAX_SCRAPE_HASHES, AnnounceRequest, parse_request_target
-from .response import encode_announce, encode_failure, encode_scrape
-from .swarm import AnnounceResult, Swarms
+from tracker.admission import CertInfo, Decision, admit, admit_scrape
+from tracker.catalog import Catalog
+from tracker.errors import MalformedRequest, UnknownPath
+from tracker.request import MAX_SCRAPE_HASHES, AnnounceRequest, parse_request_target
+from tracker.response import encode_announce, encode_failure, encode_scrape
+from tracker.swarm import AnnounceResult, Swarms
 
 __all__ = ["Outcome", "RequestKind", "TrackerService"]
 

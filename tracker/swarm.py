@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
-from .config import SwarmPolicy
-from .memory_store import MemoryStore
-from .request import AnnounceRequest, Event
-from .store import PeerChange, Role, SwarmCounts, SwarmStore
+from tracker.config import SwarmPolicy
+from tracker.memory_store import MemoryStore
+from tracker.request import AnnounceRequest, Event
+from tracker.store import PeerChange, Role, SwarmCounts, SwarmStore
 
 __all__ = ["AnnounceResult", "Swarms", "compact_address"]
 

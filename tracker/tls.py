@@ -14,8 +14,7 @@ from pathlib import Path
 from cryptography import x509
 
 from certs import read_private
-
-from .errors import TlsSetupError
+from tracker.errors import TlsSetupError
 
 __all__ = ["load_ca_certificate", "server_ssl_context"]
 

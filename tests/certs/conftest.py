@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs import CA, generate_node_key, save_content_key
+from certs import generate_node_key
+from certs.authority import CA, save_content_key
 
 # Every pure test runs at this instant; nothing reads the wall clock except the TLS tests,
 # because OpenSSL checks validity against the real time.

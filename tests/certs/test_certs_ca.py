@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
-from certs import CA, CertsError, IssuedCert, KeyFileError
-from certs.ca import CLOCK_SKEW, MAX_SERIAL
+from certs import CertsError, KeyFileError
+from certs.authority import CA, IssuedCert
+from certs.authority.ca import CLOCK_SKEW
+from certs.identifiers import MAX_SERIAL
 
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
 CLIENT_AUTH = ExtendedKeyUsageOID.CLIENT_AUTH

@@ -12,15 +12,14 @@ import pytest
 from cryptography import x509
 
 from certs import (
-    CA,
     load_node_key,
     open_rental,
     read_crl_file,
     read_rental_file,
     revoked_serials,
-    save_content_key,
     verify_crl,
 )
+from certs.authority import CA, save_content_key
 
 PEERNODE = "/work/main/.venv/bin/peernode"
 FILM = "night-of-the-living-dead"

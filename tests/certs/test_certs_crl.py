@@ -9,18 +9,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
-from certs import (
-    CA,
-    CertsError,
-    crl_is_stale,
-    crl_pem,
-    load_crl,
-    read_crl_file,
-    refresh_crl,
-    revoke,
-    revoked_serials,
-    verify_crl,
-)
+from certs import CertsError, crl_is_stale, load_crl, read_crl_file, revoked_serials, verify_crl
+from certs.authority import CA, crl_pem, refresh_crl, revoke
 
 
 def _crl_number(crl: x509.CertificateRevocationList) -> int:

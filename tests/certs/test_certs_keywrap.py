@@ -9,13 +9,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs import (
-    CertsError,
-    RentalTampered,
-    WrappedKey,
-    unwrap_content_key,
-    wrap_content_key,
-)
+from certs import CertsError, RentalTampered, WrappedKey, unwrap_content_key
+from certs.authority import wrap_content_key
 
 KEY = bytes(range(32))
 

@@ -16,7 +16,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certs import (
-    CA,
     BundleError,
     CertsError,
     Rental,
@@ -26,13 +25,11 @@ from certs import (
     RentalOtherCA,
     RentalTampered,
     generate_node_key,
-    issue_rental_bundle,
-    make_rental_bundle,
     open_rental,
     read_rental_certificate,
     read_rental_file,
-    save_content_key,
 )
+from certs.authority import CA, issue_rental_bundle, make_rental_bundle, save_content_key
 
 WINDOW = timedelta(hours=48)
 

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certs import CA, IssuedCert, crl_pem, private_key_pem
+from certs import private_key_pem
+from certs.authority import CA, IssuedCert, crl_pem
 
 HANDSHAKE_TIMEOUT_S = 10.0
 

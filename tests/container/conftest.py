@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from peernode.container import ContainerReader, encrypt_file
-from peernode.container_header import CONTAINER_SEGMENT_BYTES, ContainerHeader
+from peernode.container.header import CONTAINER_SEGMENT_BYTES, ContainerHeader
+from peernode.container.stream import ContainerReader, encrypt_file
 
 KEY = bytes(range(32))
 FILM = "film-a"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from peernode.container_header import (
+from peernode.container.header import (
     MIN_SEGMENT_BYTES,
     ContainerHeader,
     decode_header,

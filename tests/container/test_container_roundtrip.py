@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peernode.container import (
+from peernode.container.header import CONTAINER_SEGMENT_BYTES
+from peernode.container.stream import (
     ContainerReader,
     decrypt_file,
     decrypt_segment,
@@ -19,7 +20,6 @@ from peernode.container import (
     open_container,
     parse_header,
 )
-from peernode.container_header import CONTAINER_SEGMENT_BYTES
 from peernode.errors import ContainerError
 
 SEG = CONTAINER_SEGMENT_BYTES

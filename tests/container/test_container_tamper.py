@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from peernode.container import decrypt_file, decrypt_segment, open_container
-from peernode.container_header import CONTAINER_SEGMENT_BYTES, parse_header
+from peernode.container.header import CONTAINER_SEGMENT_BYTES, parse_header
+from peernode.container.stream import decrypt_file, decrypt_segment, open_container
 from peernode.errors import ContainerError
 
 SEG = CONTAINER_SEGMENT_BYTES

@@ -27,7 +27,7 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from peernode.daemon_openapi import openapi_document
+from peernode.daemon.openapi import openapi_document
 
 PEERNODE = [sys.executable, "-m", "peernode"]
 FILM_ID = "daemon-film"

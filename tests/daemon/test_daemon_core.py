@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peernode.daemon_api import (
+from peernode.daemon.api import (
     ERROR_STATUS,
     ApiError,
     DaemonSettings,
@@ -20,9 +20,9 @@ from peernode.daemon_api import (
     parse_settings_update,
     route_request,
 )
-from peernode.daemon_events import events_between, failed_view, format_sse
-from peernode.daemon_openapi import openapi_document
-from peernode.daemon_state import (
+from peernode.daemon.events import events_between, failed_view, format_sse
+from peernode.daemon.openapi import openapi_document
+from peernode.daemon.records import (
     RentalRecord,
     decode_record,
     decode_settings,
@@ -186,7 +186,7 @@ def test_openapi_names_every_error_code() -> None:
 def test_checked_in_openapi_json_matches_the_module() -> None:
     """peernode/openapi.json is for client code generators; it must not drift.
 
-    Regenerate: .venv/bin/python -c "import json; from peernode.daemon_openapi import
+    Regenerate: .venv/bin/python -c "import json; from peernode.daemon.openapi import
     openapi_document as d; print(json.dumps(d(), indent=2, sort_keys=True))" > peernode/openapi.json
     """
     from pathlib import Path

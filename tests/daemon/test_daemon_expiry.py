@@ -16,10 +16,10 @@ import pytest
 import trio
 import trio.testing
 
-from peernode.daemon_api import ApiError, Route
-from peernode.daemon_service import Daemon
-from peernode.daemon_store import StateStore
-from peernode.node import NodeConfig, open_node
+from peernode.daemon.api import ApiError, Route
+from peernode.daemon.controller import Daemon
+from peernode.daemon.state_dir import StateStore
+from peernode.runtime.node import NodeConfig, open_node
 
 from .conftest import FILM_ID, World
 

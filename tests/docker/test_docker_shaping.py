@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from sim import run_simulation, scenario_from_mapping
-from sim.docker_backend import DockerBackend
+from sim.backends.docker import DockerBackend
 
 RATE_BPS = 1_000_000
 

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from sim import BackendError, SwarmPlan, load_scenario, plan_swarm, run_simulation
-from sim.docker_backend import DOCKER_POOL, LABEL, WORKDIR_LABEL, DockerBackend, open_docker_swarm
+from sim.backends.docker import DOCKER_POOL, LABEL, WORKDIR_LABEL, DockerBackend, open_docker_swarm
 
 from .conftest import SCENARIOS_DIR, docker_lines
 

@@ -22,16 +22,10 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
-from certs import (
-    CA,
-    generate_node_key,
-    issue_rental_bundle,
-    load_node_key,
-    open_rental,
-    save_node_key,
-)
-from peernode.container import decrypt_file
-from peernode.packaging import package_film
+from certs import generate_node_key, load_node_key, open_rental, save_node_key
+from certs.authority import CA, issue_rental_bundle
+from peernode.container.stream import decrypt_file
+from peernode.operations.packaging import package_film
 
 PEERNODE = [sys.executable, "-m", "peernode"]
 FILM_ID = "fault-film"

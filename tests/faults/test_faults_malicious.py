@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs import generate_node_key, load_node_key, open_rental, private_key_pem
-from peernode.container import decrypt_file, open_container
+from peernode.container.stream import decrypt_file, open_container
 from peernode.errors import ContainerError
-from peernode.lt_session import add_ssl_torrent, make_session
+from peernode.runtime.session_settings import add_ssl_torrent, make_session
 
 from .conftest import FILM_ID, PEERNODE, Swarm, wait_exit
 

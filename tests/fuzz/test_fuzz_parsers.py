@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.errors import ScenarioError
-from sim.scenario_file import load_scenario, scenario_from_mapping
+from sim.scenario.toml_file import load_scenario, scenario_from_mapping
 from tracker import AnnounceRequest, ScrapeRequest, TrackerError, parse_request_target
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,8 @@ import libtorrent as lt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs import CA, IssuedCert, generate_node_key, make_rental_bundle
+from certs import generate_node_key
+from certs.authority import CA, IssuedCert, make_rental_bundle
 
 FILM_ID = "test-film"
 PIECE_BYTES = 64 * 1024

@@ -13,11 +13,12 @@ import pytest
 import trio
 from cryptography.hazmat.primitives import serialization
 
-from certs import CA, IssuedCert, generate_node_key, private_key_pem
-from peernode.download import Download
-from peernode.lt_session import add_ssl_torrent, make_session
-from peernode.node import NodeConfig, open_node
-from peernode.origin import OriginConfig, serve_origin
+from certs import generate_node_key, private_key_pem
+from certs.authority import CA, IssuedCert
+from peernode.operations.origin import OriginConfig, serve_origin
+from peernode.runtime.download import Download
+from peernode.runtime.node import NodeConfig, open_node
+from peernode.runtime.session_settings import add_ssl_torrent, make_session
 
 from .conftest import FILM_ID, Film, RentalFactory
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peernode.demo import DemoConfig, run_demo
+from peernode.operations.demo import DemoConfig, run_demo
 
 
 async def test_tracker_origin_and_three_clients_share_and_decrypt(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ import pytest
 import trio
 import trio.testing
 
-from certs import CA, IssuedCert, make_rental_bundle, save_node_key
-from peernode.download import RentalExpiredError
-from peernode.node import NodeConfig, open_node
+from certs import save_node_key
+from certs.authority import CA, IssuedCert, make_rental_bundle
+from peernode.runtime.download import RentalExpiredError
+from peernode.runtime.node import NodeConfig, open_node
 
 from .conftest import FILM_ID, Film, RentalFactory, make_torrent
 

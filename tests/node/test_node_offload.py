@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from peernode.lt_session import CLIENT_PEER_ID_PREFIX, ORIGIN_PEER_ID_PREFIX
-from peernode.offload import BLOCK_BYTES, OffloadCounter, block_bytes
+from peernode.runtime.offload import BLOCK_BYTES, OffloadCounter, block_bytes
+from peernode.runtime.session_settings import CLIENT_PEER_ID_PREFIX, ORIGIN_PEER_ID_PREFIX
 
 ORIGIN = ORIGIN_PEER_ID_PREFIX + b"x" * 12
 PEER = CLIENT_PEER_ID_PREFIX + b"y" * 12

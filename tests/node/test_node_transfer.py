@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx
 import trio
 
-from certs import CA, IssuedCert, load_content_key
-from peernode.node import NodeConfig, open_node
-from peernode.origin import OriginConfig, serve_origin
-from peernode.packaging import package_film
+from certs.authority import CA, IssuedCert, load_content_key
+from peernode.operations.origin import OriginConfig, serve_origin
+from peernode.operations.packaging import package_film
+from peernode.runtime.node import NodeConfig, open_node
 
 from .conftest import Film, RentalFactory
 

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from certs import CA
-from peernode.packaging import PackagedFilm, package_film
+from certs.authority import CA
+from peernode.operations.packaging import PackagedFilm, package_film
 
 TRACKER = "https://127.0.0.1:8443/announce"
 

@@ -12,7 +12,7 @@ import pytest
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "peernode.cli", "package", *map(str, args)],
+        [sys.executable, "-m", "peernode.cli.main", "package", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from peernode.packaging import PackagingError
+from peernode.operations.packaging import PackagingError
 
 
 def _snapshot(*dirs: Path) -> list[str]:

@@ -17,10 +17,11 @@ import libtorrent as lt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from certs import CA, generate_node_key, load_content_key, private_key_pem
-from peernode.container import decrypt_file
-from peernode.lt_session import add_ssl_torrent, make_session, ssl_listen_port
-from peernode.packaging import PackagedFilm
+from certs import generate_node_key, private_key_pem
+from certs.authority import CA, load_content_key
+from peernode.container.stream import decrypt_file
+from peernode.operations.packaging import PackagedFilm
+from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
 
 DEADLINE_S = 60.0
 

@@ -10,9 +10,9 @@ import libtorrent as lt
 import pytest
 from cryptography import x509
 
-from certs import load_content_key
-from peernode.container import decrypt_file
-from peernode.packaging import (
+from certs.authority import load_content_key
+from peernode.container.stream import decrypt_file
+from peernode.operations.packaging import (
     MAX_PIECE_BYTES,
     MIN_PIECE_BYTES,
     PackagingError,

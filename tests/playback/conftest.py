@@ -16,12 +16,13 @@ import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs import CA, IssuedCert, generate_node_key, load_content_key, make_rental_bundle
-from peernode.download import Download
-from peernode.node import Node, NodeConfig, open_node
-from peernode.origin import OriginConfig, serve_origin
-from peernode.packaging import package_film
-from peernode.playback import PLAYBACK_SESSION_SETTINGS, serve_playback
+from certs import generate_node_key
+from certs.authority import CA, IssuedCert, load_content_key, make_rental_bundle
+from peernode.operations.origin import OriginConfig, serve_origin
+from peernode.operations.packaging import package_film
+from peernode.playback.server import PLAYBACK_SESSION_SETTINGS, serve_playback
+from peernode.runtime.download import Download
+from peernode.runtime.node import Node, NodeConfig, open_node
 
 FILM_ID = "test-movie"
 FILM_SECONDS = 60

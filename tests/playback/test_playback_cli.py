@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from certs import CA, IssuedCert, generate_node_key, make_rental_bundle, save_node_key
-from peernode.playback_client import fetch_url
+from certs import generate_node_key, save_node_key
+from certs.authority import CA, IssuedCert, make_rental_bundle
+from peernode.testing.playback_client import fetch_url
 
 from .conftest import Film, running_origin
 

@@ -10,14 +10,14 @@ import pytest
 import trio
 import trio.testing
 
-from peernode.playback_client import HttpConnection
-from peernode.playback_http import (
+from peernode.playback.http import (
     AbortResponse,
     HttpLimits,
     HttpRequest,
     ResponseWriter,
     serve_http_connection,
 )
+from peernode.testing.playback_client import HttpConnection
 
 LIMITS = HttpLimits(max_request_bytes=4096, request_timeout_s=5.0, idle_timeout_s=30.0)
 BODY = b"0123456789" * 100

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from peernode.container_header import ContainerHeader
-from peernode.playback_plan import (
+from peernode.container.header import ContainerHeader
+from peernode.playback.plan import (
     PieceChanges,
     PieceWishes,
     ReadAheadPolicy,
@@ -13,7 +13,7 @@ from peernode.playback_plan import (
     ReadRate,
     plan_reads,
 )
-from peernode.playback_range import FilmLayout
+from peernode.playback.ranges import FilmLayout
 
 SEGMENT = 1024
 SEG_PLAIN = SEGMENT - 16

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peernode.container_header import SEGMENT_TAG_BYTES, ContainerHeader
+from peernode.container.header import SEGMENT_TAG_BYTES, ContainerHeader
 from peernode.errors import PeernodeError
-from peernode.playback_range import (
+from peernode.playback.ranges import (
     UNSATISFIABLE,
     ByteRange,
     FilmLayout,

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from peernode.container_header import CONTAINER_SEGMENT_BYTES, SEGMENT_TAG_BYTES
+from peernode.container.header import CONTAINER_SEGMENT_BYTES, SEGMENT_TAG_BYTES
 from peernode.errors import PeernodeError
-from peernode.playback import serve_playback
-from peernode.playback_client import fetch_url, open_http_connection
+from peernode.playback.server import serve_playback
+from peernode.testing.playback_client import fetch_url, open_http_connection
 
 from .conftest import Film, RentalFactory, complete_download, playback
 
@@ -124,7 +124,7 @@ async def test_a_tampered_segment_ends_the_response_without_a_wrong_byte(
             byte = f.read(1)[0]
             f.seek(-1, 1)
             f.write(bytes([byte ^ 0x01]))
-        with caplog.at_level(logging.ERROR, logger="peernode.playback"):
+        with caplog.at_level(logging.ERROR, logger="peernode.playback.server"):
             async with playback(download) as url:
                 whole = await fetch_url(url)
                 tail = await fetch_url(url, headers=[("Range", "bytes=2000000-")])
@@ -149,7 +149,7 @@ async def test_a_tampered_header_serves_nothing(
             at = header.index(b"video/mp4")
             f.seek(at)
             f.write(b"video/mp5")
-        with caplog.at_level(logging.ERROR, logger="peernode.playback"):
+        with caplog.at_level(logging.ERROR, logger="peernode.playback.server"):
             async with playback(download) as url:
                 response = await fetch_url(url, headers=[("Range", "bytes=0-99")])
     assert response.status == 500

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from certs import IssuedCert
-from peernode.container_header import CONTAINER_SEGMENT_BYTES, parse_header
-from peernode.playback_client import HttpResponse, fetch_url
-from peernode.playback_range import FilmLayout
+from certs.authority import IssuedCert
+from peernode.container.header import CONTAINER_SEGMENT_BYTES, parse_header
+from peernode.playback.ranges import FilmLayout
+from peernode.testing.playback_client import HttpResponse, fetch_url
 
 from .conftest import (
     FILM_SECONDS,

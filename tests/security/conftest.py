@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certs import CA, generate_node_key, private_key_pem, write_private
-from peernode.packaging import PackagedFilm, package_film
+from certs import generate_node_key, private_key_pem
+from certs.authority import CA
+from peernode.operations.packaging import PackagedFilm, package_film
+from support.atomic_write import write_private
 
 PEERNODE = [sys.executable, "-m", "peernode"]
 FILM_ID = "secure-film"

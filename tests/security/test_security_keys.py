@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from certs import generate_node_key, load_content_key, save_node_key
-from peernode.demo import DemoConfig, run_demo
+from certs import generate_node_key, save_node_key
+from certs.authority import load_content_key
+from peernode.operations.demo import DemoConfig, run_demo
 
 from .conftest import FILM_ID, PEERNODE, Operator, free_port
 

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import libtorrent as lt
 
-from certs import CA
+from certs.authority import CA
 
 from .conftest import HOST, Operator
 

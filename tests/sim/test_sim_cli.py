@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.report import PLOT_FILES
+from sim.analysis.report import PLOT_FILES
 
 from .conftest import SCENARIOS_DIR, VALID_TOML, WriteScenario
 

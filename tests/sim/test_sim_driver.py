@@ -32,7 +32,7 @@ from sim import (
 )
 from sim.driver import ANNOUNCE_SETTLE_S
 from sim.errors import ScenarioError
-from sim.progress import SwarmSnapshot, describe_snapshot
+from sim.live_progress import SwarmSnapshot, describe_snapshot
 
 from .conftest import make_scenario
 

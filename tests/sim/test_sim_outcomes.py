@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim import ClientOutcome, ClientPlan, Fate, StatusSample, client_outcome, swarm_figures
-from sim.outcomes import completion_seconds, startup_seconds
+from sim.analysis.outcomes import completion_seconds, startup_seconds
 
 MB = 1_000_000
 

@@ -19,7 +19,7 @@ from sim import (
     arrival_times,
     plan_swarm,
 )
-from sim.plan import CHURN_PROGRESS_RANGE
+from sim.scenario.plan import CHURN_PROGRESS_RANGE
 
 from .conftest import make_scenario
 

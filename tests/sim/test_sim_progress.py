@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from sim.progress import SwarmProgressView, SwarmSnapshot
+from sim.live_progress import SwarmProgressView, SwarmSnapshot
 
 SNAP = SwarmSnapshot(elapsed_s=6.0, clients=4, waiting=1, downloading=2,
                      done={"complete": 1}, progress=0.5, bytes_from_origin=2_000_000,

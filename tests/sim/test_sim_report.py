@@ -26,7 +26,7 @@ from sim import (
     swarm_throughput,
     write_report,
 )
-from sim.report import PLOT_FILES
+from sim.analysis.report import PLOT_FILES
 from sim.runner import write_plots
 
 from .conftest import make_scenario

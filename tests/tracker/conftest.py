@@ -20,6 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import certs
+import certs.authority
+import support.atomic_write
 from tracker.catalog import announced_info_hashes
 from tracker.config import TrackerConfig
 from tracker.server import RunningTracker, serve_tracker
@@ -45,17 +47,17 @@ class Film:
 
 
 @pytest.fixture(scope="session")
-def ca() -> certs.CA:
-    return certs.CA.create(now=datetime.now(UTC))
+def ca() -> certs.authority.CA:
+    return certs.authority.CA.create(now=datetime.now(UTC))
 
 
 @pytest.fixture(scope="session")
-def other_ca() -> certs.CA:
-    return certs.CA.create("another operator", now=datetime.now(UTC))
+def other_ca() -> certs.authority.CA:
+    return certs.authority.CA.create("another operator", now=datetime.now(UTC))
 
 
 def issue_rental(
-    ca: certs.CA, film_id: str, *, start: timedelta = -HOUR, length: timedelta = 2 * HOUR
+    ca: certs.authority.CA, film_id: str, *, start: timedelta = -HOUR, length: timedelta = 2 * HOUR
 ) -> Rental:
     """A rental for ``film_id`` whose window starts ``start`` from now."""
     key = certs.generate_node_key()
@@ -65,7 +67,7 @@ def issue_rental(
 
 
 @pytest.fixture
-def rental_for(ca: certs.CA) -> Callable[..., Rental]:
+def rental_for(ca: certs.authority.CA) -> Callable[..., Rental]:
     def make(film_id: str, **kw: timedelta) -> Rental:
         return issue_rental(ca, film_id, **kw)
 
@@ -96,7 +98,7 @@ def make_film(
 class Pki:
     """A tracker's files on disk: CA, server certificate, CRL, a library of two films."""
 
-    ca: certs.CA
+    ca: certs.authority.CA
     dir: Path
     ca_path: Path
     cert_path: Path
@@ -125,7 +127,7 @@ class Pki:
         """Rewrite the CRL (atomically, as `peernode ca revoke` does) revoking ``serials``."""
         now = datetime.now(UTC)
         crl = self.ca.sign_crl(dict.fromkeys(serials, now), now=now)
-        certs.write_atomic(self.crl_path, certs.crl_pem(crl))
+        support.atomic_write.write_atomic(self.crl_path, certs.authority.crl_pem(crl))
 
     def client_context(
         self, cert_pem: bytes | None, key_pem: bytes | None, *, trust: bytes | None = None
@@ -136,13 +138,13 @@ class Pki:
             name = hashlib.sha256(cert_pem).hexdigest()[:16]
             cert_file, key_file = self.dir / f"{name}.pem", self.dir / f"{name}.key"
             cert_file.write_bytes(cert_pem)
-            certs.write_private(key_file, key_pem)
+            support.atomic_write.write_private(key_file, key_pem)
             ctx.load_cert_chain(cert_file, key_file)
         return ctx
 
 
 @pytest.fixture
-def pki(tmp_path: Path, ca: certs.CA) -> Pki:
+def pki(tmp_path: Path, ca: certs.authority.CA) -> Pki:
     server = ca.issue_server(["127.0.0.1"])
     server.save(tmp_path, "server")
     ca_path = tmp_path / "ca.pem"

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 import certs
+import certs.authority
 from tracker.admission import CertInfo, Decision, Reason, admit, admit_scrape
 from tracker.catalog import Catalog, announced_info_hashes
 from tracker.errors import TrackerError
@@ -78,7 +79,7 @@ def test_scrape_sees_only_admitted_films() -> None:
     assert allowed == ()
 
 
-def test_cert_info_from_issued_certificates(ca: certs.CA) -> None:
+def test_cert_info_from_issued_certificates(ca: certs.authority.CA) -> None:
     key = certs.generate_node_key()
     cert = ca.issue_rental(
         "film-a", key.public_key(), not_before=T0, not_after=T0 + timedelta(hours=2), serial=1234
@@ -94,7 +95,7 @@ def test_cert_info_from_issued_certificates(ca: certs.CA) -> None:
         CertInfo.from_der(b"not a certificate")
 
 
-def test_catalog_from_real_torrents(tmp_path: Path, ca: certs.CA) -> None:
+def test_catalog_from_real_torrents(tmp_path: Path, ca: certs.authority.CA) -> None:
     a = make_film(tmp_path, "film-a", ca.cert_pem, "https://127.0.0.1:1/announce")
     b = make_film(tmp_path, "film-b", ca.cert_pem, "https://127.0.0.1:1/announce")
     catalog, problems = Catalog.from_torrents(

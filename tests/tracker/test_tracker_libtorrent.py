@@ -18,7 +18,8 @@ import pytest
 import trio
 
 import certs
-from peernode.lt_session import add_ssl_torrent, make_session, ssl_listen_port
+import certs.authority
+from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
 from tracker import RunningTracker, serve_tracker
 
 from .conftest import Film, Pki, issue_rental
@@ -122,7 +123,11 @@ REFUSALS = {
 
 @pytest.mark.parametrize("case", [*REFUSALS, "another CA"])
 async def test_refused_rental_gets_no_peers_and_the_tracker_logs_why(
-    pki: Pki, other_ca: certs.CA, tmp_path: Path, caplog: pytest.LogCaptureFixture, case: str
+    pki: Pki,
+    other_ca: certs.authority.CA,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    case: str,
 ) -> None:
     caplog.set_level(logging.INFO, logger="tracker")
     film = pki.films["film-a"]

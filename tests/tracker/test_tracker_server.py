@@ -10,6 +10,8 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
+from certs.authority import crl_pem
+from support.atomic_write import write_atomic
 from tracker import RunningTracker
 from tracker.admission import Reason
 from tracker.service import RequestKind
@@ -72,7 +74,7 @@ async def test_certificate_from_another_ca_is_refused_in_the_handshake(
 ) -> None:
     import certs
 
-    assert isinstance(other_ca, certs.CA)
+    assert isinstance(other_ca, certs.authority.CA)
     rental = issue_rental(other_ca, "film-a")
     async with trio.open_nursery() as nursery:
         tracker = await start_tracker(nursery, pki)
@@ -182,7 +184,7 @@ async def test_reload_on_request_and_a_bad_crl_keeps_the_previous_one(
 
     from .conftest import PLACEHOLDER_URL, make_film, start_tracker
 
-    assert isinstance(other_ca, certs.CA)
+    assert isinstance(other_ca, certs.authority.CA)
     async with trio.open_nursery() as nursery:
         tracker = await start_tracker(nursery, pki, reload_poll_s=3600)
         pki.revoke(77)
@@ -191,7 +193,7 @@ async def test_reload_on_request_and_a_bad_crl_keeps_the_previous_one(
         await wait_until(lambda: tracker.service.catalog.get(new.info_hash) == "film-c")
         await wait_until(lambda: tracker.service.revoked_serials == {77})
         # a CRL signed by another CA is not believed
-        certs.write_atomic(pki.crl_path, certs.crl_pem(other_ca.sign_crl({})))
+        write_atomic(pki.crl_path, crl_pem(other_ca.sign_crl({})))
         (pki.library / "junk.torrent").write_bytes(b"not a torrent")
         tracker.reload()
         await wait_until(

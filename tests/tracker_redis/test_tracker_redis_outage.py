@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tracker import PeerChange, RedisStore, RedisUnavailable, Role
-from tracker.redis_breaker import OutageBreaker
+from tracker.redis_backend.breaker import OutageBreaker
 
 CHANGE = PeerChange(b"\x11" * 20, b"\x01" * 20, bytes([10, 0, 0, 1, 0, 80]), Role.LEECHER, 0, 0)
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tracker.config import SwarmPolicy
-from tracker.redis_store import RedisStore
+from tracker.redis_backend.store import RedisStore
 from tracker.swarm import Swarms
 
 

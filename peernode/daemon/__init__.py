@@ -1,0 +1,1 @@
+"""The local daemon: one node holding many rentals, driven by a control API over HTTP."""

@@ -1,0 +1,172 @@
+"""The OpenAPI 3.1 description of the daemon's control API (served at /openapi.json).
+
+Built from the same error codes the API uses, so the two cannot drift apart;
+its schemas are JSON Schema 2020-12, which the end-to-end test validates
+every response against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peernode.daemon.api import ERROR_STATUS, MAX_BODY_BYTES
+from peernode.daemon.events import EVENT_KINDS
+
+__all__ = ["openapi_document"]
+
+Schema = dict[str, Any]
+
+_INT = {"type": "integer", "minimum": 0}
+_RATE = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+_STATES = ["checking", "downloading", "paused", "seeding", "completed", "expired", "error",
+           "stopped"]
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _object(properties: dict[str, Schema], *, required: list[str] | None = None) -> Schema:
+    return {"type": "object", "properties": properties,
+            "required": list(properties) if required is None else required,
+            "additionalProperties": False}
+
+
+_DOWNLOAD = _object({
+    "id": {"type": "string", "description": "download id (the film id)"},
+    "film_id": {"type": "string"},
+    "state": {"enum": _STATES},
+    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+    "complete": {"type": "boolean"},
+    "total_bytes": _INT,
+    "done_bytes": _INT,
+    "download_rate_bps": _INT,
+    "upload_rate_bps": _INT,
+    "peers": _INT,
+    "bytes_from_origin": {**_INT, "description": "bytes received from the origin (CDN-billed)"},
+    "bytes_from_peers": {**_INT, "description": "bytes received from other customers"},
+    "bytes_uploaded": _INT,
+    "bytes_downloaded_session": {**_INT,
+                                 "description": "payload received since the daemon started"},
+    "seconds": {"type": "number", "minimum": 0},
+    "eta_s": {"type": ["number", "null"]},
+    "rental_not_after": {"type": ["string", "null"], "format": "date-time"},
+    "error": {"type": ["string", "null"]},
+    "added_at": {"type": ["string", "null"], "format": "date-time"},
+}, required=["id", "film_id", "state", "progress", "complete", "total_bytes", "done_bytes",
+             "download_rate_bps", "upload_rate_bps", "peers", "bytes_from_origin",
+             "bytes_from_peers", "bytes_uploaded", "bytes_downloaded_session", "seconds",
+             "eta_s", "rental_not_after", "error"])
+
+_SCHEMAS: dict[str, Schema] = {
+    "Error": _object({
+        "code": {"enum": sorted(ERROR_STATUS)},
+        "message": {"type": "string"},
+        "field": {"type": "string", "description": "the request field at fault"},
+    }, required=["code", "message"]),
+    "Download": _DOWNLOAD,
+    "DownloadList": _object({"downloads": {"type": "array", "items": _ref("Download")}}),
+    "RentalRequest": _object({
+        "torrent": {"type": "string", "contentEncoding": "base64",
+                    "description": "the film's .torrent file"},
+        "rental": {"type": "string", "contentEncoding": "base64",
+                   "description": "the rental bundle (.pvr)"},
+        "node_key_path": {"type": "string",
+                          "description": "absolute path of this node's key (mode 0600)"},
+        "peers": {"type": "array", "items": {"type": "string"},
+                  "description": "HOST:PORT peers to connect to directly"},
+    }, required=["torrent", "rental", "node_key_path"]),
+    "Settings": _object({
+        "upload_rate_bps": _RATE,
+        "download_rate_bps": _RATE,
+        "seed_when_complete": {"type": "boolean",
+                               "description": "share completed films (the customer's consent)"},
+    }),
+    "SettingsUpdate": _object({
+        "upload_rate_bps": _RATE,
+        "download_rate_bps": _RATE,
+        "seed_when_complete": {"type": "boolean"},
+    }, required=[]),
+    "Health": _object({"status": {"enum": ["ok", "degraded"],
+                                  "description": "degraded: the SSL listen socket is closed"},
+                       "downloads": _INT, "ssl_port": _INT, "uptime_s": {"type": "number"}}),
+    "Playback": _object({"id": {"type": "string"}, "url": {"type": "string", "format": "uri"}}),
+    "Deleted": _object({"id": {"type": "string"}, "deleted": {"const": True},
+                        "files_deleted": {"type": "boolean"}}),
+    "DownloadFailedEvent": _object({"id": {"type": "string"}, "code": {"type": "string"},
+                                    "message": {"type": "string"}}),
+}
+
+
+def _json(schema: Schema, description: str) -> Schema:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Schema]:
+    out = {str(s): _json(_ref("Error"), "error") for s in (401, *statuses)}
+    out["default"] = _json(_ref("Error"), "error")
+    return out
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def _op(summary: str, ok: str, schema: str, *errors: int, **extra: Any) -> Schema:
+    return {"summary": summary, "responses": {ok: _json(_ref(schema), summary), **_errors(*errors)},
+            **extra}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document as a JSON-ready dict."""
+    body = {"required": True, "content": {"application/json": {"schema": _ref("RentalRequest")}}}
+    settings_body = {"required": True,
+                     "content": {"application/json": {"schema": _ref("SettingsUpdate")}}}
+    events = {
+        "description": "server-sent events; each `data` is one JSON object: `progress`, "
+        "`completed` and `rental-expired` carry a Download, `error` a DownloadFailedEvent",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "peernode daemon control API",
+            "version": "1",
+            "description": "Local control API of `peernode daemon` (127.0.0.1 only). Every "
+            "/v1 call needs `Authorization: Bearer TOKEN` (TOKEN in STATE_DIR/token). Request "
+            f"bodies are limited to {MAX_BODY_BYTES} bytes. Event kinds: "
+            + ", ".join(EVENT_KINDS) + ".",
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/openapi.json": {"get": {"summary": "this document", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/v1/health": {"get": _op("daemon health", "200", "Health")},
+            "/v1/rentals": {"post": _op("add a rental: start downloading its film", "201",
+                                        "Download", 400, 409, 413, requestBody=body)},
+            "/v1/downloads": {"get": _op("every download", "200", "DownloadList")},
+            "/v1/downloads/{id}": {
+                "get": _op("one download", "200", "Download", 404, parameters=_ID),
+                "delete": _op("stop and forget a download", "200", "Deleted", 404,
+                              parameters=[*_ID, {"name": "delete_files", "in": "query",
+                                                 "schema": {"type": "boolean"}}]),
+            },
+            "/v1/downloads/{id}/pause": {"post": _op("pause", "200", "Download", 404, 409,
+                                                     parameters=_ID)},
+            "/v1/downloads/{id}/resume": {"post": _op("resume", "200", "Download", 404, 409,
+                                                      parameters=_ID)},
+            "/v1/downloads/{id}/playback": {"get": _op("the playback URL (starts a server)",
+                                                       "200", "Playback", 404, 409, 503,
+                                                       parameters=_ID)},
+            "/v1/events": {"get": {"summary": "server-sent events",
+                                   "responses": {"200": events, **_errors()}}},
+            "/v1/settings": {
+                "get": _op("the settings", "200", "Settings"),
+                "put": _op("change caps and seeding policy (fields omitted stay)", "200",
+                           "Settings", 400, requestBody=settings_body),
+            },
+        },
+    }

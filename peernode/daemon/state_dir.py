@@ -1,0 +1,118 @@
+"""The daemon's state directory: token, settings and rentals, written atomically.
+
+Layout::
+
+    STATE_DIR/token                      bearer token of the control API (0600)
+    STATE_DIR/settings.json              the customer's caps and seeding policy
+    STATE_DIR/rentals/ID/record.json     how to add download ID again
+    STATE_DIR/rentals/ID/film.torrent    its torrent
+    STATE_DIR/rentals/ID/rental.pvr      its rental bundle (0600)
+    STATE_DIR/downloads/ID/              its save dir (film + libtorrent resume data)
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from certs import CertsError, read_private
+from peernode.daemon.api import DaemonSettings
+from peernode.daemon.records import (
+    RentalRecord,
+    decode_record,
+    decode_settings,
+    encode_record,
+    encode_settings,
+)
+from peernode.errors import PeernodeError
+from support.atomic_write import write_atomic, write_private
+
+__all__ = ["StateStore", "StoredRental"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredRental:
+    """A rental read back from the state directory."""
+
+    record: RentalRecord
+    torrent: bytes
+    bundle: bytes
+
+
+class StateStore:
+    """Reads and writes one daemon state directory (created if missing, mode 0700)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir
+        try:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise PeernodeError(f"state dir {state_dir} cannot be created: {e.strerror}") from None
+
+    @property
+    def token_path(self) -> Path:
+        return self.root / "token"
+
+    def token(self) -> str:
+        """The API bearer token, created (0600) on first use; `CertsError` if too open."""
+        if not self.token_path.exists():
+            write_private(self.token_path, secrets.token_urlsafe(32).encode())
+        return read_private(self.token_path, what="API token").decode().strip()
+
+    def settings(self) -> DaemonSettings:
+        """The saved settings (defaults if none); `PeernodeError` if the file is damaged."""
+        path = self.root / "settings.json"
+        if not path.exists():
+            return DaemonSettings()
+        return decode_settings(path.read_bytes())
+
+    def save_settings(self, settings: DaemonSettings) -> None:
+        write_atomic(self.root / "settings.json", encode_settings(settings))
+
+    def download_dir(self, download_id: str) -> Path:
+        """Where download ``download_id``'s film and resume data live."""
+        return self.root / "downloads" / download_id
+
+    def _rental_dir(self, download_id: str) -> Path:
+        return self.root / "rentals" / download_id
+
+    def save_rental(self, record: RentalRecord, torrent: bytes, bundle: bytes) -> None:
+        """Write a new rental; the record goes last so a crash leaves no half rental."""
+        folder = self._rental_dir(record.download_id)
+        write_atomic(folder / "film.torrent", torrent)
+        write_private(folder / "rental.pvr", bundle)
+        self.save_record(record)
+
+    def save_record(self, record: RentalRecord) -> None:
+        write_atomic(self._rental_dir(record.download_id) / "record.json", encode_record(record))
+
+    def rentals(self) -> list[StoredRental]:
+        """Every complete rental in the state dir; damaged ones are logged and skipped."""
+        found: list[StoredRental] = []
+        base = self.root / "rentals"
+        for folder in sorted(base.iterdir()) if base.is_dir() else []:
+            try:
+                record = decode_record((folder / "record.json").read_bytes())
+                found.append(StoredRental(
+                    record,
+                    (folder / "film.torrent").read_bytes(),
+                    read_private(folder / "rental.pvr", what="rental bundle"),
+                ))
+            except FileNotFoundError:
+                continue  # interrupted before its record was written
+            except (OSError, PeernodeError, CertsError) as e:
+                log.error("skipping damaged rental %s: %s", folder.name, e)
+        return found
+
+    def remove_rental(self, download_id: str, *, delete_files: bool) -> None:
+        """Forget a rental (its record first), and its downloaded files if asked."""
+        folder = self._rental_dir(download_id)
+        (folder / "record.json").unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        if delete_files:
+            shutil.rmtree(self.download_dir(download_id), ignore_errors=True)

@@ -1,0 +1,243 @@
+"""The one place that knows how to run libtorrent for a private SSL swarm.
+
+Every node (origin seeder and customer alike) needs an SSL listen socket: SSL
+torrents only connect over it, and it is the port announced to the tracker.
+DHT, local service discovery, UPnP and NAT-PMP are off (private swarms), and
+peers sharing one IP (simulations, NAT) may each connect.
+
+Transport: TCP only, on purpose. uTP's LEDBAT would yield to the customer's
+other traffic, but peernode expresses the customer's consent as explicit
+upload/download caps enforced by libtorrent's rate limiter, and libtorrent's
+uTP measured here is 3-8x slower and erratic (18-47 MB/s on loopback against
+~150 MB/s for TCP), which would cost offload on fast links. `transport="both"`
+brings uTP back for an operator who wants it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import libtorrent as lt
+
+from peernode.errors import PeernodeError
+
+__all__ = [
+    "CLIENT_PEER_ID_PREFIX",
+    "DH_PARAMS_PEM",
+    "ORIGIN_PEER_ID_PREFIX",
+    "Transport",
+    "add_ssl_torrent",
+    "is_origin_peer_id",
+    "listen_interfaces",
+    "make_session",
+    "private_swarm_settings",
+    "set_handle_certificate",
+    "ssl_listen_port",
+    "subject_local_peers_to_limits",
+]
+
+# RFC 7919 ffdhe2048: a fixed, well-known group; libtorrent's SSL context
+# requires DH parameters and generating them at run time takes seconds.
+DH_PARAMS_PEM = b"""-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+# libtorrent fingerprints ("-XXvvvv-"): the origin's peer id marks its bytes,
+# which is how a client tells CDN-billed bytes from bytes other customers gave.
+ORIGIN_PEER_ID_PREFIX = b"-PO0100-"
+CLIENT_PEER_ID_PREFIX = b"-PN0100-"
+
+Transport = Literal["tcp", "utp", "both"]
+
+_ALERT_MASK = (
+    lt.alert.category_t.error_notification
+    | lt.alert.category_t.status_notification
+    | lt.alert.category_t.storage_notification
+    | lt.alert.category_t.tracker_notification
+    | lt.alert.category_t.peer_notification
+    | lt.alert.category_t.connect_notification
+    | lt.alert.category_t.block_progress_notification
+    | lt.alert.category_t.progress_notification
+)
+
+
+def is_origin_peer_id(peer_id: bytes) -> bool:
+    """True if a remote peer id carries the origin seeder's fingerprint."""
+    return peer_id.startswith(ORIGIN_PEER_ID_PREFIX)
+
+
+def _host_for_listen(host: str) -> str:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    return f"[{ip}]" if ip.version == 6 else str(ip)
+
+
+def listen_interfaces(host: str, ssl_port: int) -> str:
+    """libtorrent's ``listen_interfaces`` for a node: a plain socket and the SSL socket."""
+    h = _host_for_listen(host)
+    return f"{h}:0,{h}:{ssl_port}s"
+
+
+def private_swarm_settings(
+    host: str = "127.0.0.1",
+    ssl_port: int = 0,
+    *,
+    origin: bool = False,
+    transport: Transport = "tcp",
+    upload_rate_bps: int = 0,
+    download_rate_bps: int = 0,
+) -> dict[str, Any]:
+    """The settings pack of a private SSL swarm node (rates in bytes/s, 0 = unlimited)."""
+    fingerprint = ORIGIN_PEER_ID_PREFIX if origin else CLIENT_PEER_ID_PREFIX
+    return {
+        "listen_interfaces": listen_interfaces(host, ssl_port),
+        "outgoing_interfaces": "",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_incoming_utp": transport != "tcp",
+        "enable_outgoing_utp": transport != "tcp",
+        "enable_incoming_tcp": transport != "utp",
+        "enable_outgoing_tcp": transport != "utp",
+        "allow_multiple_connections_per_ip": True,
+        "peer_fingerprint": fingerprint.decode(),
+        "user_agent": "peernode/0.1",
+        "alert_mask": int(_ALERT_MASK),
+        "alert_queue_size": 100_000,
+        "upload_rate_limit": upload_rate_bps,
+        "download_rate_limit": download_rate_bps,
+        # Private swarm: announce to the tracker right away, and keep every
+        # torrent of a node active (no queueing of seeds or downloads).
+        "announce_to_all_trackers": True,
+        "announce_to_all_tiers": True,
+        "active_downloads": -1,
+        "active_seeds": -1,
+        "active_limit": -1,
+        "auto_manage_startup": 1,
+        # A few seconds, not the default minute, between reconnect attempts
+        # to a peer that failed: swarms are small and peers come and go.
+        "min_reconnect_time": 2,
+        # Requests queued per peer for 1 s of its rate, not 3: at the end of a
+        # flash crowd the last blocks otherwise wait in busy peers' queues
+        # (measured, 8 clients x 4 MB/s, 32 MiB: completion 17.5 s -> 14.8 s).
+        "request_queue_time": 1,
+        "validate_https_trackers": True,
+        # libtorrent 2.1's write cache holds a v2 torrent's blocks in memory
+        # until it is over this watermark (default 100 MB): measured, an 8 MiB
+        # download had no file on disk at 80 %, so playback could not read it,
+        # resume data recorded no piece and a crash lost everything. A small
+        # cache makes verified pieces reach the file within a few MB.
+        "max_queued_disk_bytes": 2 * 1024 * 1024,
+    }
+
+
+def subject_local_peers_to_limits(session: lt.session) -> None:
+    """Make rate limits apply to peers on loopback and private networks.
+
+    libtorrent puts those peers in the "local" peer class, exempt from the
+    global limits; simulations that shape rates on loopback need them counted.
+    """
+    f = lt.ip_filter()
+    f.add_rule("0.0.0.0", "255.255.255.255", 1 << session.global_peer_class_id)
+    f.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1 << session.global_peer_class_id)
+    session.set_peer_class_filter(f)
+
+
+def make_session(
+    listen_host: str = "127.0.0.1",
+    *,
+    port: int = 0,
+    settings: Mapping[str, object] | None = None,
+    origin: bool = False,
+    transport: Transport = "tcp",
+    limit_local_peers: bool = False,
+) -> lt.session:
+    """A libtorrent session for a private SSL swarm, SSL socket on ``listen_host:port``.
+
+    ``settings`` override the defaults of `private_swarm_settings`. Raises
+    `PeernodeError` if the SSL socket cannot be opened.
+    """
+    pack = private_swarm_settings(listen_host, port, origin=origin, transport=transport)
+    pack.update(settings or {})
+    # The binding converts a dict to a settings_pack; its stubs only name the latter.
+    session: lt.session = lt.session(pack)  # type: ignore[call-overload]
+    if limit_local_peers:
+        subject_local_peers_to_limits(session)
+    chosen = ssl_listen_port(session)
+    if chosen == 0:
+        raise PeernodeError(f"cannot listen on {listen_host}:{port} (SSL socket not opened)")
+    if port == 0:
+        # Pin the ports libtorrent picked: it reopens its sockets when network
+        # interfaces change (seen here whenever docker adds a network), and a
+        # port-0 socket would come back on a new port peers and the tracker
+        # do not know.
+        h = _host_for_listen(listen_host)
+        session.apply_settings(
+            {"listen_interfaces": f"{h}:{session.listen_port()},{h}:{chosen}s"}
+        )
+    return session
+
+
+def ssl_listen_port(session: lt.session) -> int:
+    """The SSL listen port peers connect to and the tracker is told (0 if none)."""
+    return int(session.ssl_listen_port())
+
+
+def set_handle_certificate(handle: lt.torrent_handle, cert_pem: bytes, key_pem: bytes) -> None:
+    """Give an SSL torrent's handle its certificate (again after every restart:
+    certificates are not part of resume data)."""
+    handle.set_ssl_certificate_buffer(cert_pem.decode(), key_pem.decode(), DH_PARAMS_PEM.decode())
+
+
+def add_ssl_torrent(
+    session: lt.session,
+    ti: lt.torrent_info,
+    save_path: str | os.PathLike[str],
+    *,
+    cert_pem: bytes,
+    key_pem: bytes,
+    seed_mode: bool = False,
+    resume_data: bytes | None = None,
+    flags: int = 0,
+) -> lt.torrent_handle:
+    """Add an SSL torrent with its certificate set; returns the handle.
+
+    ``resume_data`` (from a save_resume_data alert, bencoded) resumes verified
+    pieces without re-checking them. Raises `PeernodeError` if libtorrent refuses.
+    """
+    if resume_data:
+        try:
+            params = lt.read_resume_data(resume_data)
+        except RuntimeError:
+            params = lt.add_torrent_params()
+        params.ti = ti
+    else:
+        params = lt.add_torrent_params()
+        params.ti = ti
+    params.save_path = str(save_path)
+    # Added paused, resumed once the certificate is set: an SSL torrent
+    # without one would fail its first connections and announces.
+    params.flags &= ~lt.torrent_flags.auto_managed
+    params.flags |= lt.torrent_flags.paused | flags
+    if seed_mode:
+        params.flags |= lt.torrent_flags.seed_mode
+    try:
+        handle = session.add_torrent(params)
+    except RuntimeError as e:
+        raise PeernodeError(f"libtorrent refused torrent {ti.name()!r}: {e}") from None
+    set_handle_certificate(handle, cert_pem, key_pem)
+    if not flags & lt.torrent_flags.paused:
+        handle.resume()
+    return handle

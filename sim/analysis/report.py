@@ -1,0 +1,156 @@
+"""The report of a run: every figure as JSON, and a Markdown page a planner can read.
+
+Building both is pure (`build_report`, `render_markdown`); `write_report` writes
+them atomically, next to the plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from peernode.cli.progress_view import format_bytes
+from sim.analysis.outcomes import ClientOutcome, SwarmFigures
+from sim.analysis.timeseries import StatusSample, ThroughputPoint
+from sim.driver import RunRecord
+from sim.scenario.model import FlashCrowd, Scenario
+from sim.scenario.plan import SwarmPlan
+from support.atomic_write import write_atomic
+
+__all__ = ["PLOT_FILES", "SimulationReport", "build_report", "render_markdown", "write_report"]
+
+PLOT_FILES = {
+    "throughput": "throughput.png",
+    "completion_cdf": "completion-cdf.png",
+    "bytes_by_source": "bytes-by-source.png",
+}
+
+
+@dataclass(frozen=True)
+class SimulationReport:
+    """What a run produced, ready to be rendered."""
+
+    scenario: Scenario
+    seed: int
+    backend: str
+    plan: SwarmPlan
+    record: RunRecord
+    figures: SwarmFigures
+    outcomes: tuple[ClientOutcome, ...]
+    film_intact: Mapping[str, bool | None]
+    throughput: tuple[ThroughputPoint, ...]
+    samples: Mapping[str, Sequence[StatusSample]]
+
+
+def _scenario_json(s: Scenario) -> dict[str, object]:
+    values = dataclasses.asdict(s)
+    values["arrivals"] = {
+        "kind": "flash-crowd" if isinstance(s.arrivals, FlashCrowd) else "poisson",
+        **dataclasses.asdict(s.arrivals),
+    }
+    return values
+
+
+def build_report(r: SimulationReport) -> dict[str, object]:
+    """Every figure of the run as JSON-ready values."""
+    t_min = r.figures.t_min_s
+    clients = []
+    for o in r.outcomes:
+        entry = o.to_json()
+        entry["completion_over_t_min"] = (
+            o.completion_s / t_min if o.completion_s is not None and t_min > 0 else None)
+        entry["film_intact"] = r.film_intact.get(o.name)
+        clients.append(entry)
+    return {
+        "scenario": _scenario_json(r.scenario),
+        "seed": r.seed,
+        "backend": r.backend,
+        "figures": r.figures.to_json(),
+        "run": {
+            "t0_unix": r.record.t0_unix,
+            "duration_s": round(r.record.duration_s, 3),
+            "timed_out": r.record.timed_out,
+            "all_complete": all(o.fate == "complete" for o in r.outcomes
+                                if o.fate.meant_to_complete),
+            "films_intact": all(v for v in r.film_intact.values() if v is not None),
+        },
+        "clients": clients,
+        "events": [e.to_json() for e in r.record.events],
+        "throughput": [dataclasses.asdict(p) for p in r.throughput],
+        "timeseries": {name: [s.to_json(r.record.t0_unix) for s in samples]
+                       for name, samples in r.samples.items()},
+        "plan": r.plan.to_json(),
+        "plots": dict(PLOT_FILES),
+    }
+
+
+def _rate(bps: int) -> str:
+    return "unlimited" if bps == 0 else f"{format_bytes(bps)}/s"
+
+
+def _seconds(value: float | None, t_min: float) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1f} s ({value / t_min:.2f} x T_min)" if t_min > 0 else f"{value:.1f} s"
+
+
+def _startup(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} s"
+
+
+def render_markdown(r: SimulationReport) -> str:
+    """A page for capacity planners: the headline table, then per-client rows and plots."""
+    f, s = r.figures, r.scenario
+    lines = [
+        f"# Simulation: {s.name}",
+        "",
+        *([s.description, ""] if s.description else []),
+        f"Backend `{r.backend}`, seed {r.seed}, run time {r.record.duration_s:.1f} s"
+        + (" (**timed out**)" if r.record.timed_out else "") + ".",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| clients (meant to complete / completed) | {f.clients} / {f.completed} |",
+        f"| film (encrypted container) | {format_bytes(f.film_bytes)} |",
+        f"| origin upload | {_rate(s.origin.upload_bps)} |",
+        f"| **CDN offload** | **{f.offload * 100:.1f} %** "
+        f"(limit 1 - 1/N = {f.offload_limit * 100:.1f} %) |",
+        f"| origin copies | {f.origin_copies:.2f} |",
+        f"| CDN egress saved per {f.rentals:,} rentals | {f.cdn_egress_saved_gb:,.1f} GB |",
+        f"| T_min (Kumar-Ross) | {f.t_min_s:.1f} s |",
+        f"| completion p50 | {_seconds(f.completion_p50_s, f.t_min_s)} |",
+        f"| completion p95 | {_seconds(f.completion_p95_s, f.t_min_s)} |",
+        "",
+        "Offload = 1 - origin bytes / bytes delivered. T_min = max(F/u_s, F/d_min, "
+        "N·F/(u_s + Σu_i)) is the fastest any scheme could serve N clients starting "
+        "together; completion times run from when each client's download began (process "
+        "start-up, a cost of the simulation only, is left out).",
+        "",
+        "| client | link | arrival | start-up | fate | completion | from origin | from peers "
+        "| uploaded |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for o in r.outcomes:
+        lines.append(
+            f"| {o.name} | {o.link} | {o.arrival_s:.1f} s | {_startup(o.startup_s)} "
+            f"| {o.fate.value} "
+            f"| {_seconds(o.completion_s, f.t_min_s)} | {format_bytes(o.bytes_from_origin)} "
+            f"| {format_bytes(o.bytes_from_peers)} | {format_bytes(o.bytes_uploaded)} |"
+        )
+    if r.record.events:
+        lines += ["", "Events: " + "; ".join(
+            f"{e.describe()} at {e.done_at_s:.1f} s"
+            for e in r.record.events) + "."]
+    lines += ["", *(f"![{name}]({file})" for name, file in PLOT_FILES.items()), ""]
+    return "\n".join(lines)
+
+
+def write_report(out_dir: Path, r: SimulationReport) -> tuple[Path, Path]:
+    """Write ``report.json`` and ``report.md`` into ``out_dir`` atomically; returns their paths."""
+    data = json.dumps(build_report(r), indent=2, allow_nan=False).encode() + b"\n"
+    json_path = write_atomic(out_dir / "report.json", data)
+    md_path = write_atomic(out_dir / "report.md", render_markdown(r).encode())
+    return json_path, md_path

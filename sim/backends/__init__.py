@@ -1,0 +1,1 @@
+"""What runs a planned swarm: local processes on loopback or docker containers."""

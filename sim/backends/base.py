@@ -1,0 +1,115 @@
+"""The interface between the simulation driver and whatever runs the nodes.
+
+A backend (local processes, docker containers) provisions a swarm for a plan and
+hands the driver a `Swarm`: start and stop the tracker, the origin and each
+client, and observe each client. The driver (`sim.driver`) decides *when*; the
+backend only knows *how*. Scenarios, planning, metrics and the report are shared
+by every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from sim.analysis.timeseries import StatusSample
+from sim.scenario.addresses import AddressPool
+from sim.scenario.model import StopHow
+from sim.scenario.plan import ClientPlan, SwarmPlan
+
+__all__ = ["Backend", "ClientObservation", "Swarm"]
+
+
+@dataclass(frozen=True)
+class ClientObservation:
+    """What a backend has seen of one client so far."""
+
+    samples: tuple[StatusSample, ...] = ()
+    """Its per-second status samples, oldest first."""
+    started_unix: float | None = None
+    """When its process or container was started (unix seconds); None if never."""
+    exited: bool = False
+    summary: Mapping[str, object] | None = None
+    """Its final JSON summary (``fetch --json``), once it has exited."""
+    film_intact: bool | None = None
+    """Whether its downloaded container equals the origin's (checked after the run)."""
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.samples) and self.samples[-1].complete
+
+    @property
+    def progress(self) -> float:
+        return self.samples[-1].progress if self.samples else 0.0
+
+
+class Swarm(Protocol):
+    """A provisioned swarm the driver acts on. Stopping never waits for a client to exit."""
+
+    @property
+    def film_bytes(self) -> int:
+        """Size of what moves between nodes (the encrypted container), in bytes."""
+        ...
+
+    async def start_tracker(self) -> None:
+        """Start the tracker (again, on the same address) and wait until it listens."""
+        ...
+
+    async def stop_tracker(self, how: StopHow) -> None:
+        """Stop the tracker and wait until it is gone."""
+        ...
+
+    async def start_origin(self) -> None:
+        """Start the origin seeder (again, on the same address) and wait until it listens."""
+        ...
+
+    async def stop_origin(self, how: StopHow) -> None:
+        """Stop the origin seeder and wait until it is gone."""
+        ...
+
+    async def start_client(self, client: ClientPlan) -> None:
+        """Start a client's download with its planned link rates."""
+        ...
+
+    async def stop_client(self, client: ClientPlan, how: StopHow) -> None:
+        """Signal a client to stop (a churner quits with ``term``, a crash is ``kill``)."""
+        ...
+
+    async def partition_client(self, client: ClientPlan) -> None:
+        """Cut ``client`` off the network (it keeps running); `BackendError` if unsupported."""
+        ...
+
+    async def heal_client(self, client: ClientPlan) -> None:
+        """Put a partitioned ``client`` back on the network."""
+        ...
+
+    def observe(self, client: ClientPlan) -> ClientObservation:
+        """What has been seen of ``client`` so far (cheap: called every poll)."""
+        ...
+
+    async def collect(self) -> dict[str, ClientObservation]:
+        """Final observations of every client by name, after the swarm was torn down
+        (summaries printed at exit, downloaded films checked)."""
+        ...
+
+
+class Backend(Protocol):
+    """A way of running swarms: its name, its addresses and how it opens a swarm."""
+
+    @property
+    def name(self) -> str:
+        """Its name on the command line (``--backend NAME``)."""
+        ...
+
+    @property
+    def addresses(self) -> AddressPool:
+        """Where its nodes live; planning refuses more clients than it holds."""
+        ...
+
+    def open_swarm(self, plan: SwarmPlan, workdir: Path) -> AbstractAsyncContextManager[Swarm]:
+        """Provision the swarm's files in ``workdir``; on exit every node is torn down,
+        also on error or cancellation."""
+        ...

@@ -1,0 +1,1 @@
+"""Scenario model (pure): scenario files, address pools and the seeded swarm plan."""

@@ -1,0 +1,199 @@
+"""Prometheus metrics of one tracker: announces by reason, swarms, bytes and origin offload.
+
+Counting happens on the announce path, so it is plain dictionary arithmetic; the
+Prometheus families are built only when the metrics endpoint is scraped (a custom
+collector on a registry of its own, so several trackers can run in one process).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tracker.service import Outcome, RequestKind, TrackerService
+
+__all__ = ["ConnectionCounts", "TrackerMetrics"]
+
+
+class ConnectionCounts(Protocol):
+    """Open and evicted connection counts (`ConnectionSlots` has them)."""
+
+    open: int
+    evicted: int
+
+
+class TrackerMetrics(Collector):
+    """Counters fed by the server, rendered in the Prometheus text format."""
+
+    def __init__(self, service: TrackerService) -> None:
+        self._service = service
+        self._requests: Counter[tuple[str, str, str]] = Counter()  # kind, result, reason
+        self._malformed: Counter[str] = Counter()
+        self._uploaded: Counter[str] = Counter()
+        self._downloaded: Counter[str] = Counter()
+        self._origin_uploaded: Counter[str] = Counter()
+        self._client_downloaded: Counter[str] = Counter()
+        self._handshake_failures: Counter[str] = Counter()
+        self._reload_failures: Counter[str] = Counter()
+        self.connections: ConnectionCounts | None = None
+        """Where open and evicted connections are counted (the server's slots)."""
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(self)
+
+    def observe(self, outcome: Outcome) -> None:
+        """Count one answered request (and the bytes an admitted announce reports)."""
+        decision = outcome.decision
+        if decision is None:
+            self._malformed[outcome.kind.value] += 1
+            return
+        result = "admitted" if decision.admitted else "refused"
+        self._requests[outcome.kind.value, result, decision.reason.value] += 1
+        result_ = outcome.result
+        film = decision.film
+        if result_ is None or film is None:
+            return
+        self._uploaded[film] += result_.uploaded_delta
+        self._downloaded[film] += result_.downloaded_delta
+        if decision.is_origin:
+            self._origin_uploaded[film] += result_.uploaded_delta
+        else:
+            self._client_downloaded[film] += result_.downloaded_delta
+
+    def handshake_failed(self, reason: str) -> None:
+        """Count a TLS handshake that did not complete (``reason`` is a short label)."""
+        self._handshake_failures[reason] += 1
+
+    def reload_failed(self, source: str) -> None:
+        """Count a failed reload of ``source`` (``"library"`` or ``"crl"``)."""
+        self._reload_failures[source] += 1
+
+    def requests(self, kind: RequestKind, reason: str) -> int:
+        """How many ``kind`` requests ended with ``reason`` (for tests and benchmarks)."""
+        return sum(n for (k, _, r), n in self._requests.items() if k == kind and r == reason)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
+
+    def collect(self) -> Iterator[Metric]:
+        """Build the metric families (called by prometheus_client on each scrape)."""
+        announces = CounterMetricFamily(
+            "tracker_announces",
+            "Announces answered, by result and reason",
+            labels=["result", "reason"],
+        )
+        scrapes = CounterMetricFamily(
+            "tracker_scrapes", "Scrapes answered, by result and reason", labels=["result", "reason"]
+        )
+        for (kind, result, reason), n in sorted(self._requests.items()):
+            family = announces if kind == RequestKind.ANNOUNCE else scrapes
+            family.add_metric([result, reason], n)
+        yield announces
+        yield scrapes
+        yield _counter(
+            "tracker_bad_requests", "Malformed requests or unknown paths", "kind", self._malformed
+        )
+        yield _counter(
+            "tracker_handshake_failures",
+            "TLS handshakes refused or abandoned",
+            "reason",
+            self._handshake_failures,
+        )
+        yield _counter(
+            "tracker_reload_failures",
+            "Failed reloads of the library or the CRL",
+            "source",
+            self._reload_failures,
+        )
+        if self.connections is not None:
+            yield CounterMetricFamily(
+                "tracker_connections_evicted",
+                "Idle connections closed to make room at the cap",
+                value=self.connections.evicted,
+            )
+            yield GaugeMetricFamily(
+                "tracker_connections", "Open client connections", value=self.connections.open
+            )
+        yield from self._swarm_families()
+        yield from self._byte_families()
+
+    def _swarm_families(self) -> Iterator[Metric]:
+        service = self._service
+        seeders: Counter[str] = Counter()
+        leechers: Counter[str] = Counter()
+        swarms = 0
+        for info_hash, counts in service.swarms.swarms():
+            film = service.catalog.get(info_hash, info_hash.hex())
+            seeders[film] += counts.seeders
+            leechers[film] += counts.leechers
+            swarms += 1
+        yield GaugeMetricFamily("tracker_swarms", "Torrents with at least one peer", value=swarms)
+        yield GaugeMetricFamily(
+            "tracker_peers", "Peers in every swarm", value=seeders.total() + leechers.total()
+        )
+        yield _gauge("tracker_seeders", "Seeders (origins included) per film", "film", seeders)
+        yield _gauge("tracker_leechers", "Leechers per film", "film", leechers)
+        yield GaugeMetricFamily(
+            "tracker_catalog_torrents", "Info-hashes the tracker serves", value=len(service.catalog)
+        )
+        yield GaugeMetricFamily(
+            "tracker_revoked_serials",
+            "Serials on the loaded CRL",
+            value=len(service.revoked_serials),
+        )
+
+    def _byte_families(self) -> Iterator[Metric]:
+        yield _counter(
+            "tracker_reported_uploaded_bytes",
+            "Bytes peers report uploading",
+            "film",
+            self._uploaded,
+        )
+        yield _counter(
+            "tracker_reported_downloaded_bytes",
+            "Bytes peers report downloading",
+            "film",
+            self._downloaded,
+        )
+        yield _counter(
+            "tracker_origin_uploaded_bytes",
+            "Bytes origin seeders report uploading",
+            "film",
+            self._origin_uploaded,
+        )
+        yield _counter(
+            "tracker_client_downloaded_bytes",
+            "Bytes rental clients report downloading",
+            "film",
+            self._client_downloaded,
+        )
+        offload = GaugeMetricFamily(
+            "tracker_origin_offload_ratio",
+            "Estimated share of client downloads not served by the origin"
+            " (1 - origin uploaded / client downloaded)",
+            labels=["film"],
+        )
+        for film, down in sorted(self._client_downloaded.items()):
+            if down > 0:
+                share = 1.0 - self._origin_uploaded[film] / down
+                offload.add_metric([film], min(1.0, max(0.0, share)))
+        yield offload
+
+
+def _counter(name: str, doc: str, label: str, values: Counter[str]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, n in sorted(values.items()):
+        family.add_metric([key], n)
+    return family
+
+
+def _gauge(name: str, doc: str, label: str, values: Counter[str]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for key, n in sorted(values.items()):
+        family.add_metric([key], n)
+    return family
