@@ -17,7 +17,7 @@ import sys
 import trio
 
 from peernode.operations.demo import DemoConfig, run_demo
-from support.hostport import parse_rate
+from support.units import parse_rate
 
 
 def _percentile(values: list[float], q: float) -> float:

@@ -62,9 +62,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import certs  # noqa: E402
 import certs.authority  # noqa: E402
 from support.atomic_write import write_atomic, write_private  # noqa: E402
-from tracker.catalog import announced_info_hashes  # noqa: E402
 from tracker.request import AnnounceRequest  # noqa: E402
 from tracker.swarm import Swarms  # noqa: E402
+from tracker.watched_files import announced_info_hashes  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PEERS_PER_CLIENT = 500

@@ -12,10 +12,10 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from peernode.cli.progress_view import format_bytes
 from sim.analysis.outcomes import Fate
 from sim.backends.base import ClientObservation
 from sim.scenario.plan import SwarmPlan
+from support.units import format_bytes
 
 __all__ = ["SwarmProgressView", "SwarmSnapshot", "describe_snapshot", "snapshot"]
 

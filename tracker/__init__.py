@@ -15,7 +15,7 @@ from support.lazy import lazy_attributes
 _LAZY = {
     "admit": "tracker.admission",
     "admit_scrape": "tracker.admission",
-    "announced_info_hashes": "tracker.catalog",
+    "announced_info_hashes": "tracker.watched_files",
     "AnnounceRequest": "tracker.request",
     "AnnounceResult": "tracker.swarm",
     "Catalog": "tracker.catalog",
@@ -58,7 +58,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from tracker.admission import CertInfo, Decision, Reason, admit, admit_scrape
-    from tracker.catalog import Catalog, announced_info_hashes
+    from tracker.catalog import Catalog
     from tracker.config import SwarmPolicy, TrackerConfig
     from tracker.errors import (
         ConfigError,
@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     from tracker.service import Outcome, RequestKind, TrackerService
     from tracker.store import PeerChange, Role, StoreReply, SwarmCounts, SwarmStore
     from tracker.swarm import AnnounceResult, Swarms
+    from tracker.watched_files import announced_info_hashes
 
 __getattr__ = lazy_attributes(__name__, _LAZY)
 

@@ -2,28 +2,16 @@
 
 A film is a v2-only torrent, so clients announce its SHA-256 info-hash truncated to
 20 bytes; a hybrid torrent is announced under both hashes, so both are listed. The
-film id is the torrent's name, which is also the rental certificate's SAN.
+film id is the torrent's name, which is also the rental certificate's SAN. Reading
+torrents into a catalog is `tracker.watched_files.catalog_from_torrents`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 
-import libtorrent as lt
-
-__all__ = ["Catalog", "announced_info_hashes"]
-
-
-def announced_info_hashes(ti: lt.torrent_info) -> tuple[bytes, ...]:
-    """The 20-byte info-hashes clients announce for a torrent (v1 and/or truncated v2)."""
-    hashes = ti.info_hashes()
-    out: list[bytes] = []
-    if hashes.has_v1():
-        out.append(hashes.v1.to_bytes())
-    if hashes.has_v2():
-        out.append(hashes.v2.to_bytes()[:20])
-    return tuple(out)
+__all__ = ["Catalog"]
 
 
 class Catalog(Mapping[bytes, str]):
@@ -39,25 +27,6 @@ class Catalog(Mapping[bytes, str]):
         self._hashes: Mapping[str, tuple[bytes, ...]] = MappingProxyType(
             {f: tuple(hs) for f, hs in by_film.items()}
         )
-
-    @classmethod
-    def from_torrents(cls, torrents: Iterable[tuple[str, bytes]]) -> tuple[Catalog, list[str]]:
-        """Build a catalog from ``(source name, .torrent bytes)`` pairs.
-
-        Returns the catalog and one problem line per torrent left out (unparsable);
-        the rest is still served. The name is part of the info dict, so two films
-        can never claim the same info-hash.
-        """
-        films: dict[bytes, str] = {}
-        problems: list[str] = []
-        for source, data in torrents:
-            try:
-                ti = lt.torrent_info(data)
-            except RuntimeError as e:
-                problems.append(f"{source}: not a torrent ({e})")
-                continue
-            films.update(dict.fromkeys(announced_info_hashes(ti), ti.name()))
-        return cls(films), problems
 
     def __getitem__(self, info_hash: bytes) -> str:
         return self._films[info_hash]

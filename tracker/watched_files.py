@@ -8,20 +8,61 @@ worker thread by the server.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
+import libtorrent as lt
 from cryptography import x509
 
 from certs import CertsError, read_crl_file, revoked_serials, verify_crl
 from tracker.catalog import Catalog
 from tracker.errors import CrlError, LibraryError
 
-__all__ = ["Stamp", "crl_stamp", "library_stamp", "load_library", "load_revoked"]
+__all__ = [
+    "Stamp",
+    "announced_info_hashes",
+    "catalog_from_torrents",
+    "crl_stamp",
+    "library_stamp",
+    "load_library",
+    "load_revoked",
+]
 
 Stamp = tuple[tuple[str, int, int, int], ...]
 """Name, inode, size and mtime (ns) of each watched file; equal stamps mean no change."""
 
 TORRENT_SUFFIX = ".torrent"
+
+
+
+def announced_info_hashes(ti: lt.torrent_info) -> tuple[bytes, ...]:
+    """The 20-byte info-hashes clients announce for a torrent (v1 and/or truncated v2)."""
+    hashes = ti.info_hashes()
+    out: list[bytes] = []
+    if hashes.has_v1():
+        out.append(hashes.v1.to_bytes())
+    if hashes.has_v2():
+        out.append(hashes.v2.to_bytes()[:20])
+    return tuple(out)
+
+
+def catalog_from_torrents(torrents: Iterable[tuple[str, bytes]]) -> tuple[Catalog, list[str]]:
+    """Build a catalog from ``(source name, .torrent bytes)`` pairs.
+
+    Returns the catalog and one problem line per torrent left out (unparsable);
+    the rest is still served. The name is part of the info dict, so two films
+    can never claim the same info-hash.
+    """
+    films: dict[bytes, str] = {}
+    problems: list[str] = []
+    for source, data in torrents:
+        try:
+            ti = lt.torrent_info(data)
+        except RuntimeError as e:
+            problems.append(f"{source}: not a torrent ({e})")
+            continue
+        films.update(dict.fromkeys(announced_info_hashes(ti), ti.name()))
+    return Catalog(films), problems
 
 
 def _stamp_of(entries: list[tuple[str, os.stat_result]]) -> Stamp:
@@ -53,7 +94,7 @@ def load_library(library_dir: Path) -> tuple[Catalog, list[str]]:
             torrents.append((name, (library_dir / name).read_bytes()))
         except OSError as e:
             problems.append(f"{name}: cannot be read: {e.strerror}")
-    catalog, bad = Catalog.from_torrents(torrents)
+    catalog, bad = catalog_from_torrents(torrents)
     return catalog, problems + bad
 
 

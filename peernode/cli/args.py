@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from support.errors import InputError
-from support.hostport import parse_hostport, parse_rate
+from support.hostport import parse_hostport
+from support.units import parse_rate
 
 __all__ = ["add_customer_node_options", "argument_type", "hostport_arg", "rate_arg"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import trio
 
-from peernode.cli.progress_view import format_bytes
 from peernode.errors import PeernodeError
 from peernode.operations.demo import DemoConfig, DemoReport, run_demo
+from support.units import format_bytes
 
 __all__ = ["register"]
 

@@ -10,17 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from peernode.runtime.download import DownloadStats
+from support.units import format_bytes
 
-__all__ = ["ProgressView", "describe", "format_bytes"]
-
-
-def format_bytes(n: float) -> str:
-    """Human-readable decimal bytes: 1.5 MB, 320 kB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    raise AssertionError("unreachable")
+__all__ = ["ProgressView", "describe"]
 
 
 def describe(s: DownloadStats) -> str:

@@ -21,6 +21,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from types import MappingProxyType
 from urllib.parse import quote
 
@@ -39,9 +40,10 @@ from peernode.playback.plan import DEFAULT_READ_AHEAD, ReadAheadPolicy
 from peernode.playback.ranges import UNSATISFIABLE, ByteRange, FilmLayout, parse_range
 from peernode.playback.source import FilmSource
 from peernode.runtime.download import Download, RentalExpiredError
+from peernode.runtime.node import Node
 from support.hostport import format_hostport
 
-__all__ = ["PLAYBACK_SESSION_SETTINGS", "PlaybackServer", "serve_playback"]
+__all__ = ["PLAYBACK_SESSION_SETTINGS", "PlaybackServer", "serve_playback", "start_playback"]
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,18 @@ class PlaybackServer:
 
 async def _busy(_request: HttpRequest, writer: ResponseWriter) -> None:
     await writer.simple(503, "too many playback connections", [("Connection", "close")])
+
+
+async def start_playback(node: Node, download: Download) -> str:
+    """Serve ``download`` on loopback for as long as ``node`` runs; return its URL.
+
+    The URL is also kept in ``download.playback_url``.
+    """
+    url: str = await node.start_service(
+        partial(serve_playback, download, wall_clock=node.config.wall_clock)
+    )
+    download.playback_url = url
+    return url
 
 
 async def serve_playback(

@@ -142,7 +142,7 @@ class Download:
         self._expired = False
         self._finished = trio.Event()
         self._resume_saved = trio.Event()
-        # Set by `Node.fetch(..., playback=True)`: http://127.0.0.1:PORT/<token>/<film>
+        # Set by `peernode.playback.start_playback`: http://127.0.0.1:PORT/<token>/<film>
         self.playback_url: str | None = None
         self._load_counters()
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import libtorrent as lt
 import trio
@@ -159,12 +159,11 @@ class Node:
         *,
         save_dir: str | os.PathLike[str],
         peers: Sequence[tuple[str, int]] = (),
-        playback: bool = False,
     ) -> Download:
         """Start (or resume) downloading a rented film into ``save_dir``.
 
-        With ``playback=True`` a local playback server starts too and its URL
-        is in ``download.playback_url`` (see `peernode.playback.server`).
+        To watch while it downloads, `peernode.playback.start_playback(node, download)`
+        starts a local playback server for the node's lifetime.
 
         Raises the typed `certs.BundleError` subclasses for a rental that is
         expired, not yet valid, for another node, another CA or tampered, and
@@ -201,15 +200,17 @@ class Node:
         self._nursery.start_soon(download.watch_rental_expiry)
         self._nursery.start_soon(download.keep_saving_resume_data,
                                  self.config.resume_save_interval_s)
-        if playback:
-            from peernode.playback.server import serve_playback
-
-            download.playback_url = await self._nursery.start(
-                partial(serve_playback, download, wall_clock=self.config.wall_clock)
-            )
         log.info("%s: %s (SSL port %d)", film_id,
                  "resuming" if resume else "starting", self.ssl_port)
         return download
+
+    async def start_service(self, serve: Callable[..., Awaitable[object]], *args: object) -> Any:
+        """Run ``serve(*args, task_status=...)`` for as long as the node runs.
+
+        Returns what it passes to ``task_status.started`` (e.g. a server's URL). This is
+        how layers above the runtime (playback) tie a server to the node's lifetime.
+        """
+        return await self._nursery.start(serve, *args)
 
     async def remove(self, film_id: str, *, delete_files: bool = False) -> None:
         """Stop a download (saving resume data unless its files are deleted)."""

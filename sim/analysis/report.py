@@ -12,13 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from peernode.cli.progress_view import format_bytes
 from sim.analysis.outcomes import ClientOutcome, SwarmFigures
 from sim.analysis.timeseries import StatusSample, ThroughputPoint
 from sim.driver import RunRecord
 from sim.scenario.model import FlashCrowd, Scenario
 from sim.scenario.plan import SwarmPlan
 from support.atomic_write import write_atomic
+from support.units import format_bytes
 
 __all__ = ["PLOT_FILES", "SimulationReport", "build_report", "render_markdown", "write_report"]
 

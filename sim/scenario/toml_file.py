@@ -47,7 +47,7 @@ from sim.scenario.model import (
     StopHow,
 )
 from support.errors import InputError
-from support.hostport import parse_rate
+from support.units import parse_rate
 
 __all__ = ["load_scenario", "scenario_from_mapping"]
 

@@ -11,6 +11,7 @@ import trio
 from certs.authority import CA, IssuedCert, load_content_key
 from peernode.operations.origin import OriginConfig, serve_origin
 from peernode.operations.packaging import package_film
+from peernode.playback import start_playback
 from peernode.runtime.node import NodeConfig, open_node
 
 from .conftest import Film, RentalFactory
@@ -42,7 +43,7 @@ async def test_client_downloads_from_origin_and_counts_origin_bytes(
 async def test_fetch_with_playback_serves_the_decrypted_film(
     tmp_path: Path, seeder: IssuedCert, rent: RentalFactory, ca: CA
 ) -> None:
-    """`node.fetch(..., playback=True)` gives `download.playback_url`, served over HTTP."""
+    """`start_playback(node, download)` gives `download.playback_url`, served over HTTP."""
     ca_dir = tmp_path / "ca"
     ca.save(ca_dir)
     film = tmp_path / "film.mp4"
@@ -57,8 +58,9 @@ async def test_fetch_with_playback_serves_the_decrypted_film(
         )
         async with open_node(NodeConfig()) as node:
             download = await node.fetch(packaged.torrent_path, bundle, key,
-                                        save_dir=tmp_path / "c", peers=[origin], playback=True)
-            assert download.playback_url is not None
+                                        save_dir=tmp_path / "c", peers=[origin])
+            url = await start_playback(node, download)
+            assert download.playback_url == url
             assert download.playback_url.startswith("http://127.0.0.1:")
             with trio.fail_after(30):
                 await download.complete()

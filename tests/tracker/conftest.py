@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import certs
 import certs.authority
 import support.atomic_write
-from tracker.catalog import announced_info_hashes
 from tracker.config import TrackerConfig
 from tracker.server import RunningTracker, serve_tracker
+from tracker.watched_files import announced_info_hashes
 
 HOUR = timedelta(hours=1)
 

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import certs
 import certs.authority
 from tracker.admission import CertInfo, Decision, Reason, admit, admit_scrape
-from tracker.catalog import Catalog, announced_info_hashes
+from tracker.catalog import Catalog
 from tracker.errors import TrackerError
+from tracker.watched_files import announced_info_hashes, catalog_from_torrents
 
 from .conftest import make_film
 
@@ -98,7 +99,7 @@ def test_cert_info_from_issued_certificates(ca: certs.authority.CA) -> None:
 def test_catalog_from_real_torrents(tmp_path: Path, ca: certs.authority.CA) -> None:
     a = make_film(tmp_path, "film-a", ca.cert_pem, "https://127.0.0.1:1/announce")
     b = make_film(tmp_path, "film-b", ca.cert_pem, "https://127.0.0.1:1/announce")
-    catalog, problems = Catalog.from_torrents(
+    catalog, problems = catalog_from_torrents(
         [
             ("a", a.torrent_path.read_bytes()),
             ("b", b.torrent_path.read_bytes()),
@@ -121,5 +122,5 @@ def test_catalog_hybrid_torrent_lists_both_hashes(tmp_path: Path) -> None:
     ti = lt.torrent_info(lt.bencode(ct.generate()))
     hashes = announced_info_hashes(ti)
     assert len(hashes) == 2
-    catalog, _ = Catalog.from_torrents([("h", lt.bencode(ct.generate()))])
+    catalog, _ = catalog_from_torrents([("h", lt.bencode(ct.generate()))])
     assert set(catalog) == set(hashes)
