@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import stat
 import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from certs import (
 )
 from certs.authority import CA, save_content_key
 
-PEERNODE = "/work/main/.venv/bin/peernode"
+# the console script installed beside the interpreter running the tests (any checkout, any venv)
+PEERNODE = str(Path(sys.executable).with_name("peernode"))
 FILM = "night-of-the-living-dead"
 
 

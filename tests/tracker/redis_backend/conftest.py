@@ -1,36 +1,17 @@
-"""Fixtures of the Redis-backed tracker tests: a real redis-server, and the tracker fixtures."""
+"""Fixtures of the Redis-backed tracker tests: a real redis-server (the tracker fixtures
+come from tests/tracker/conftest.py, one folder up)."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import redis
-
-
-def load_sibling(relative: str, name: str) -> ModuleType:
-    """Import a module of the tracker tests by path (the suite uses importlib mode)."""
-    path = Path(__file__).parent.parent / relative
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-tracker_fixtures = load_sibling("tracker/conftest.py", "tracker_redis_shared_fixtures")
-ca = tracker_fixtures.ca
-pki = tracker_fixtures.pki
 
 
 def _free_port() -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SCENARIOS_DIR = REPO / "sim" / "scenarios"
 IMAGE = "peernode:latest"
 BASE_IMAGE = "peernode-base:bookworm"

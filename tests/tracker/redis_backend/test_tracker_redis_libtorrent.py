@@ -8,10 +8,9 @@ from typing import Any
 import libtorrent as lt
 import trio
 
+from tests.tracker import conftest as tracker_fixtures
+from tests.tracker import test_tracker_libtorrent as lt_tests
 from tracker import RunningTracker, serve_tracker
-
-from ..tracker import test_tracker_libtorrent as lt_tests
-from .conftest import tracker_fixtures
 
 
 async def test_libtorrent_peer_announced_to_a_is_given_by_b(

@@ -7,36 +7,18 @@ test, so the very same assertions run against `MemoryStore` and `RedisStore`.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import itertools
 import random
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.tracker import test_tracker_swarm as swarm_tests
 from tracker.config import SwarmPolicy
 from tracker.redis_backend.store import RedisStore
 from tracker.swarm import Swarms
-
-
-def _load_swarm_tests() -> Any:
-    # by path: the suite runs in importlib mode, where test modules are not importable
-    name = "tracker_redis_swarm_behaviour"
-    path = Path(__file__).parent.parent / "tracker" / "test_tracker_swarm.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-swarm_tests = _load_swarm_tests()
 
 # memory use is the memory store's own business
 _NOT_SHARED = {"test_memory_per_peer_below_200_bytes"}

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.tracker import conftest as tracker_fixtures
 from tracker import ConfigError, TrackerConfig
-
-from .conftest import tracker_fixtures
 
 LISTENING = re.compile(r"listening on https://127\.0\.0\.1:(\d+)/announce")
 

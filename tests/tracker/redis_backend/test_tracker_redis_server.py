@@ -10,9 +10,10 @@ import pytest
 import trio
 import trio.testing
 
+from tests.tracker import conftest as tracker_fixtures
 from tracker import STORE_UNAVAILABLE, RunningTracker, SwarmPolicy
 
-from .conftest import RedisServer, tracker_fixtures
+from .conftest import RedisServer
 
 Pki = Any  # tests/tracker/conftest.py's Pki, loaded by path
 announce_once = tracker_fixtures.announce_once
