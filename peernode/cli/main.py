@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full command tree; each package adds its own subcommands."""
-    from certs import cli as certs_cli
+    from certs.authority import cli as certs_cli
     from peernode.cli import daemon, demo, node, package, play
     from sim import cli as sim_cli
     from tracker import cli as tracker_cli
