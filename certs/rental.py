@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -80,7 +80,7 @@ class Rental:
     serial: int
     not_before: datetime
     not_after: datetime
-    content_key: bytes
+    content_key: bytes = field(repr=False)  # a secret: never in a repr, a log or a traceback
 
     @property
     def cert_pem(self) -> bytes:

@@ -13,7 +13,7 @@ from certs.errors import CertsError
 from certs.file_reading import read_private
 from certs.identifiers import validate_film_id
 from certs.keywrap import CONTENT_KEY_BYTES
-from support.atomic_write import write_private
+from support.atomic_write import write_new_private
 
 __all__ = ["content_key_path", "load_content_key", "save_content_key"]
 
@@ -29,10 +29,11 @@ def save_content_key(ca_dir: str | os.PathLike[str], film_id: str, key: bytes) -
     if len(key) != CONTENT_KEY_BYTES:
         raise CertsError(f"content key must be {CONTENT_KEY_BYTES} bytes, got {len(key)}")
     path = content_key_path(ca_dir, film_id)
-    if path.exists():
-        raise CertsError(f"film {film_id!r} already has a content key in {path.parent}")
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return write_private(path, key)
+    try:
+        return write_new_private(path, key)
+    except FileExistsError:
+        raise CertsError(f"film {film_id!r} already has a content key in {path.parent}") from None
 
 
 def load_content_key(ca_dir: str | os.PathLike[str], film_id: str) -> bytes:

@@ -44,6 +44,7 @@ from certs.keywrap import CONTENT_KEY_BYTES
 from peernode.container.header import CONTAINER_SEGMENT_BYTES, ContainerHeader, validate_mime_type
 from peernode.container.stream import encrypt_file
 from peernode.errors import ContainerError, PeernodeError
+from support.atomic_write import fsync_directory
 
 __all__ = [
     "MAX_PIECE_BYTES",
@@ -274,21 +275,27 @@ class _Targets:
             raise PackagingError(f"cannot store the content key: {writable} is not writable")
 
     def place(self, staged_container: Path, staged_torrent: Path, key: bytes) -> None:
-        """Link the staged files into place (container first: a seeder watching the
-        library may pick the torrent up at once), then store the key; undo on failure."""
+        """Store the key, then link the staged files into place (container before torrent:
+        a seeder watching the library may pick the torrent up at once); undo on failure.
+
+        Each step is durable (file and directory fsynced) before the next one starts, so
+        after a power cut a published torrent always has its container and its key.
+        """
+        try:
+            save_content_key(self.ca_dir, self.film_id, key)
+        except CertsError as e:  # e.g. the same film packaged twice at once
+            raise PackagingError(str(e)) from None
         placed: list[Path] = []
         try:
             pairs = ((staged_container, self.container), (staged_torrent, self.torrent))
             for staged, target in pairs:
                 _link_no_clobber(staged, target, self.film_id)
                 placed.append(target)
-            try:
-                save_content_key(self.ca_dir, self.film_id, key)
-            except CertsError as e:  # e.g. the same film packaged twice at once
-                raise PackagingError(str(e)) from None
+                fsync_directory(target.parent)
         except BaseException:
             for target in reversed(placed):
                 target.unlink(missing_ok=True)
+            self.key.unlink(missing_ok=True)  # ours: save_content_key never overwrites
             raise
 
 

@@ -29,8 +29,13 @@ __all__ = [
 ]
 
 # RFC 9110 14.1.2: first-pos "-" [last-pos], or "-" suffix-length; digits only
-# (Python's int() would also take "+5", "5_0" and surrounding spaces).
-_RANGE_SPEC = re.compile(r"([0-9]+)-([0-9]*)|-([0-9]+)")
+# (Python's int() would also take "+5", "5_0" and surrounding spaces). At most 19 digits
+# (any 63-bit length): more is no real film, and int() of 4,301 digits raises ValueError.
+MAX_POSITION_DIGITS = 19
+_RANGE_SPEC = re.compile(
+    rf"([0-9]{{1,{MAX_POSITION_DIGITS}}})-([0-9]{{0,{MAX_POSITION_DIGITS}}})"
+    rf"|-([0-9]{{1,{MAX_POSITION_DIGITS}}})"
+)
 
 
 @dataclass(frozen=True)

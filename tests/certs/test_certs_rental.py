@@ -399,3 +399,14 @@ def test_every_single_byte_change_of_a_bundle_is_refused(
     data[int(position * len(bundle))] ^= mask
     with pytest.raises(BundleError):
         open_rental(bytes(data), node_key, ca.cert, now=t0)
+
+
+def test_an_opened_rental_never_shows_its_content_key(
+    bundle: bytes, node_key: ec.EllipticCurvePrivateKey, ca: CA, t0: datetime, content_key: bytes
+) -> None:
+    """The content key is a secret: not in the repr (logs, tracebacks, debuggers print it)."""
+    rental = open_rental(bundle, node_key, ca.cert, now=t0 + timedelta(hours=1))
+    shown = repr(rental) + str(rental) + f"{rental!r}"
+    for form in (repr(content_key), content_key.hex(), content_key.hex().upper()):
+        assert form not in shown
+    assert "content_key" not in shown
