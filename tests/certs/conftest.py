@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,18 +10,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs import generate_node_key
 from certs.authority import CA, save_content_key
+from tests.conftest import T0
 
-# Every pure test runs at this instant; nothing reads the wall clock except the TLS tests,
-# because OpenSSL checks validity against the real time.
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# Every pure test runs at T0 (tests/conftest.py); nothing reads the wall clock except the
+# TLS tests, because OpenSSL checks validity against the real time.
 FILM = "big-buck-bunny"
 CONTENT_KEY = bytes(range(32))
-
-
-@pytest.fixture(scope="session")
-def t0() -> datetime:
-    """The fixed "now" of the pure tests."""
-    return T0
 
 
 @pytest.fixture(scope="session")
@@ -34,18 +28,6 @@ def film() -> str:
 def content_key() -> bytes:
     """FILM's content key, as stored in `ca_dir`."""
     return CONTENT_KEY
-
-
-@pytest.fixture(scope="session")
-def ca() -> CA:
-    """The operator CA, created a day before T0."""
-    return CA.create(now=T0 - timedelta(days=1))
-
-
-@pytest.fixture(scope="session")
-def other_ca() -> CA:
-    """Another operator's CA with the *same* default name (names do not identify CAs)."""
-    return CA.create(now=T0 - timedelta(days=1))
 
 
 @pytest.fixture(scope="session")

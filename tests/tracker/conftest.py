@@ -46,16 +46,6 @@ class Film:
     ti: lt.torrent_info
 
 
-@pytest.fixture(scope="session")
-def ca() -> certs.authority.CA:
-    return certs.authority.CA.create(now=datetime.now(UTC))
-
-
-@pytest.fixture(scope="session")
-def other_ca() -> certs.authority.CA:
-    return certs.authority.CA.create("another operator", now=datetime.now(UTC))
-
-
 def issue_rental(
     ca: certs.authority.CA, film_id: str, *, start: timedelta = -HOUR, length: timedelta = 2 * HOUR
 ) -> Rental:

@@ -14,11 +14,6 @@ from peernode.operations.packaging import PackagedFilm, package_film
 TRACKER = "https://127.0.0.1:8443/announce"
 
 
-@pytest.fixture(scope="session")
-def ca() -> CA:
-    return CA.create("package test CA")
-
-
 @pytest.fixture
 def ca_dir(tmp_path: Path, ca: CA) -> Path:
     directory = tmp_path / "ca"

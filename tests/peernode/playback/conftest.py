@@ -56,11 +56,6 @@ def make_test_mp4(path: Path, seconds: int = FILM_SECONDS) -> None:
 
 
 @pytest.fixture(scope="session")
-def ca() -> CA:
-    return CA.create("playback test CA", now=datetime.now(UTC) - timedelta(days=1))
-
-
-@pytest.fixture(scope="session")
 def seeder(ca: CA) -> IssuedCert:
     return ca.issue_seeder(now=datetime.now(UTC) - timedelta(hours=1))
 

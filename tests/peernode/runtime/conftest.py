@@ -45,11 +45,6 @@ def make_torrent(library: Path, film_id: str, data: bytes, ca: CA) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ca() -> CA:
-    return CA.create("node test CA", now=datetime.now(UTC) - timedelta(days=1))
-
-
-@pytest.fixture(scope="session")
 def seeder(ca: CA) -> IssuedCert:
     return ca.issue_seeder(now=datetime.now(UTC) - timedelta(hours=1))
 
