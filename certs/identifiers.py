@@ -10,7 +10,8 @@ from certs.errors import CertsError
 __all__ = ["FILM_ID_PATTERN", "MAX_SERIAL", "validate_film_id", "validate_serial"]
 
 # A DNS-label-like token: libtorrent compares the peer certificate's SAN DNSName
-# with the torrent name, and the id is also a file name in the library.
+# with the torrent name, and the id is also a file name in the library. Never a dot:
+# tracker names always have one (`CA.issue_server`), so a film id is never a tracker's.
 # X.509 serials are at most 20 octets and positive (RFC 5280 4.1.2.2): below 2**159.
 MAX_SERIAL = 2**159 - 1
 

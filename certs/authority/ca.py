@@ -123,13 +123,24 @@ def _ski_of(cert: x509.Certificate) -> x509.SubjectKeyIdentifier:
 
 
 def _general_name(host: str) -> x509.GeneralName:
-    """An IP address SAN for an IP literal, a DNS name SAN otherwise."""
+    """An IP address SAN for an IP literal, a DNS name SAN otherwise.
+
+    A DNS name must have a dot. Rental certificates carry serverAuth (a peer accepting a
+    connection is the TLS server) and SAN = film id, and film ids never contain a dot
+    (`certs.identifiers`): so no renter of a film can ever pose as a tracker, whose
+    names always do.
+    """
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         pass
     if not host or not host.isascii() or any(c.isspace() or c in "/:@" for c in host):
         raise CertsError(f"invalid host {host!r}: give a DNS name or an IP address")
+    if "." not in host.strip("."):
+        raise CertsError(
+            f"invalid host {host!r}: a tracker name needs a dot (e.g. {host}.example.net) or use"
+            " an IP address; single-label names could collide with film ids"
+        )
     return x509.DNSName(host.lower())
 
 

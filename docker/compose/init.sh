@@ -7,11 +7,12 @@ D=/data
 if [ -f "$D/ready" ]; then echo "init: $D already provisioned"; exit 0; fi
 FILM_ID="${FILM_ID:-film}"
 peernode ca init --dir "$D/ca" --name "peernode compose CA"
-peernode ca issue-server --ca-dir "$D/ca" --host tracker --out "$D/tracker"
+# tracker names need a dot (they must never equal a film id): a network alias, below
+peernode ca issue-server --ca-dir "$D/ca" --host tracker.swarm.test --out "$D/tracker"
 peernode ca issue-seeder --ca-dir "$D/ca" --out "$D/origin"
 head -c "$(( ${FILM_MIB:-64} * 1048576 ))" /dev/urandom > "$D/film.bin"
 peernode package "$D/film.bin" --film-id "$FILM_ID" --ca-dir "$D/ca" \
-    --tracker "https://tracker:8443/announce" --out "$D/library"
+    --tracker "https://tracker.swarm.test:8443/announce" --out "$D/library"
 rm "$D/film.bin"
 i=1
 while [ "$i" -le "${RENTALS:-20}" ]; do

@@ -23,6 +23,7 @@ docs/container.md for the measured cost.
 
 from __future__ import annotations
 
+import ipaddress
 import mimetypes
 import os
 import shutil
@@ -102,12 +103,22 @@ def choose_piece_bytes(container_bytes: int, segment_bytes: int = CONTAINER_SEGM
     return piece
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def validate_tracker_url(url: str) -> str:
     """Return ``url`` if it is an https:// announce URL libtorrent will use, else raise.
 
     libtorrent's SSRF mitigation drops announces to local hosts whose path does not
     start with ``/announce``, and SSL torrents announce over HTTPS with the rental
-    certificate, so both are required. Raises `PackagingError`.
+    certificate, so both are required. The host is an IP address or a name with a dot:
+    a single-label name could equal a film id, and every renter of that film holds a
+    serverAuth certificate for it (see `certs.authority.ca`). Raises `PackagingError`.
     """
     try:
         parts = urlsplit(url)
@@ -119,6 +130,8 @@ def validate_tracker_url(url: str) -> str:
         problem = "must start with https://"
     elif not parts.hostname or port == 0:
         problem = "needs a host (and a valid port)"
+    elif not _is_ip(parts.hostname) and "." not in parts.hostname.strip("."):
+        problem = "needs an IP address or a host name with a dot (single labels can be film ids)"
     elif not parts.path.startswith("/announce"):
         problem = "path must start with /announce"
     elif parts.fragment or any(c.isspace() for c in url):

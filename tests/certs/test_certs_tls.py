@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certs import private_key_pem
+from certs import CertsError, private_key_pem
 from certs.authority import CA, IssuedCert, crl_pem
 
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -53,7 +53,7 @@ def live_ca(now: datetime) -> CA:
 
 @pytest.fixture(scope="module")
 def tracker_cert(live_ca: CA, now: datetime) -> IssuedCert:
-    return live_ca.issue_server(["127.0.0.1", "localhost"], now=now)
+    return live_ca.issue_server(["127.0.0.1", "tracker.localhost"], now=now)
 
 
 def _write(
@@ -250,6 +250,36 @@ def test_client_refuses_a_tracker_certificate_for_another_host(
     )
     assert isinstance(outcome.client_error, ssl.SSLCertVerificationError), outcome
     assert "IP address mismatch" in str(outcome.client_error)
+
+
+def test_a_renter_cannot_pose_as_a_tracker(
+    tmp_path: Path, live_ca: CA, node_key: ec.EllipticCurvePrivateKey, now: datetime
+) -> None:
+    """A rental certificate has serverAuth and SAN = film id; tracker names have a dot and
+    film ids never do, so a renter of film "tracker" fails a client's host name check."""
+    window = (now - timedelta(minutes=1), now + timedelta(hours=2))
+    posing = live_ca.issue_rental("tracker", node_key.public_key(),
+                                  not_before=window[0], not_after=window[1])
+    as_server = IssuedCert(posing, node_key)
+    with pytest.raises(CertsError, match="needs a dot"):
+        live_ca.issue_server(["tracker"], now=now)
+    client_rental = _rental(live_ca, node_key, *window)
+    outcome = _handshake(
+        _server_context(tmp_path, live_ca, as_server),
+        _client_context(tmp_path, live_ca, client_rental, node_key),
+        server_hostname="tracker.example",
+    )
+    assert isinstance(outcome.client_error, ssl.SSLCertVerificationError), outcome
+    assert "mismatch" in str(outcome.client_error)
+    # the same rental *would* pass for a single-label name, which is why neither a
+    # tracker certificate nor a packaged torrent may use one
+    # (tests/peernode/operations/test_package_torrent.py refuses such tracker URLs)
+    control = _handshake(
+        _server_context(tmp_path, live_ca, as_server),
+        _client_context(tmp_path, live_ca, client_rental, node_key),
+        server_hostname="tracker",
+    )
+    assert control.ok, control
 
 
 def test_rental_certificate_cannot_act_as_a_ca(

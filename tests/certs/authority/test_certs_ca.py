@@ -203,7 +203,11 @@ def test_issue_rental_refuses_a_non_p256_key(ca: CA, t0: datetime, film: str) ->
         ca.issue_rental(film, p384, not_before=t0, not_after=t0 + timedelta(hours=1))
 
 
-@pytest.mark.parametrize("hosts", [[], [""], ["bad host"], ["http://x"], ["tracker.é.example"]])
+@pytest.mark.parametrize(
+    "hosts",
+    [[], [""], ["bad host"], ["http://x"], ["tracker.é.example"], ["tracker"], ["localhost"],
+     ["127.0.0.1", "tracker"], ["."], ["tracker."]],
+)
 def test_issue_server_refuses_bad_hosts(ca: CA, hosts: list[str], t0: datetime) -> None:
     with pytest.raises(CertsError):
         ca.issue_server(hosts, now=t0)

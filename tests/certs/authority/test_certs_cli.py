@@ -103,7 +103,7 @@ def test_issue_server(operator: Path, tmp_path: Path) -> None:
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert san.get_values_for_type(x509.DNSName) == ["tracker.example"]
     fails(
-        "ca", "issue-server", "--ca-dir", operator / "ca", "--host", "x", "--out", tmp_path,
+        "ca", "issue-server", "--ca-dir", operator / "ca", "--host", "x.example", "--out", tmp_path,
         match="already exists",
     )  # fmt: skip
 
@@ -200,7 +200,7 @@ def test_group_readable_ca_key_is_refused(operator: Path, tmp_path: Path) -> Non
     shutil.copytree(operator / "ca", ca_dir)
     (ca_dir / "ca.key").chmod(0o640)
     line = fails(
-        "ca", "issue-server", "--ca-dir", ca_dir, "--host", "h", "--out", tmp_path,
+        "ca", "issue-server", "--ca-dir", ca_dir, "--host", "h.example", "--out", tmp_path,
         match="accessible by other users",
     )  # fmt: skip
     assert "chmod 600" in line
@@ -275,3 +275,12 @@ def test_help(command: list[str], flags: list[str]) -> None:
     text = ok(*command, "--help")
     for flag in flags:
         assert flag in text
+
+
+def test_a_single_label_tracker_name_is_refused(operator: Path, tmp_path: Path) -> None:
+    line = fails(
+        "ca", "issue-server", "--ca-dir", operator / "ca", "--host", "tracker", "--out", tmp_path,
+        match="needs a dot",
+    )  # fmt: skip
+    assert "film id" in line
+    assert not (tmp_path / "server.pem").exists()

@@ -125,6 +125,8 @@ def test_piece_size_follows_a_larger_segment() -> None:
         "https://tracker.example/announce#frag",
         "https://tracker.example/announce x",
         "udp://tracker.example:80/announce",
+        "https://tracker:8443/announce",  # a single label could be a film id (a renter's SAN)
+        "https://localhost/announce",
     ],
 )
 def test_bad_tracker_urls(url: str) -> None:
