@@ -10,12 +10,14 @@ import math
 from collections.abc import Sequence
 
 __all__ = [
+    "attribution_gap",
     "cdn_egress_saved_gb",
     "kumar_ross_t_min",
     "offload",
     "offload_limit",
     "origin_copies",
     "percentile",
+    "percentile_of_all",
 ]
 
 
@@ -61,6 +63,38 @@ def percentile(values: Sequence[float], q: float) -> float:
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def percentile_of_all(finished: Sequence[float], unfinished: int, q: float) -> float | None:
+    """The ``q``-th percentile of a group where ``unfinished`` members never finished.
+
+    Every member counts: those that did not finish rank above every time. With all
+    finished this is `percentile` (linear between ranks). Otherwise it is the nearest-rank
+    percentile over everyone (the ceil(q/100 * n)-th smallest), and None ("not reached")
+    when that rank falls on a member that did not finish: the p95 is not reached once
+    more than 5 % did not finish. None for an empty group.
+    """
+    if unfinished < 0:
+        raise ValueError("unfinished must not be negative")
+    n = len(finished) + unfinished
+    if n == 0:
+        return None
+    if unfinished == 0:
+        return percentile(finished, q)
+    if not 0 <= q <= 100:
+        raise ValueError("q must be in 0..100")
+    rank = max(1, math.ceil(q / 100 * n))
+    if rank > len(finished):
+        return None
+    return sorted(finished)[rank - 1]
+
+
+def attribution_gap(attributed_bytes: int, measured_bytes: int) -> float | None:
+    """How far the clients' attribution of origin bytes is from the origin's own count,
+    relative to the latter (0.02 = attributed 2 % more). None without a measurement."""
+    if measured_bytes <= 0:
+        return None
+    return (attributed_bytes - measured_bytes) / measured_bytes
 
 
 def origin_copies(origin_bytes: int, film_bytes: int) -> float:

@@ -12,12 +12,14 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from sim.analysis.figures import (
+    attribution_gap,
     cdn_egress_saved_gb,
     kumar_ross_t_min,
     offload,
     offload_limit,
     origin_copies,
     percentile,
+    percentile_of_all,
 )
 from sim.analysis.timeseries import StatusSample
 from sim.scenario.plan import ClientPlan
@@ -73,6 +75,9 @@ class ClientOutcome:
     """From its process start to when its download began (a simulation cost)."""
     completion_s: float | None
     """From when its download began to its last byte; None unless complete."""
+    completion_from_arrival_s: float | None
+    """From its scenario arrival (the customer pressed "rent") to its last byte; None
+    unless complete. Includes start-up and any lag in starting it."""
     bytes_from_origin: int
     bytes_from_peers: int
     bytes_uploaded: int
@@ -102,17 +107,33 @@ def startup_seconds(samples: Sequence[StatusSample], started_unix: float) -> flo
     return max(0.0, first.t_unix - first.seconds - started_unix)
 
 
+def completion_from_arrival(
+    samples: Sequence[StatusSample], arrival_unix: float
+) -> float | None:
+    """Seconds from the client's arrival (unix time) to its last byte; None if incomplete."""
+    done = next((s for s in samples if s.complete), None)
+    return max(0.0, done.t_unix - arrival_unix) if done is not None else None
+
+
 def client_outcome(
     plan: ClientPlan,
     fate: Fate,
     samples: Sequence[StatusSample],
     summary: Mapping[str, object] | None,
     started_unix: float | None,
+    *,
+    arrival_unix: float | None = None,
 ) -> ClientOutcome:
     """Combine a client's plan, fate and observations; the final summary's byte
     counters win over the last sample's (a summary is printed at exit, after the
-    last sample, and counts what was uploaded while seeding)."""
+    last sample, and counts what was uploaded while seeding).
+
+    ``arrival_unix`` is when the scenario wanted the client to arrive (the run's start
+    plus its arrival offset); without it, its process start stands in.
+    """
     last = samples[-1] if samples else None
+    arrived = arrival_unix if arrival_unix is not None else started_unix
+    complete = fate is Fate.COMPLETE
 
     def counter(key: str, from_sample: int) -> int:
         value = summary.get(key) if summary is not None else None
@@ -123,7 +144,11 @@ def client_outcome(
         download_bps=plan.download_bps, upload_bps=plan.upload_bps,
         arrival_s=plan.arrival_s, fate=fate,
         startup_s=startup_seconds(samples, started_unix) if started_unix is not None else None,
-        completion_s=completion_seconds(samples) if fate is Fate.COMPLETE else None,
+        completion_s=completion_seconds(samples) if complete else None,
+        completion_from_arrival_s=(
+            completion_from_arrival(samples, arrived) if complete and arrived is not None
+            else None
+        ),
         bytes_from_origin=counter("bytes_from_origin", last.bytes_from_origin if last else 0),
         bytes_from_peers=counter("bytes_from_peers", last.bytes_from_peers if last else 0),
         bytes_uploaded=counter("bytes_uploaded", last.bytes_uploaded if last else 0),
@@ -145,11 +170,30 @@ class SwarmFigures:
     offload_limit: float
     t_min_s: float
     completion_p50_s: float | None
+    """From download start; clients meant to complete that did not count as not done,
+    so a percentile is None ("not reached") when it falls on one of them."""
     completion_p95_s: float | None
     p50_over_t_min: float | None
     p95_over_t_min: float | None
     cdn_egress_saved_gb: float
-    """For `RENTALS_PER_REPORT` rentals of this film at this offload."""
+    """For `RENTALS_PER_REPORT` rentals of this film at this offload (the measured one
+    when the origin's own count is known)."""
+    incomplete_clients: int = 0
+    """Clients meant to complete that did not (failed or timed out)."""
+    startup_p50_s: float | None = None
+    completion_p50_from_arrival_s: float | None = None
+    completion_p95_from_arrival_s: float | None = None
+    p95_from_arrival_over_t_min: float | None = None
+    p95_from_start_over_t_min: float | None = None
+    origin_bytes_measured: int | None = None
+    """Payload bytes the origin itself counted sending (where the CDN bills)."""
+    origin_copies_measured: float | None = None
+    offload_measured: float | None = None
+    origin_copies_attributed: float = 0.0
+    """Origin copies by the clients' own attribution (each block credited to the peer it
+    was requested from)."""
+    attribution_gap: float | None = None
+    """(attributed - measured) / measured origin bytes."""
     rentals: int = RENTALS_PER_REPORT
 
     def to_json(self) -> dict[str, object]:
@@ -157,10 +201,19 @@ class SwarmFigures:
 
 
 def swarm_figures(
-    outcomes: Sequence[ClientOutcome], film_bytes: int, origin_upload_bps: int
+    outcomes: Sequence[ClientOutcome],
+    film_bytes: int,
+    origin_upload_bps: int,
+    *,
+    origin_bytes_measured: int | None = None,
 ) -> SwarmFigures:
     """The swarm's figures from its clients' outcomes; ``film_bytes`` is what moves
-    (the encrypted container). Raises `ValueError` for no outcomes."""
+    (the encrypted container). ``origin_bytes_measured`` is the origin's own count of
+    payload bytes sent for this film; when given, offload, copies and the CDN egress
+    saved come from it, and the clients' attribution is shown beside it.
+
+    Raises `ValueError` for no outcomes.
+    """
     if not outcomes:
         raise ValueError("no clients")
     meant = [o for o in outcomes if o.fate.meant_to_complete] or list(outcomes)
@@ -169,10 +222,20 @@ def swarm_figures(
     delivered = origin_bytes + peer_bytes
     t_min = kumar_ross_t_min(film_bytes, origin_upload_bps,
                              [o.download_bps for o in meant], [o.upload_bps for o in meant])
+    unfinished = sum(o.fate.meant_to_complete and o.fate is not Fate.COMPLETE for o in meant)
     times = [o.completion_s for o in outcomes if o.completion_s is not None]
-    p50 = percentile(times, 50) if times else None
-    p95 = percentile(times, 95) if times else None
-    share = offload(origin_bytes, delivered)
+    from_arrival = [
+        o.completion_from_arrival_s for o in outcomes if o.completion_from_arrival_s is not None
+    ]
+    startups = [o.startup_s for o in outcomes if o.startup_s is not None]
+    p50 = percentile_of_all(times, unfinished, 50)
+    p95 = percentile_of_all(times, unfinished, 95)
+    a50 = percentile_of_all(from_arrival, unfinished, 50)
+    a95 = percentile_of_all(from_arrival, unfinished, 95)
+    measured_share = (
+        offload(origin_bytes_measured, delivered) if origin_bytes_measured is not None else None
+    )
+    share = measured_share if measured_share is not None else offload(origin_bytes, delivered)
 
     def over_t_min(value: float | None) -> float | None:
         return value / t_min if value is not None and t_min > 0 else None
@@ -184,7 +247,9 @@ def swarm_figures(
         origin_bytes=origin_bytes,
         peer_bytes=peer_bytes,
         delivered_bytes=delivered,
-        origin_copies=origin_copies(origin_bytes, film_bytes),
+        origin_copies=origin_copies(
+            origin_bytes if origin_bytes_measured is None else origin_bytes_measured, film_bytes
+        ),
         offload=share,
         offload_limit=offload_limit(len(meant)),
         t_min_s=t_min,
@@ -193,4 +258,21 @@ def swarm_figures(
         p50_over_t_min=over_t_min(p50),
         p95_over_t_min=over_t_min(p95),
         cdn_egress_saved_gb=cdn_egress_saved_gb(film_bytes, share, RENTALS_PER_REPORT),
+        incomplete_clients=unfinished,
+        startup_p50_s=percentile(startups, 50) if startups else None,
+        completion_p50_from_arrival_s=a50,
+        completion_p95_from_arrival_s=a95,
+        p95_from_arrival_over_t_min=over_t_min(a95),
+        p95_from_start_over_t_min=over_t_min(p95),
+        origin_bytes_measured=origin_bytes_measured,
+        origin_copies_measured=(
+            origin_copies(origin_bytes_measured, film_bytes)
+            if origin_bytes_measured is not None else None
+        ),
+        offload_measured=measured_share,
+        origin_copies_attributed=origin_copies(origin_bytes, film_bytes),
+        attribution_gap=(
+            attribution_gap(origin_bytes, origin_bytes_measured)
+            if origin_bytes_measured is not None else None
+        ),
     )

@@ -60,7 +60,7 @@ def test_smoke_scenario_end_to_end(tmp_path: Path) -> None:
         assert len(data) > 1000
     text = (out / "report.md").read_text()
     assert "| **CDN offload** |" in text
-    assert "| completion p95 |" in text
+    assert "| completion p95 from arrival |" in text
     # Every node was torn down: their logs say they stopped, none is left running.
     assert (tmp_path / "work" / "tracker.log").exists()
     assert _nodes_under(tmp_path) == []

@@ -90,10 +90,13 @@ def test_report_json_has_every_figure(tmp_path: Path) -> None:
 def test_markdown_is_a_planner_s_table() -> None:
     text = render_markdown(_report())
     assert "| **CDN offload** |" in text
-    assert "| origin copies |" in text
+    assert "| origin copies (clients' attribution; the origin's own count was not" in text
     assert "| CDN egress saved per 1,000 rentals |" in text
-    assert "| completion p95 | 3.9 s (1.95 x T_min) |" in text
-    assert "| client-3 | fixed | 1.7 s | 0.5 s | killed | n/a | 2.0 MB | 2.0 MB | 0 B |" in text
+    assert "| completion p95 from download start | 3.9 s (1.95 x T_min) |" in text
+    assert "| completion p95 from arrival |" in text
+    assert "| did not finish (of those meant to) | 0 |" in text
+    assert ("| client-3 | fixed | 1.7 s | 0.5 s | killed | n/a | n/a | 2.0 MB | 2.0 MB | 0 B |"
+            in text)
     assert "client-kill client 3 (kill) at 2.1 s" in text
     assert all(f"]({name})" in text for name in PLOT_FILES.values())
 
