@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from peernode.runtime.download import DownloadStats
+    from peernode.runtime.download_state import DownloadStats
 
 __all__ = [
     "EVENT_KINDS",
