@@ -41,6 +41,7 @@ from peernode.runtime.download_state import (
     seconds_until_rental_ends,
 )
 from peernode.runtime.events import (
+    BlockRequested,
     Event,
     FileFailed,
     HashFailed,
@@ -149,6 +150,9 @@ class Download:
 
     def on_event(self, event: Event) -> None:
         """Apply one libtorrent event to this download (called by the node's pump)."""
+        if type(event) is BlockRequested:  # the hot path (one per 16 KiB block): offload only
+            self.offload.block_requested(event.piece, event.block, event.from_origin)
+            return
         kind = type(event)
         if kind in OFFLOAD_EVENTS:
             self.offload.on_event(event)  # type: ignore[arg-type]
