@@ -10,6 +10,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from peernode.runtime.download_state import (
     REDUCED_EVENTS,
@@ -221,3 +223,37 @@ def test_offload_is_counted_alongside_from_the_same_events() -> None:
     assert (stats.bytes_from_origin, stats.bytes_from_peers) == (3 * BLOCK_BYTES, BLOCK_BYTES)
     assert offload.offload == 0.25  # 1 of 4 blocks
     assert (stats.hash_failures, stats.complete, stats.seconds) == (1, True, 8.0)
+
+
+_EVENTS = st.one_of(
+    st.builds(StatusPolled, st.none() | st.builds(
+        _status, is_seeding=st.booleans(), paused=st.booleans(),
+        progress=st.floats(0, 1), done_bytes=st.integers(0, TOTAL),
+        download_rate_bps=st.integers(0, 10**6), uploaded_bytes=st.integers(0, 10**6))),
+    st.just(TorrentFinished(FILM)), st.just(HashFailed(FILM, 0)), st.just(RentalEnded()),
+    st.just(FileFailed(FILM, "disk full")), st.just(TrackerReplied(FILM, 1)),
+)
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), _EVENTS), max_size=30))
+def test_any_history_keeps_time_and_completion_consistent(
+    steps: list[tuple[float, DownloadEvent]],
+) -> None:
+    """Whatever happens: elapsed time never goes back, a finish is final and dated once."""
+    now, state = 0.0, initial_state(FILM, TOTAL, NOT_AFTER, 0.0)
+    first_finish: float | None = None
+    last_seconds = 0.0
+    for gap, event in steps:
+        now += gap
+        state = reduce(state, event, now)
+        if state.finished and first_finish is None:
+            first_finish = now
+        stats = _stats(state, now)
+        assert stats.seconds >= last_seconds
+        last_seconds = stats.seconds
+        assert state.finished_at == first_finish
+        assert stats.complete == (first_finish is not None)
+        if stats.complete:
+            assert (stats.progress, stats.done_bytes, stats.eta_s) == (1.0, TOTAL, 0.0)
+        if state.expired:
+            assert stats.state == "expired"
