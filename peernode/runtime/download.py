@@ -136,7 +136,7 @@ class Download:
         self.playback_url: str | None = None
 
     # -- the reducer -----------------------------------------------------------
-    def _apply(self, event: DownloadEvent) -> DownloadState:
+    def _apply(self, event: DownloadEvent | Event) -> DownloadState:
         was_finished = self.state.finished
         self.state = reduce(self.state, event, self._clock())
         if self.state.finished and not was_finished:

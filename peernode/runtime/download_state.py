@@ -231,8 +231,12 @@ _REDUCERS: dict[type[Any], Callable[[DownloadState, Any, float], DownloadState]]
 REDUCED_EVENTS: frozenset[type[Any]] = frozenset(_REDUCERS)
 
 
-def reduce(state: DownloadState, event: DownloadEvent, now: float) -> DownloadState:
-    """The state after ``event`` happened at clock time ``now`` (seconds)."""
+def reduce(state: DownloadState, event: DownloadEvent | object, now: float) -> DownloadState:
+    """The state after ``event`` happened at clock time ``now`` (seconds).
+
+    Any event is accepted: one not in the table (`REDUCED_EVENTS`), e.g. a
+    node-level event, leaves the state as it is.
+    """
     step = _REDUCERS.get(type(event))
     return state if step is None else step(state, event, now)
 
