@@ -1,16 +1,17 @@
 """The daemon itself: one node holding many rentals, driven by API operations.
 
-`Daemon.call(route, body)` performs one API operation and returns ``(status,
-json)`` or raises `ApiError`; `Daemon.watch` polls the downloads, publishes
-events to subscribers and applies the seeding policy; `Daemon.restore` adds
-the rentals of the state directory again after a restart.
+`Daemon.call(route, body)` performs one API operation, looked up in a table of
+operation -> handler (`OPERATIONS` names them), and returns ``(status, json)``
+or raises `ApiError`; `Daemon.watch` polls the downloads, publishes events to
+subscribers and applies the seeding policy; `Daemon.restore` adds the rentals
+of the state directory again after a restart. Time comes from an injected
+clock (trio's by default), so tests drive it with trio's MockClock.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -33,14 +34,20 @@ from peernode.daemon.api import (
     parse_rental_request,
     parse_settings_update,
 )
-from peernode.daemon.events import download_view, events_between, failed_view, format_sse
+from peernode.daemon.events import (
+    download_view,
+    events_between,
+    failed_view,
+    format_sse,
+    seeding_action,
+)
 from peernode.daemon.records import RentalRecord
 from peernode.daemon.state_dir import StateStore, StoredRental
 from peernode.errors import PeernodeError
 from peernode.runtime.download import Download
 from peernode.runtime.node import Node, load_torrent, torrent_ca_certificate
 
-__all__ = ["Daemon", "EventHub"]
+__all__ = ["OPERATIONS", "Daemon", "EventHub"]
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +103,11 @@ class _Entry:
 
 
 class Daemon:
-    """The API's operations over one running `Node` and its `StateStore`."""
+    """The API's operations over one running `Node` and its `StateStore`.
+
+    ``wall_clock`` reads aware UTC datetimes (rental windows, ``added_at``);
+    ``clock`` reads seconds for the uptime (trio's clock by default).
+    """
 
     def __init__(
         self,
@@ -105,14 +116,16 @@ class Daemon:
         nursery: trio.Nursery,
         *,
         wall_clock: Callable[[], datetime],
+        clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self.node = node
         self.store = store
         self.hub = EventHub()
         self._nursery = nursery
         self._wall_clock = wall_clock
+        self._clock = clock
         self._entries: dict[str, _Entry] = {}
-        self._started = time.monotonic()
+        self._started = clock()
         self.settings = store.settings()
         self._apply_rates()
 
@@ -193,45 +206,67 @@ class Daemon:
     def _apply_policy(self, entry: _Entry, view: Json) -> None:
         assert entry.download is not None
         handle = entry.download.handle
-        if not view["complete"] or not handle.is_valid():
+        action = seeding_action(view, seed_when_complete=self.settings.seed_when_complete,
+                                user_paused=entry.record.user_paused)
+        if action is None or not handle.is_valid():
             return
-        if view["state"] == "seeding" and not self.settings.seed_when_complete:
+        if action == "pause":
             handle.pause()
-        elif (view["state"] == "completed" and self.settings.seed_when_complete
-              and not entry.record.user_paused):
+        else:
             handle.resume()
 
     # -- operations ----------------------------------------------------------
     async def call(self, route: Route, body: bytes) -> tuple[int, Json]:
-        """Perform one API operation; `ApiError` for anything the client got wrong."""
-        op = route.operation
-        if op == "health":
-            ssl_port = self.node.ssl_port
-            # Without its SSL socket the node still downloads, but no peer can
-            # connect to it: worth telling the client app.
-            return 200, {"status": "ok" if ssl_port else "degraded",
-                         "downloads": len(self._entries), "ssl_port": ssl_port,
-                         "uptime_s": round(time.monotonic() - self._started, 3)}
-        if op == "add_rental":
-            return 201, await self._add_rental(body)
-        if op == "list_downloads":
-            return 200, {"downloads": [self._view(e) for e in self._entries.values()]}
-        if op == "get_settings":
-            return 200, self.settings.to_json()
-        if op == "put_settings":
-            return 200, self._put_settings(body)
+        """Perform one API operation; `ApiError` for anything the client got wrong.
+
+        An operation the daemon does not perform (``openapi`` and ``events``
+        are the HTTP layer's own) is ``not_found``.
+        """
+        handler = _HANDLERS.get(route.operation)
+        if handler is None:
+            raise ApiError("not_found", f"no operation {route.operation!r}")
+        return await handler(self, route, body)
+
+    # One handler per operation: (route, body) -> (HTTP status, JSON body).
+    async def _health(self, _route: Route, _body: bytes) -> tuple[int, Json]:
+        ssl_port = self.node.ssl_port
+        # Without its SSL socket the node still downloads, but no peer can
+        # connect to it: worth telling the client app.
+        return 200, {"status": "ok" if ssl_port else "degraded",
+                     "downloads": len(self._entries), "ssl_port": ssl_port,
+                     "uptime_s": round(self._clock() - self._started, 3)}
+
+    async def _add_rental_op(self, _route: Route, body: bytes) -> tuple[int, Json]:
+        return 201, await self._add_rental(body)
+
+    async def _list_downloads(self, _route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, {"downloads": [self._view(e) for e in self._entries.values()]}
+
+    async def _get_settings(self, _route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, self.settings.to_json()
+
+    async def _put_settings_op(self, _route: Route, body: bytes) -> tuple[int, Json]:
+        return 200, self._put_settings(body)
+
+    async def _get_download(self, route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, self._view(self._entry(route))
+
+    async def _pause(self, route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, self._pause_resume(self._entry(route), paused=True)
+
+    async def _resume(self, route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, self._pause_resume(self._entry(route), paused=False)
+
+    async def _delete_download(self, route: Route, _body: bytes) -> tuple[int, Json]:
         entry = self._entry(route)
-        if op == "get_download":
-            return 200, self._view(entry)
-        if op in ("pause", "resume"):
-            return 200, self._pause_resume(entry, paused=op == "pause")
-        if op == "delete_download":
-            await self._delete(entry, delete_files=route.flag("delete_files"))
-            return 200, {"id": entry.record.download_id, "deleted": True,
-                         "files_deleted": route.flag("delete_files")}
-        if op == "playback":
-            return 200, {"id": entry.record.download_id, "url": await self._playback(entry)}
-        raise ApiError("not_found", f"no operation {op!r}")
+        delete_files = route.flag("delete_files")
+        await self._delete(entry, delete_files=delete_files)
+        return 200, {"id": entry.record.download_id, "deleted": True,
+                     "files_deleted": delete_files}
+
+    async def _playback_op(self, route: Route, _body: bytes) -> tuple[int, Json]:
+        entry = self._entry(route)
+        return 200, {"id": entry.record.download_id, "url": await self._playback(entry)}
 
     async def _add_rental(self, body: bytes) -> Json:
         request = parse_rental_request(body)
@@ -350,3 +385,22 @@ class Daemon:
         entry.playback_url = url
         return url
 
+
+_Handler = Callable[[Daemon, Route, bytes], Awaitable[tuple[int, Json]]]
+
+# Operation (as `peernode.daemon.api.route_request` names it) -> its handler.
+_HANDLERS: dict[str, _Handler] = {
+    "health": Daemon._health,
+    "add_rental": Daemon._add_rental_op,
+    "list_downloads": Daemon._list_downloads,
+    "get_settings": Daemon._get_settings,
+    "put_settings": Daemon._put_settings_op,
+    "get_download": Daemon._get_download,
+    "pause": Daemon._pause,
+    "resume": Daemon._resume,
+    "delete_download": Daemon._delete_download,
+    "playback": Daemon._playback_op,
+}
+
+# The operations `Daemon.call` performs.
+OPERATIONS: frozenset[str] = frozenset(_HANDLERS)

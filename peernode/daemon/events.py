@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from peernode.runtime.download import DownloadStats
+    from peernode.runtime.download_state import DownloadStats
 
 __all__ = [
     "EVENT_KINDS",
@@ -20,6 +20,7 @@ __all__ = [
     "events_between",
     "failed_view",
     "format_sse",
+    "seeding_action",
     "sse_comment",
 ]
 
@@ -62,6 +63,23 @@ def download_view(
         "rental_not_after": stats.rental_not_after.isoformat(),
         "error": stats.error,
     }
+
+
+def seeding_action(
+    view: Mapping[str, Any], *, seed_when_complete: bool, user_paused: bool
+) -> Literal["pause", "resume"] | None:
+    """What the seeding policy does to a download with this view: ``pause``, ``resume`` or None.
+
+    A complete film is shared only with the customer's consent
+    (``seed_when_complete``) and never while the customer paused it.
+    """
+    if not view["complete"]:
+        return None
+    if view["state"] == "seeding" and not seed_when_complete:
+        return "pause"
+    if view["state"] == "completed" and seed_when_complete and not user_paused:
+        return "resume"
+    return None
 
 
 def failed_view(download_id: str, state: str, message: str) -> dict[str, Any]:

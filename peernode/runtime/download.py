@@ -1,19 +1,21 @@
-"""One rented film being downloaded (and shared) by a node.
+"""One rented film being downloaded (and shared) by a node: the libtorrent shell.
 
-A `Download` is created by `Node.fetch`; it owns the libtorrent handle, counts
-where bytes came from, saves resume data, and stops sharing when the rental
-ends. Progress snapshots are plain `DownloadStats` values.
+A `Download` is created by `Node.fetch`; it owns the libtorrent handle, feeds
+the torrent's events and polled status to the pure reducer
+(`peernode.runtime.download_state`) and the offload counter, saves resume data,
+and stops sharing when the rental ends. Progress snapshots are plain
+`DownloadStats` values.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import libtorrent as lt
 import msgpack
@@ -22,79 +24,44 @@ import trio
 from certs import Rental
 from peernode.container.stream import ContainerReader, open_container
 from peernode.errors import PeernodeError
+from peernode.runtime.download_state import (
+    REDUCED_EVENTS,
+    DownloadEvent,
+    DownloadState,
+    DownloadStats,
+    RentalEnded,
+    SavedCounters,
+    StatusPolled,
+    TorrentStatus,
+    download_stats,
+    initial_state,
+    reduce,
+    rental_over,
+    saved_counters,
+    seconds_until_rental_ends,
+)
 from peernode.runtime.events import (
     BlockRequested,
     Event,
     FileFailed,
     HashFailed,
     PeerBanned,
-    PieceVerified,
     ResumeDataFailed,
     ResumeDataSaved,
     TorrentFailed,
-    TorrentFinished,
     TrackerFailed,
     TrackerReplied,
 )
-from peernode.runtime.offload import OffloadCounter
+from peernode.runtime.offload import OFFLOAD_EVENTS, OffloadCounter
 from support.atomic_write import write_atomic
 
-__all__ = ["Download", "DownloadStats", "RentalExpiredError", "film_bytes"]
+__all__ = ["Download", "DownloadStats", "RentalExpiredError", "film_bytes", "torrent_status"]
 
 log = logging.getLogger(__name__)
 
 
 class RentalExpiredError(PeernodeError):
     """The rental window ended: the film is no longer shared nor decrypted."""
-
-
-@dataclass(frozen=True)
-class DownloadStats:
-    """A snapshot of one download; rates in bytes/s, times in seconds."""
-
-    film_id: str
-    state: str
-    progress: float
-    total_bytes: int
-    done_bytes: int
-    download_rate_bps: int
-    upload_rate_bps: int
-    peers: int
-    bytes_from_origin: int
-    bytes_from_peers: int
-    bytes_uploaded: int
-    bytes_downloaded_session: int
-    hash_failures: int
-    seconds: float
-    complete: bool
-    rental_not_after: datetime
-    error: str | None = None
-
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds to completion at the current rate (None if unknown)."""
-        if self.complete:
-            return 0.0
-        if self.download_rate_bps <= 0:
-            return None
-        return (self.total_bytes - self.done_bytes) / self.download_rate_bps
-
-    def summary(self) -> dict[str, object]:
-        """The JSON summary promised by ``peernode fetch --json``."""
-        return {
-            "film_id": self.film_id,
-            "complete": self.complete,
-            "state": self.state,
-            "seconds": round(self.seconds, 3),
-            "bytes_total": self.total_bytes,
-            "bytes_from_origin": self.bytes_from_origin,
-            "bytes_from_peers": self.bytes_from_peers,
-            "bytes_uploaded": self.bytes_uploaded,
-            "bytes_downloaded_session": self.bytes_downloaded_session,
-            "hash_failures": self.hash_failures,
-            "rental_not_after": self.rental_not_after.isoformat(),
-            "error": self.error,
-        }
 
 
 def film_bytes(ti: lt.torrent_info) -> int:
@@ -112,8 +79,30 @@ _STATE_NAMES = {
 }
 
 
+def torrent_status(st: lt.torrent_status) -> TorrentStatus:
+    """The reducer's copy of a libtorrent torrent status."""
+    return TorrentStatus(
+        state=_STATE_NAMES.get(st.state, "downloading"),
+        paused=bool(st.paused),
+        is_seeding=bool(st.is_seeding),
+        progress=float(st.progress),
+        done_bytes=int(st.total_wanted_done),
+        download_rate_bps=int(st.download_payload_rate),
+        upload_rate_bps=int(st.upload_payload_rate),
+        peers=int(st.num_peers),
+        uploaded_bytes=int(st.total_payload_upload),
+        downloaded_bytes=int(st.total_payload_download),
+        error=st.errc.message() if st.errc.value() != 0 else None,
+    )
+
+
 class Download:
-    """A rented film in the node's session. Create with `Node.fetch`."""
+    """A rented film in the node's session. Create with `Node.fetch`.
+
+    ``clock`` reads seconds for elapsed times (trio's clock by default, so a
+    `Download` lives inside its node's trio run); ``wall_clock`` reads aware
+    UTC datetimes for the rental window.
+    """
 
     def __init__(
         self,
@@ -124,6 +113,7 @@ class Download:
         save_dir: Path,
         state_dir: Path,
         wall_clock: Callable[[], datetime],
+        clock: Callable[[], float] = trio.current_time,
     ) -> None:
         self.handle = handle
         self.ti = ti
@@ -133,18 +123,44 @@ class Download:
         self.container_path = save_dir / self.film_id
         self._state_dir = state_dir
         self._wall_clock = wall_clock
-        self._started = time.monotonic()
-        self._finished_at: float | None = None
-        self.offload = OffloadCounter(ti.piece_length(), film_bytes(ti))
-        self._uploaded_before = 0
-        self._hash_failures = 0
-        self._error: str | None = None
-        self._expired = False
+        self._clock = clock
+        total = film_bytes(ti)
+        saved = self._load_counters()
+        self.offload = OffloadCounter(ti.piece_length(), total,
+                                      saved.bytes_from_origin, saved.bytes_from_peers)
+        self.state: DownloadState = initial_state(self.film_id, total, rental.not_after,
+                                                  clock(), saved)
         self._finished = trio.Event()
         self._resume_saved = trio.Event()
         # Set by `peernode.playback.start_playback`: http://127.0.0.1:PORT/<token>/<film>
         self.playback_url: str | None = None
-        self._load_counters()
+
+    # -- the reducer -----------------------------------------------------------
+    def _apply(self, event: DownloadEvent | Event) -> DownloadState:
+        was_finished = self.state.finished
+        self.state = reduce(self.state, event, self._clock())
+        if self.state.finished and not was_finished:
+            self._finished.set()
+        return self.state
+
+    def _poll(self) -> DownloadState:
+        """Feed the handle's current status to the reducer (None once it is removed)."""
+        status = torrent_status(self.handle.status()) if self.handle.is_valid() else None
+        return self._apply(StatusPolled(status))
+
+    def on_event(self, event: Event) -> None:
+        """Apply one libtorrent event to this download (called by the node's pump)."""
+        if type(event) is BlockRequested:  # the hot path (one per 16 KiB block): offload only
+            self.offload.block_requested(event.piece, event.block, event.from_origin)
+            return
+        kind = type(event)
+        if kind in OFFLOAD_EVENTS:
+            self.offload.on_event(event)  # type: ignore[arg-type]
+        if kind in REDUCED_EVENTS:
+            self._apply(event)
+        effect = _EFFECTS.get(kind)
+        if effect is not None:
+            effect(self, event)
 
     # -- persistent counters -------------------------------------------------
     @property
@@ -155,24 +171,20 @@ class Download:
     def _counters_path(self) -> Path:
         return self._state_dir / f"{self.film_id}.counters"
 
-    def _load_counters(self) -> None:
+    def _load_counters(self) -> SavedCounters:
         try:
-            raw = msgpack.unpackb(self._counters_path.read_bytes())
-            self.offload.bytes_from_origin = int(raw["origin"])
-            self.offload.bytes_from_peers = int(raw["peers"])
-            self._uploaded_before = int(raw["uploaded"])
-            self._started -= float(raw["seconds"])
+            return SavedCounters.from_record(msgpack.unpackb(self._counters_path.read_bytes()))
         except (OSError, ValueError, KeyError, TypeError, msgpack.UnpackException):
-            pass
+            return SavedCounters()
 
     def _save_counters(self) -> None:
-        record = {
-            "origin": self.offload.bytes_from_origin,
-            "peers": self.offload.bytes_from_peers,
-            "uploaded": self._uploaded_now(),
-            "seconds": self._elapsed(),
-        }
-        write_atomic(self._counters_path, msgpack.packb(record))
+        # The upload count of this run; a handle being removed keeps the last one polled.
+        with contextlib.suppress(RuntimeError):
+            self._poll()
+        counters = saved_counters(self.state, self._clock(),
+                                  bytes_from_origin=self.offload.bytes_from_origin,
+                                  bytes_from_peers=self.offload.bytes_from_peers)
+        write_atomic(self._counters_path, msgpack.packb(counters.to_record()))
 
     def _write_resume_data(self, resume_data: bytes) -> None:
         """Save resume data; if the disk refuses, drop the stale file instead.
@@ -189,102 +201,47 @@ class Download:
                       self.film_id, e.strerror or e)
             self.resume_path.unlink(missing_ok=True)
 
-    # -- events --------------------------------------------------------------
-    def on_event(self, event: Event) -> None:
-        """Apply one libtorrent event to this download (called by the node's pump)."""
-        if isinstance(event, BlockRequested):
-            self.offload.block_requested(event.piece, event.block, event.peer_id)
-        elif isinstance(event, PieceVerified):
-            self.offload.piece_verified(event.piece)
-        elif isinstance(event, TorrentFinished):
-            self._mark_finished()
-        elif isinstance(event, ResumeDataSaved):
-            self._write_resume_data(event.resume_data)
-            self._resume_saved.set()
-        elif isinstance(event, ResumeDataFailed):
-            self._resume_saved.set()
-        elif isinstance(event, HashFailed):
-            self.offload.piece_failed(event.piece)
-            self._hash_failures += 1
-            log.warning("%s: piece %d failed its hash check", self.film_id, event.piece)
-        elif isinstance(event, PeerBanned):
-            log.warning("%s: banned peer %s (sent corrupt data)", self.film_id, event.address)
-        elif isinstance(event, TrackerReplied):
-            log.info("%s: tracker returned %d peers", self.film_id, event.num_peers)
-        elif isinstance(event, TrackerFailed):
-            log.warning(
-                "%s: tracker announce failed (%d in a row): %s; retrying in %.0f s",
-                self.film_id,
-                event.times_in_row,
-                event.message,
-                self._seconds_to_next_announce(),
-            )
-        elif isinstance(event, FileFailed | TorrentFailed):
-            self._error = event.message
-            log.error("%s: %s", self.film_id, event.message)
+    # -- effects of events (logging, files) -------------------------------------
+    def _on_resume_saved(self, event: ResumeDataSaved) -> None:
+        self._write_resume_data(event.resume_data)
+        self._resume_saved.set()
+
+    def _on_resume_failed(self, _event: ResumeDataFailed) -> None:
+        self._resume_saved.set()
+
+    def _on_hash_failed(self, event: HashFailed) -> None:
+        log.warning("%s: piece %d failed its hash check", self.film_id, event.piece)
+
+    def _on_peer_banned(self, event: PeerBanned) -> None:
+        log.warning("%s: banned peer %s (sent corrupt data)", self.film_id, event.address)
+
+    def _on_tracker_replied(self, event: TrackerReplied) -> None:
+        log.info("%s: tracker returned %d peers", self.film_id, event.num_peers)
+
+    def _on_tracker_failed(self, event: TrackerFailed) -> None:
+        log.warning("%s: tracker announce failed (%d in a row): %s; retrying in %.0f s",
+                    self.film_id, event.times_in_row, event.message,
+                    self._seconds_to_next_announce())
+
+    def _on_failed(self, event: FileFailed | TorrentFailed) -> None:
+        log.error("%s: %s", self.film_id, event.message)
 
     def _seconds_to_next_announce(self) -> float:
         if not self.handle.is_valid():
             return 0.0
         return max(0.0, self.handle.status().next_announce.total_seconds())
 
-    def _mark_finished(self) -> None:
-        if not self._finished.is_set():
-            self._finished_at = time.monotonic()
-            self._finished.set()
-
     # -- queries -------------------------------------------------------------
-    def _elapsed(self) -> float:
-        end = self._finished_at if self._finished_at is not None else time.monotonic()
-        return end - self._started
-
-    def _uploaded_now(self) -> int:
-        try:
-            return self._uploaded_before + int(self.handle.status().total_payload_upload)
-        except RuntimeError:  # handle removed
-            return self._uploaded_before
-
     def stats(self) -> DownloadStats:
-        """A snapshot of progress, rates and offload counters."""
-        st = self.handle.status() if self.handle.is_valid() else None
-        complete = self._finished.is_set() or (st is not None and st.is_seeding)
-        if complete:
-            self._mark_finished()
-        if self._expired:
-            state = "expired"
-        elif self._error or (st is not None and st.errc.value() != 0):
-            state = "error"
-        elif st is None:
-            state = "stopped"
-        elif st.paused and not complete:
-            state = "paused"
-        else:
-            state = _STATE_NAMES.get(st.state, "downloading")
-        total = film_bytes(self.ti)
-        return DownloadStats(
-            film_id=self.film_id,
-            state=state,
-            progress=1.0 if complete else (st.progress if st else 0.0),
-            total_bytes=total,
-            done_bytes=total if complete else (int(st.total_wanted_done) if st else 0),
-            download_rate_bps=int(st.download_payload_rate) if st else 0,
-            upload_rate_bps=int(st.upload_payload_rate) if st else 0,
-            peers=int(st.num_peers) if st else 0,
-            bytes_from_origin=self.offload.bytes_from_origin,
-            bytes_from_peers=self.offload.bytes_from_peers,
-            bytes_uploaded=self._uploaded_before
-            + (int(st.total_payload_upload) if st else 0),
-            bytes_downloaded_session=int(st.total_payload_download) if st else 0,
-            hash_failures=self._hash_failures,
-            seconds=self._elapsed(),
-            complete=complete,
-            rental_not_after=self.rental.not_after,
-            error=self._error or (st.errc.message() if st and st.errc.value() else None),
-        )
+        """A snapshot of progress, rates and offload counters (polls the handle)."""
+        self._poll()
+        return download_stats(self.state, self._clock(),
+                              bytes_from_origin=self.offload.bytes_from_origin,
+                              bytes_from_peers=self.offload.bytes_from_peers)
 
     @property
     def is_complete(self) -> bool:
-        return self._finished.is_set()
+        return self.state.finished
 
     async def complete(self) -> DownloadStats:
         """Wait until every piece is verified; returns the final stats.
@@ -292,11 +249,11 @@ class Download:
         Raises `PeernodeError` if the torrent hits a disk or torrent error,
         `RentalExpiredError` if the rental ends first.
         """
-        while not self._finished.is_set():
-            if self._expired:
+        while not self.state.finished:
+            if self.state.expired:
                 raise RentalExpiredError(f"rental for {self.film_id} expired before completion")
-            if self._error:
-                raise PeernodeError(f"{self.film_id}: {self._error}")
+            if self.state.error:
+                raise PeernodeError(f"{self.film_id}: {self.state.error}")
             with trio.move_on_after(0.5):
                 await self._finished.wait()
             self.stats()  # resumed-complete torrents finish without an alert
@@ -318,7 +275,7 @@ class Download:
         Raises `RentalExpiredError` once the rental window is over: the content
         key is not used after notAfter.
         """
-        if self._wall_clock() >= self.rental.not_after or self._expired:
+        if rental_over(self.state, self._wall_clock()):
             raise RentalExpiredError(
                 f"rental for {self.film_id} ended at {self.rental.not_after.isoformat()}"
             )
@@ -326,13 +283,13 @@ class Download:
 
     # -- lifecycle -----------------------------------------------------------
     def seconds_until_rental_ends(self) -> float:
-        return (self.rental.not_after - self._wall_clock()).total_seconds()
+        return seconds_until_rental_ends(self.state, self._wall_clock())
 
     def expire(self) -> None:
         """Stop sharing: the rental window is over (the bytes stay on disk, encrypted)."""
-        if self._expired:
+        if self.state.expired:
             return
-        self._expired = True
+        self._apply(RentalEnded())
         log.warning("%s: rental ended at %s; sharing stopped", self.film_id,
                     self.rental.not_after.isoformat())
         if self.handle.is_valid():
@@ -377,3 +334,16 @@ class Download:
             await trio.sleep(interval_s)
             if self.handle.is_valid() and self.handle.status().need_save_resume:
                 await self.save_resume_data()
+
+
+# Event class -> what the shell does about it besides reducing (files, logs).
+_EFFECTS: dict[type[Any], Callable[[Download, Any], None]] = {
+    ResumeDataSaved: Download._on_resume_saved,
+    ResumeDataFailed: Download._on_resume_failed,
+    HashFailed: Download._on_hash_failed,
+    PeerBanned: Download._on_peer_banned,
+    TrackerReplied: Download._on_tracker_replied,
+    TrackerFailed: Download._on_tracker_failed,
+    FileFailed: Download._on_failed,
+    TorrentFailed: Download._on_failed,
+}

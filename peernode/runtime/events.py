@@ -1,16 +1,37 @@
-"""Typed events made from libtorrent alerts (pure: no I/O, no trio).
+"""libtorrent alerts -> typed events, by a table (like h11's state table).
 
 The alert pump hands every alert to `alert_to_event`; the rest of the node
-only sees these frozen dataclasses, never libtorrent's alert classes.
+only sees the frozen dataclasses of `peernode.runtime.torrent_events` (re-exported
+here), never libtorrent's alert classes. To handle another alert, write its
+converter and add one row to `ALERT_CONVERTERS`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from typing import Any
 
 import libtorrent as lt
 
+from peernode.runtime.session_settings import is_origin_peer_id
+from peernode.runtime.torrent_events import (
+    BlockRequested,
+    FileFailed,
+    HashFailed,
+    PeerBanned,
+    PieceVerified,
+    ResumeDataFailed,
+    ResumeDataSaved,
+    TorrentEvent,
+    TorrentFailed,
+    TorrentFinished,
+    TorrentRemoved,
+    TrackerFailed,
+    TrackerReplied,
+)
+
 __all__ = [
+    "ALERT_CONVERTERS",
     "BlockRequested",
     "Event",
     "FileFailed",
@@ -27,134 +48,46 @@ __all__ = [
     "alert_to_event",
 ]
 
+# Every event the node's dispatcher receives (node-level events join this union).
+Event = TorrentEvent
 
 
-@dataclass(frozen=True, slots=True)
-class BlockRequested:
-    """A 16 KiB block (the last one may be shorter) was requested from a peer."""
-
-    film_id: str
-    piece: int
-    block: int
-    peer_id: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class PieceVerified:
-    """A piece passed its hash check and is on its way to disk."""
-
-    film_id: str
-    piece: int
-
-
-@dataclass(frozen=True, slots=True)
-class TorrentFinished:
-    film_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class HashFailed:
-    film_id: str
-    piece: int
-
-
-@dataclass(frozen=True, slots=True)
-class PeerBanned:
-    film_id: str
-    address: str
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeDataSaved:
-    film_id: str
-    resume_data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class ResumeDataFailed:
-    film_id: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerReplied:
-    film_id: str
-    num_peers: int
-
-
-@dataclass(frozen=True, slots=True)
-class TrackerFailed:
-    film_id: str
-    message: str
-    times_in_row: int
-
-
-@dataclass(frozen=True, slots=True)
-class FileFailed:
-    """A disk error (e.g. the disk is full): libtorrent pauses the torrent."""
-
-    film_id: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class TorrentFailed:
-    film_id: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class TorrentRemoved:
-    film_id: str
-
-
-Event = (
-    BlockRequested
-    | PieceVerified
-    | TorrentFinished
-    | HashFailed
-    | PeerBanned
-    | ResumeDataSaved
-    | ResumeDataFailed
-    | TrackerReplied
-    | TrackerFailed
-    | FileFailed
-    | TorrentFailed
-    | TorrentRemoved
-)
-
-
-def _endpoint(a: lt.peer_alert) -> str:
+def _endpoint(a: Any) -> str:
     ip, port = a.endpoint
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
+def _block_requested(a: Any) -> Event:
+    return BlockRequested(a.torrent_name, a.piece_index, a.block_index,
+                          is_origin_peer_id(a.pid.to_bytes()))
+
+
+def _tracker_failed(a: Any) -> Event:
+    return TrackerFailed(a.torrent_name, a.failure_reason() or a.error.message(), a.times_in_row)
+
+
+# Alert class -> its event. Looked up by the alert's exact class: the binding
+# always hands out the most derived one, and a dict lookup costs the hot path
+# (a block alert per 16 KiB) less than a chain of isinstance checks.
+ALERT_CONVERTERS: dict[type[Any], Callable[[Any], Event]] = {
+    lt.block_downloading_alert: _block_requested,
+    lt.piece_finished_alert: lambda a: PieceVerified(a.torrent_name, a.piece_index),
+    lt.torrent_finished_alert: lambda a: TorrentFinished(a.torrent_name),
+    lt.save_resume_data_alert:
+        lambda a: ResumeDataSaved(a.torrent_name, lt.write_resume_data_buf(a.params)),
+    lt.save_resume_data_failed_alert: lambda a: ResumeDataFailed(a.torrent_name, a.message()),
+    lt.hash_failed_alert: lambda a: HashFailed(a.torrent_name, a.piece_index),
+    lt.peer_ban_alert: lambda a: PeerBanned(a.torrent_name, _endpoint(a)),
+    lt.tracker_reply_alert: lambda a: TrackerReplied(a.torrent_name, a.num_peers),
+    lt.tracker_error_alert: _tracker_failed,
+    lt.file_error_alert:
+        lambda a: FileFailed(a.torrent_name, f"{a.filename()}: {a.error.message()}"),
+    lt.torrent_error_alert: lambda a: TorrentFailed(a.torrent_name, a.error.message()),
+    lt.torrent_removed_alert: lambda a: TorrentRemoved(a.torrent_name),
+}
+
+
 def alert_to_event(a: lt.alert) -> Event | None:
     """The typed event for an alert the node cares about, else None."""
-    # Ordered by frequency: block alerts dominate a download.
-    if isinstance(a, lt.block_downloading_alert):
-        return BlockRequested(a.torrent_name, a.piece_index, a.block_index, a.pid.to_bytes())
-    if isinstance(a, lt.piece_finished_alert):
-        return PieceVerified(a.torrent_name, a.piece_index)
-    if isinstance(a, lt.torrent_finished_alert):
-        return TorrentFinished(a.torrent_name)
-    if isinstance(a, lt.save_resume_data_alert):
-        return ResumeDataSaved(a.torrent_name, lt.write_resume_data_buf(a.params))
-    if isinstance(a, lt.save_resume_data_failed_alert):
-        return ResumeDataFailed(a.torrent_name, a.message())
-    if isinstance(a, lt.hash_failed_alert):
-        return HashFailed(a.torrent_name, a.piece_index)
-    if isinstance(a, lt.peer_ban_alert):
-        return PeerBanned(a.torrent_name, _endpoint(a))
-    if isinstance(a, lt.tracker_reply_alert):
-        return TrackerReplied(a.torrent_name, a.num_peers)
-    if isinstance(a, lt.tracker_error_alert):
-        reason = a.failure_reason() or a.error.message()
-        return TrackerFailed(a.torrent_name, reason, a.times_in_row)
-    if isinstance(a, lt.file_error_alert):
-        return FileFailed(a.torrent_name, f"{a.filename()}: {a.error.message()}")
-    if isinstance(a, lt.torrent_error_alert):
-        return TorrentFailed(a.torrent_name, a.error.message())
-    if isinstance(a, lt.torrent_removed_alert):
-        return TorrentRemoved(a.torrent_name)
-    return None
+    convert = ALERT_CONVERTERS.get(type(a))
+    return None if convert is None else convert(a)

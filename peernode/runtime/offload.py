@@ -1,15 +1,17 @@
 """Offload accounting: which bytes came from the (CDN-billed) origin, which from peers.
 
-Pure: fed with the size and sender of every received block.
+Pure: fed with the block requests, verified and failed pieces of one download
+(`peernode.runtime.torrent_events`); who is an origin is decided where the
+alert is read (by its peer id prefix).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from peernode.runtime.session_settings import is_origin_peer_id
+from peernode.runtime.torrent_events import BlockRequested, HashFailed, PieceVerified
 
-__all__ = ["BLOCK_BYTES", "OffloadCounter", "block_bytes"]
+__all__ = ["BLOCK_BYTES", "OFFLOAD_EVENTS", "OffloadCounter", "block_bytes"]
 
 # Why requests and not received blocks: libtorrent 2 posts block_finished only
 # when the disk write completes, and drops it once the torrent is complete
@@ -18,6 +20,11 @@ __all__ = ["BLOCK_BYTES", "OffloadCounter", "block_bytes"]
 # requested from, when its piece passes the hash check.
 
 BLOCK_BYTES = 16 * 1024
+
+OffloadEvent = BlockRequested | PieceVerified | HashFailed
+# The events `OffloadCounter.on_event` takes.
+OFFLOAD_EVENTS: frozenset[type[OffloadEvent]] = frozenset(
+    {BlockRequested, PieceVerified, HashFailed})
 
 
 def block_bytes(piece_bytes: int, block: int) -> int:
@@ -45,9 +52,9 @@ class OffloadCounter:
     def _piece_size(self, piece: int) -> int:
         return max(0, min(self.piece_bytes, self.total_bytes - piece * self.piece_bytes))
 
-    def block_requested(self, piece: int, block: int, peer_id: bytes) -> None:
-        """A block was requested from ``peer_id`` (the last request wins)."""
-        self._requested.setdefault(piece, {})[block] = is_origin_peer_id(peer_id)
+    def block_requested(self, piece: int, block: int, from_origin: bool) -> None:
+        """A block was requested from an origin or another peer (the last request wins)."""
+        self._requested.setdefault(piece, {})[block] = from_origin
 
     def piece_verified(self, piece: int) -> None:
         """A piece passed its hash check: count its blocks by who they were requested from."""
@@ -68,6 +75,15 @@ class OffloadCounter:
     def piece_failed(self, piece: int) -> None:
         """A piece failed its hash check: its blocks will be requested again."""
         self._requested.pop(piece, None)
+
+    def on_event(self, event: OffloadEvent) -> None:
+        """Feed one of the `OFFLOAD_EVENTS`."""
+        if isinstance(event, BlockRequested):
+            self.block_requested(event.piece, event.block, event.from_origin)
+        elif isinstance(event, PieceVerified):
+            self.piece_verified(event.piece)
+        else:
+            self.piece_failed(event.piece)
 
     @property
     def bytes_received(self) -> int:

@@ -1,18 +1,27 @@
-"""The daemon's pure core: routes, request bodies, state formats, events."""
+"""The daemon's core: routes, request bodies, state formats, events, the operation table.
+
+The operation table is driven through `Daemon.call` over a stand-in node (no
+libtorrent session), with trio's MockClock for the time it reports.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import trio
+import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
+from peernode.daemon import api
 from peernode.daemon.api import (
     ERROR_STATUS,
+    PUBLIC_OPERATIONS,
     ApiError,
     DaemonSettings,
     Route,
@@ -20,7 +29,8 @@ from peernode.daemon.api import (
     parse_settings_update,
     route_request,
 )
-from peernode.daemon.events import events_between, failed_view, format_sse
+from peernode.daemon.controller import OPERATIONS, Daemon
+from peernode.daemon.events import events_between, failed_view, format_sse, seeding_action
 from peernode.daemon.openapi import openapi_document
 from peernode.daemon.records import (
     RentalRecord,
@@ -29,7 +39,9 @@ from peernode.daemon.records import (
     encode_record,
     encode_settings,
 )
+from peernode.daemon.state_dir import StateStore
 from peernode.errors import PeernodeError
+from peernode.runtime.node import Node
 
 
 @pytest.mark.parametrize(("method", "target", "expected"), [
@@ -195,3 +207,146 @@ def test_checked_in_openapi_json_matches_the_module() -> None:
 
     checked_in = Path(peernode.__file__).with_name("openapi.json").read_text()
     assert json.loads(checked_in) == openapi_document()
+
+
+@pytest.mark.parametrize(("state", "complete", "seed", "user_paused", "action"), [
+    ("downloading", False, False, False, None),
+    ("seeding", True, False, False, "pause"),
+    ("seeding", True, True, False, None),
+    ("completed", True, True, False, "resume"),
+    ("completed", True, True, True, None),  # the customer paused it: stays paused
+    ("completed", True, False, False, None),
+    ("expired", True, True, False, None),
+])
+def test_seeding_policy(state: str, complete: bool, seed: bool, user_paused: bool,
+                        action: str | None) -> None:
+    view = _view(state, complete=complete)
+    assert seeding_action(view, seed_when_complete=seed, user_paused=user_paused) == action
+
+
+# -- the operation table, over a stand-in node ------------------------------------------
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.applied: list[dict[str, Any]] = []
+
+    def apply_settings(self, pack: dict[str, Any]) -> None:
+        self.applied.append(dict(pack))
+
+
+class _Node:
+    """What `Daemon` uses of a `Node` when it holds no download."""
+
+    def __init__(self, ssl_port: int) -> None:
+        self.ssl_port = ssl_port
+        self.session = _Session()
+        self.downloads: dict[str, object] = {}
+
+
+def _daemon(tmp_path: Path, nursery: trio.Nursery, *, ssl_port: int = 6881) -> Daemon:
+    node = cast(Node, _Node(ssl_port))
+    return Daemon(node, StateStore(tmp_path / "state"), nursery,
+                  wall_clock=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def test_every_routed_operation_has_a_handler() -> None:
+    """Each operation `route_request` can name is the daemon's, or the HTTP layer's own."""
+    routed = {op for methods in api._ROUTES.values() for op in methods.values()}
+    http_layer = PUBLIC_OPERATIONS | {"events"}  # openapi.json and the SSE stream
+    assert routed - http_layer == OPERATIONS
+
+
+async def test_health_reports_uptime_on_the_injected_clock(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with trio.open_nursery() as nursery:
+        daemon = _daemon(tmp_path, nursery)
+        await trio.sleep(12.25)
+        assert await daemon.call(Route("health"), b"") == (200, {
+            "status": "ok", "downloads": 0, "ssl_port": 6881, "uptime_s": 12.25})
+        nursery.cancel_scope.cancel()
+
+
+async def test_health_is_degraded_without_an_ssl_socket(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        _, health = await _daemon(tmp_path, nursery, ssl_port=0).call(Route("health"), b"")
+        assert health["status"] == "degraded"
+        nursery.cancel_scope.cancel()
+
+
+async def test_settings_are_applied_saved_and_read_back(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        daemon = _daemon(tmp_path, nursery)
+        status, settings = await daemon.call(
+            Route("put_settings"), b'{"upload_rate_bps": 1000, "seed_when_complete": false}')
+        assert (status, settings) == (200, {"upload_rate_bps": 1000, "download_rate_bps": 0,
+                                            "seed_when_complete": False})
+        assert await daemon.call(Route("get_settings"), b"") == (200, settings)
+        node = cast(_Node, daemon.node)
+        assert node.session.applied[-1] == {"upload_rate_limit": 1000, "download_rate_limit": 0}
+        assert StateStore(tmp_path / "state").settings() == DaemonSettings(1000, 0, False)
+        with pytest.raises(ApiError) as refused:
+            await daemon.call(Route("put_settings"), b'{"upload_rate_bps": -1}')
+        assert (refused.value.code, refused.value.field) == ("invalid_field", "upload_rate_bps")
+        assert (await daemon.call(Route("get_settings"), b""))[1] == settings
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("operation", ["get_download", "pause", "resume", "delete_download",
+                                       "playback"])
+async def test_operations_on_an_unknown_download_are_not_found(
+    tmp_path: Path, operation: str
+) -> None:
+    async with trio.open_nursery() as nursery:
+        daemon = _daemon(tmp_path, nursery)
+        with pytest.raises(ApiError) as refused:
+            await daemon.call(Route(operation, "no-such-film"), b"")
+        assert refused.value.code == "not_found"
+        assert "no-such-film" in refused.value.message
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("operation", ["events", "openapi", "launch_missiles"])
+async def test_operations_the_daemon_does_not_perform_are_not_found(
+    tmp_path: Path, operation: str
+) -> None:
+    async with trio.open_nursery() as nursery:
+        daemon = _daemon(tmp_path, nursery)
+        with pytest.raises(ApiError) as refused:
+            await daemon.call(Route(operation), b"")
+        assert refused.value.code == "not_found"
+        nursery.cancel_scope.cancel()
+
+
+async def test_list_and_bad_rental_bodies(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        daemon = _daemon(tmp_path, nursery)
+        assert await daemon.call(Route("list_downloads"), b"") == (200, {"downloads": []})
+        with pytest.raises(ApiError) as refused:
+            await daemon.call(Route("add_rental"), b"[]")
+        assert refused.value.code == "invalid_json"
+        with pytest.raises(ApiError) as refused:
+            await daemon.call(Route("add_rental"), _body(torrent=base64.b64encode(b"x").decode()))
+        assert (refused.value.code, refused.value.field) == ("invalid_field", "torrent")
+        nursery.cancel_scope.cancel()
+
+
+async def test_watch_polls_fast_only_while_watched(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Idle: a tick every 5 s; with an event subscriber: every 1 s (virtual seconds)."""
+    async with trio.open_nursery() as nursery:
+        daemon = _daemon(tmp_path, nursery)
+        ticks: list[float] = []
+        daemon.tick = lambda: bool(ticks.append(trio.current_time()))  # type: ignore[method-assign]
+        start = trio.current_time()
+        nursery.start_soon(daemon.watch)
+        await trio.sleep(12)
+        with daemon.hub.subscribe():  # from 12 s to 20.5 s
+            await trio.sleep(8.5)
+        await trio.sleep(2)
+        nursery.cancel_scope.cancel()
+    # Idle until the 15 s tick sees the subscriber; every second then, until the
+    # 21 s tick finds it gone and sleeps 5 s again (cancelled at 22.5 s).
+    assert [t - start for t in ticks] == [0, 5, 10, 15, 16, 17, 18, 19, 20, 21]
