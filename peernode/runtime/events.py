@@ -13,10 +13,13 @@ import libtorrent as lt
 __all__ = [
     "BlockRequested",
     "Event",
+    "ExternalAddressLearned",
     "FileFailed",
     "HashFailed",
     "PeerBanned",
     "PieceVerified",
+    "PortMapFailed",
+    "PortMapped",
     "ResumeDataFailed",
     "ResumeDataSaved",
     "TorrentFailed",
@@ -108,6 +111,33 @@ class TorrentRemoved:
     film_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class PortMapped:
+    """The router forwards ``external_port`` to the node (session-wide: no film).
+
+    ``protocol`` is "upnp" or "natpmp", ``transport`` "tcp" or "udp".
+    """
+
+    protocol: str
+    transport: str
+    external_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class PortMapFailed:
+    """A router refused (or a protocol gave up on) the port mapping."""
+
+    protocol: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalAddressLearned:
+    """The node's public address as a router (or peers) reported it."""
+
+    address: str
+
+
 Event = (
     BlockRequested
     | PieceVerified
@@ -121,6 +151,9 @@ Event = (
     | FileFailed
     | TorrentFailed
     | TorrentRemoved
+    | PortMapped
+    | PortMapFailed
+    | ExternalAddressLearned
 )
 
 
@@ -157,4 +190,10 @@ def alert_to_event(a: lt.alert) -> Event | None:
         return TorrentFailed(a.torrent_name, a.error.message())
     if isinstance(a, lt.torrent_removed_alert):
         return TorrentRemoved(a.torrent_name)
+    if isinstance(a, lt.portmap_alert):
+        return PortMapped(str(a.map_transport), str(a.map_protocol), a.external_port)
+    if isinstance(a, lt.portmap_error_alert):
+        return PortMapFailed(str(a.map_transport), a.error.message())
+    if isinstance(a, lt.external_ip_alert):
+        return ExternalAddressLearned(str(a.external_address))
     return None
