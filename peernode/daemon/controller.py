@@ -34,6 +34,7 @@ from peernode.daemon.api import (
     parse_settings_update,
 )
 from peernode.daemon.events import download_view, events_between, failed_view, format_sse
+from peernode.daemon.openapi import PORT_MAPPING_EVENT
 from peernode.daemon.records import RentalRecord
 from peernode.daemon.state_dir import StateStore, StoredRental
 from peernode.errors import PeernodeError
@@ -114,6 +115,7 @@ class Daemon:
         self._entries: dict[str, _Entry] = {}
         self._started = time.monotonic()
         self.settings = store.settings()
+        self._port_mapping: Json = {}
         self._apply_rates()
 
     # -- start-up ------------------------------------------------------------
@@ -188,6 +190,9 @@ class Daemon:
                 self.hub.publish(kind, data)
             entry.last_view = view
             busy |= view["state"] in ("checking", "downloading")
+        if self.node.port_mapping != self._port_mapping:
+            self._port_mapping = self.node.port_mapping
+            self.hub.publish(PORT_MAPPING_EVENT, self._port_mapping)
         return busy
 
     def _apply_policy(self, entry: _Entry, view: Json) -> None:
@@ -211,7 +216,8 @@ class Daemon:
             # connect to it: worth telling the client app.
             return 200, {"status": "ok" if ssl_port else "degraded",
                          "downloads": len(self._entries), "ssl_port": ssl_port,
-                         "uptime_s": round(time.monotonic() - self._started, 3)}
+                         "uptime_s": round(time.monotonic() - self._started, 3),
+                         "port_mapping": self.node.port_mapping}
         if op == "add_rental":
             return 201, await self._add_rental(body)
         if op == "list_downloads":
@@ -314,6 +320,7 @@ class Daemon:
                                 "download_rate_limit": self.settings.download_rate_bps}
         # The binding converts a dict to a settings_pack; its stubs only name the latter.
         self.node.session.apply_settings(pack)  # type: ignore[arg-type]
+        self.node.set_port_mapping(self.settings.port_mapping)
 
     # -- playback ------------------------------------------------------------
     async def _playback(self, entry: _Entry) -> str:
