@@ -87,7 +87,8 @@ async def test_mapping_on_without_a_router_reports_within_the_timeout() -> None:
     async with open_node(config) as node:
         await trio.sleep(0.1)
         settings = node.session.get_settings()
-        assert settings["enable_upnp"] and settings["enable_natpmp"]
+        assert settings["enable_upnp"]
+        assert settings["enable_natpmp"]
         with trio.fail_after(5):
             while node.port_mapping["state"] == "pending":
                 await trio.sleep(0.1)
@@ -171,7 +172,8 @@ async def test_dual_stack_origin_serves_an_ipv6_client(
             serve_origin,
             OriginConfig(film.library, seeder.cert_pem, seeder.key_pem, listen_host="::"),
         )
-        assert _connects("127.0.0.1", port) and _connects("::1", port)
+        assert _connects("127.0.0.1", port)
+        assert _connects("::1", port)
         async with open_node(NodeConfig(listen_host="::1", port_mapping=False)) as node:
             download = await node.fetch(film.torrent, bundle, key, save_dir=tmp_path / "c",
                                         peers=[("::1", port)])
