@@ -162,6 +162,17 @@ def _endpoint(a: lt.peer_alert) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
+# libtorrent's errors::announce_skipped: a node listening on every interface
+# announces from each listen socket, and one that cannot route to the tracker
+# (an IPv6 socket and an IPv4 tracker, loopback and a remote one) is skipped
+# while another announces; that is no failure to report.
+_ANNOUNCE_SKIPPED = 180
+
+
+def _is_announce_skipped(error: lt.error_code) -> bool:
+    return error.value() == _ANNOUNCE_SKIPPED and error.category().name() == "libtorrent"
+
+
 def alert_to_event(a: lt.alert) -> Event | None:
     """The typed event for an alert the node cares about, else None."""
     # Ordered by frequency: block alerts dominate a download.
@@ -182,6 +193,8 @@ def alert_to_event(a: lt.alert) -> Event | None:
     if isinstance(a, lt.tracker_reply_alert):
         return TrackerReplied(a.torrent_name, a.num_peers)
     if isinstance(a, lt.tracker_error_alert):
+        if _is_announce_skipped(a.error):
+            return None
         reason = a.failure_reason() or a.error.message()
         return TrackerFailed(a.torrent_name, reason, a.times_in_row)
     if isinstance(a, lt.file_error_alert):
