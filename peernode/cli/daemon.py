@@ -28,7 +28,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         description="Run one node holding many rentals, driven over a JSON API on "
         "127.0.0.1 (OpenAPI at /openapi.json; bearer token in STATE_DIR/token). Rentals, "
         "downloads and settings live in STATE_DIR and survive restarts. Stops on "
-        "SIGINT/SIGTERM, saving resume data.",
+        "SIGINT/SIGTERM, saving resume data. Peers reach the node on every interface, IPv4 "
+        "and IPv6, on a port kept in STATE_DIR/listen-port; the home router is asked to "
+        "forward it (UPnP IGD, NAT-PMP) unless --no-port-mapping, a refusal saved in the "
+        "settings (PUT /v1/settings port_mapping changes it).",
     )
     p.add_argument("--state-dir", required=True, type=Path, metavar="DIR",
                    help="state directory (created, mode 0700)")

@@ -361,18 +361,24 @@ async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
             port = choose_listen_port(config.listen_port_file)
         except OSError as e:
             raise PeernodeError(f"cannot find a free listen port: {e.strerror}") from None
-    session = make_session(
-        config.listen_host,
-        port=port,
-        origin=config.origin,
-        transport=config.transport,
-        limit_local_peers=config.limit_local_peers,
-        settings={
-            "upload_rate_limit": config.upload_rate_bps,
-            "download_rate_limit": config.download_rate_bps,
-            **config.extra_settings,
-        },
-    )
+    settings: dict[str, object] = {
+        "upload_rate_limit": config.upload_rate_bps,
+        "download_rate_limit": config.download_rate_bps,
+        **config.extra_settings,
+    }
+
+    def session_on(port: int) -> lt.session:
+        return make_session(config.listen_host, port=port, origin=config.origin,
+                            transport=config.transport,
+                            limit_local_peers=config.limit_local_peers, settings=settings)
+
+    try:
+        session = session_on(port)
+    except PeernodeError:
+        if port == config.listen_port:
+            raise
+        # The remembered port was taken between the check and the bind: any free one.
+        session = session_on(0)
     if config.listen_port_file is not None and config.listen_port == 0:
         remember_listen_port(config.listen_port_file, ssl_listen_port(session))
     try:
