@@ -41,6 +41,7 @@ __all__ = [
     "add_ssl_torrent",
     "is_dual_stack",
     "is_origin_peer_id",
+    "is_wildcard",
     "listen_interfaces",
     "make_session",
     "private_swarm_settings",
@@ -102,16 +103,24 @@ def is_dual_stack(host: str) -> bool:
     return host in (ALL_INTERFACES, "[::]")
 
 
+def is_wildcard(host: str) -> bool:
+    """True for a host that libtorrent expands into one socket per interface."""
+    return is_dual_stack(host) or host == "0.0.0.0"
+
+
 def listen_interfaces(host: str, ssl_port: int) -> str:
     """libtorrent's ``listen_interfaces`` for a node.
 
     One host: a plain socket and the SSL socket. Every interface (`ALL_INTERFACES`):
     only SSL sockets, IPv4 and IPv6, on ``ssl_port`` (SSL torrents connect over
-    nothing else, and a plain socket would be one more port to map and pin).
+    nothing else, and a plain socket would be one more port to map and pin);
+    ``0.0.0.0``: the same, IPv4 only.
     """
     if is_dual_stack(host):
         return f"0.0.0.0:{ssl_port}s,[::]:{ssl_port}s"
     h = _host_for_listen(host)
+    if is_wildcard(host):
+        return f"{h}:{ssl_port}s"
     return f"{h}:0,{h}:{ssl_port}s"
 
 
@@ -203,7 +212,9 @@ def make_session(
     defaults of `private_swarm_settings`. Raises `PeernodeError` if the SSL
     socket cannot be opened.
     """
-    if is_dual_stack(listen_host) and port == 0:
+    if is_wildcard(listen_host) and port == 0:
+        # One port for every interface, chosen here: libtorrent would give each
+        # expanded socket its own.
         try:
             port = free_dual_stack_port()
         except OSError as e:

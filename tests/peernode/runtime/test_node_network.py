@@ -222,3 +222,41 @@ async def test_pinned_operator_ca_refuses_a_rental_of_another_ca(
         download = await node.fetch(film.torrent, good_bundle, good_key,
                                     save_dir=tmp_path / "good")
         assert download.film_id == FILM_ID
+
+
+async def test_ipv4_wildcard_listens_on_one_port_ipv4_only() -> None:
+    async with open_node(NodeConfig(listen_host="0.0.0.0", port_mapping=False)) as node:
+        port = node.ssl_port
+        assert _connects("127.0.0.1", port)
+        assert not _connects("::1", port)
+
+
+def test_cli_seed_and_fetch_over_ipv6_loopback(
+    tmp_path: Path, ca: CA, seeder: IssuedCert
+) -> None:
+    """`seed --listen [::1]:0` and `fetch --listen [::1]:0 --peer [::1]:PORT`."""
+    data = os.urandom(300_000)
+    library = tmp_path / "library"
+    torrent = make_torrent(library, FILM_ID, data, ca)
+    seeder.save(tmp_path, "seeder")
+    origin = subprocess.Popen(
+        [*PEERNODE, "seed", "--library", str(library), "--cert", str(tmp_path / "seeder.pem"),
+         "--key", str(tmp_path / "seeder.key"), "--listen", "[::1]:0"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert origin.stderr is not None
+        banner = origin.stderr.readline()
+        address = banner.rsplit(" ", 1)[-1].strip()
+        assert address.startswith("[::1]:"), banner
+        client = _client(tmp_path, ca)
+        proc = _fetch(torrent, client, "--listen", "[::1]:0", "--peer", address,
+                      "--no-port-mapping", "--timeout", "30", "--json")
+        assert proc.returncode == 0, proc.stderr
+        summary = _summary(proc)
+        assert summary["complete"] is True
+        assert summary["bytes_from_origin"] == len(data)
+        assert (client / "dl" / FILM_ID).read_bytes() == data
+    finally:
+        origin.terminate()
+        origin.wait(10)
