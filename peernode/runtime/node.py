@@ -224,7 +224,7 @@ class Node:
             if view != self._mapping_reported:
                 self._mapping_reported = view
                 _log_port_mapping(view, self.ssl_port)
-            await trio.sleep(0.5)
+            await trio.sleep(1.0)
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, PortMapped | PortMapFailed | ExternalAddressLearned):
