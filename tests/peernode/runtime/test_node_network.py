@@ -73,6 +73,32 @@ async def test_default_node_listens_on_ipv4_and_ipv6_ssl_sockets() -> None:
         assert _connects("::1", port)
 
 
+def test_every_interface_session_opens_ipv4_and_ipv6_ssl_sockets_on_one_port() -> None:
+    """What libtorrent reports: SSL/TCP sockets on 127.0.0.1 and ::1 (among the
+    expanded interfaces), all on the one chosen port."""
+    import time
+
+    import libtorrent as lt
+
+    from peernode.runtime.session_settings import ALL_INTERFACES, make_session
+
+    session = make_session(ALL_INTERFACES)
+    port = session.ssl_listen_port()
+    opened: set[tuple[str, int]] = set()
+    deadline = time.monotonic() + 5
+    while not {("127.0.0.1", port), ("::1", port)} <= opened:
+        assert time.monotonic() < deadline, opened
+        session.wait_for_alert(200)
+        for a in session.pop_alerts():
+            if isinstance(a, lt.listen_succeeded_alert):
+                assert a.socket_type in (lt.socket_type_t.tcp_ssl, lt.socket_type_t.utp_ssl)
+                assert a.port == port
+                if a.socket_type == lt.socket_type_t.tcp_ssl:
+                    opened.add((str(a.address), a.port))
+    assert session.listen_port() == 0  # no plain socket
+    assert not session.get_settings()["enable_upnp"]  # make_session's default: off
+
+
 async def test_no_port_mapping_turns_upnp_and_natpmp_off() -> None:
     async with open_node(NodeConfig(listen_host="127.0.0.1", port_mapping=False)) as node:
         await trio.sleep(0.1)
