@@ -90,7 +90,8 @@ async def seeding_client(
     save_dir.mkdir(parents=True)
     shutil.copyfile(swarm.library / FILM_ID, save_dir / FILM_ID)
     bundle, key = rental(swarm)
-    config = NodeConfig(upload_rate_bps=rate_bps, limit_local_peers=True,
+    config = NodeConfig(listen_host="127.0.0.1", port_mapping=False, upload_rate_bps=rate_bps,
+                        limit_local_peers=True,
                         extra_settings=swarm.seeder_settings)
     async with open_node(config) as node:
         download = await node.fetch(swarm.torrent, bundle, key, save_dir=save_dir)
@@ -103,7 +104,8 @@ async def seeding_client(
 async def cold_client(swarm: Swarm, save_dir: Path) -> AsyncIterator[tuple[Download, str, float]]:
     """A fresh node that starts downloading and serving; yields (download, url, t0)."""
     bundle, key = rental(swarm)
-    config = NodeConfig(extra_settings=swarm.client_settings)
+    config = NodeConfig(listen_host="127.0.0.1", port_mapping=False,
+                        extra_settings=swarm.client_settings)
     async with open_node(config) as node, trio.open_nursery() as nursery:
         t0 = trio.current_time()
         download = await node.fetch(swarm.torrent, bundle, key, save_dir=save_dir,

@@ -16,12 +16,18 @@ import trio
 
 from certs import load_node_key, read_private, read_rental_file
 from certs.file_reading import read_file
-from peernode.cli.args import add_customer_node_options, hostport_arg, rate_arg
+from peernode.cli.args import (
+    add_customer_node_options,
+    hostport_arg,
+    listen_choice,
+    operator_ca_pem,
+    rate_arg,
+)
 from peernode.cli.progress_view import ProgressView
 from peernode.errors import PeernodeError
 from peernode.operations.origin import OriginConfig, serve_origin
 from peernode.runtime.download import Download, DownloadStats
-from peernode.runtime.node import NodeConfig, open_node
+from peernode.runtime.node import Node, NodeConfig, open_node
 from support.hostport import format_hostport
 
 __all__ = ["register"]
@@ -43,7 +49,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--cert", required=True, type=Path, help="seeder certificate (SAN '*')")
     p.add_argument("--key", required=True, type=Path, help="seeder private key (mode 0600)")
     p.add_argument("--listen", required=True, type=hostport_arg, metavar="HOST:PORT",
-                   help="SSL listen address peers connect to (port 0: any free port)")
+                   help="SSL listen address peers connect to (port 0: any free port; "
+                   "[::]:PORT: every interface, IPv4 and IPv6); an origin never maps ports")
     p.add_argument("--upload-limit", type=rate_arg, default=0, metavar="RATE",
                    help="global upload cap, bytes/s or 500K/4M/1G (default unlimited)")
     p.add_argument("--metrics", type=hostport_arg, metavar="HOST:PORT",
@@ -75,6 +82,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="save resume data this often while downloading (default 10)")
     f.add_argument("--status-log", type=Path, metavar="FILE",
                    help="append a JSON line of progress every second (for simulations)")
+    f.add_argument("--port-mapping-timeout", type=float, default=15.0, metavar="SECONDS",
+                   help="report 'no router answered' if no mapping within this time "
+                   "(default 15)")
     f.add_argument("--json", action="store_true",
                    help="print a JSON summary as the last stdout line")
     f.set_defaults(func=_cmd_fetch)
@@ -129,16 +139,21 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         raise PeernodeError(f"torrent {args.torrent} does not exist")
     bundle = read_rental_file(args.rental)
     node_key = load_node_key(args.node_key)
-    host, port = args.listen
+    listen = listen_choice(args.listen, args.out / ".peernode")
     config = NodeConfig(
-        listen_host=host,
-        listen_port=port,
+        listen_host=listen.host,
+        listen_port=listen.port,
+        listen_port_file=listen.port_file,
+        port_mapping=args.port_mapping,
+        port_mapping_timeout_s=args.port_mapping_timeout,
+        operator_ca_pem=operator_ca_pem(args.operator_ca),
         upload_rate_bps=args.upload_limit,
         download_rate_bps=args.download_limit,
         limit_local_peers=args.limit_local_peers,
         resume_save_interval_s=args.resume_interval,
     )
     result: list[DownloadStats] = []
+    port_mapping: list[dict[str, Any]] = [{"state": "pending"}]
 
     async def run() -> None:
         async with open_node(config) as node:
@@ -146,12 +161,13 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 args.torrent, bundle, node_key, save_dir=args.out, peers=args.peer
             )
             sys.stderr.write(
-                f"{download.film_id}: listening on {format_hostport(host, node.ssl_port)}\n"
+                f"{download.film_id}: listening on "
+                f"{format_hostport(listen.host, node.ssl_port)}\n"
             )
             stopped: list[int] = []
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_exit_on_signal, nursery.cancel_scope, stopped)
-                await _follow(download, args.timeout, result, args.status_log)
+                await _follow(node, download, args.timeout, result, args.status_log)
                 if result and result[-1].complete and args.seed_for > 0:
                     sharing = min(args.seed_for, download.seconds_until_rental_ends())
                     sys.stderr.write(f"{download.film_id}: sharing for {sharing:.0f} s\n")
@@ -160,19 +176,34 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 nursery.cancel_scope.cancel()
             if stopped:
                 result.append(download.stats())
+            port_mapping[0] = _port_mapping_summary(node)
 
     trio.run(run)
     final = result[-1]
     if args.json:
-        print(json.dumps(final.summary()))
+        print(json.dumps({**final.summary(), "port_mapping": port_mapping[0]}))
     if not final.complete:
         reason = final.error or f"not complete ({final.progress * 100:.1f}%, state {final.state})"
         raise PeernodeError(f"{final.film_id}: {reason}; run the same command to resume")
     return 0
 
 
+def _port_mapping_summary(node: Node) -> dict[str, Any]:
+    """``port_mapping`` of ``fetch --json`` and the status log: {"protocol",
+    "external_address", "external_port"} once mapped, else {"error"} (None while
+    the router may still answer); "state" says which."""
+    view = dict(node.port_mapping)
+    if view["state"] == "pending":
+        view["error"] = None
+    return view
+
+
 async def _follow(
-    download: Download, timeout_s: float, result: list[DownloadStats], status_log: Path | None
+    node: Node,
+    download: Download,
+    timeout_s: float,
+    result: list[DownloadStats],
+    status_log: Path | None,
 ) -> None:
     deadline = math.inf if timeout_s <= 0 else trio.current_time() + timeout_s
     log_file = status_log.open("a", encoding="utf-8") if status_log else None
@@ -182,7 +213,8 @@ async def _follow(
                 view.update(stats)
                 result.append(stats)
                 if log_file is not None:
-                    line = {"t": time.time(), **stats.summary(), "progress": stats.progress}
+                    line = {"t": time.time(), **stats.summary(), "progress": stats.progress,
+                            "port_mapping": _port_mapping_summary(node)}
                     log_file.write(json.dumps(line) + "\n")
                     log_file.flush()
     finally:

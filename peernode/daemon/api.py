@@ -205,11 +205,14 @@ class DaemonSettings:
     """The customer's consent: caps in bytes/s (0 = unlimited) and the seeding policy.
 
     ``seed_when_complete`` false: a completed film is no longer shared.
+    ``port_mapping`` false: the home router is not asked (UPnP IGD, NAT-PMP) to
+    forward the node's port.
     """
 
     upload_rate_bps: int = 0
     download_rate_bps: int = 0
     seed_when_complete: bool = True
+    port_mapping: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the API and the state file show them."""
@@ -217,6 +220,7 @@ class DaemonSettings:
             "upload_rate_bps": self.upload_rate_bps,
             "download_rate_bps": self.download_rate_bps,
             "seed_when_complete": self.seed_when_complete,
+            "port_mapping": self.port_mapping,
         }
 
 
@@ -234,16 +238,17 @@ def _rate_field(obj: dict[str, Any], name: str, default: int) -> int:
 
 def parse_settings_update(obj: dict[str, Any], current: DaemonSettings) -> DaemonSettings:
     """Apply a settings object (fields omitted stay as they are); `ApiError` on a bad field."""
-    _reject_unknown(obj, {"upload_rate_bps", "download_rate_bps", "seed_when_complete"})
+    _reject_unknown(obj, {"upload_rate_bps", "download_rate_bps", "seed_when_complete",
+                          "port_mapping"})
     updated = replace(
         current,
         upload_rate_bps=_rate_field(obj, "upload_rate_bps", current.upload_rate_bps),
         download_rate_bps=_rate_field(obj, "download_rate_bps", current.download_rate_bps),
     )
-    if "seed_when_complete" in obj:
-        value = obj["seed_when_complete"]
-        if not isinstance(value, bool):
-            raise ApiError("invalid_field", "seed_when_complete must be true or false",
-                           field="seed_when_complete")
-        updated = replace(updated, seed_when_complete=value)
+    for name in ("seed_when_complete", "port_mapping"):
+        if name in obj:
+            value = obj[name]
+            if not isinstance(value, bool):
+                raise ApiError("invalid_field", f"{name} must be true or false", field=name)
+            updated = replace(updated, **{name: value})
     return updated

@@ -41,6 +41,7 @@ from peernode.daemon.events import (
     format_sse,
     seeding_action,
 )
+from peernode.daemon.openapi import PORT_MAPPING_EVENT
 from peernode.daemon.records import RentalRecord
 from peernode.daemon.state_dir import StateStore, StoredRental
 from peernode.errors import PeernodeError
@@ -127,6 +128,7 @@ class Daemon:
         self._entries: dict[str, _Entry] = {}
         self._started = clock()
         self.settings = store.settings()
+        self._port_mapping: Json = {}
         self._apply_rates()
 
     # -- start-up ------------------------------------------------------------
@@ -201,6 +203,9 @@ class Daemon:
                 self.hub.publish(kind, data)
             entry.last_view = view
             busy |= view["state"] in ("checking", "downloading")
+        if self.node.port_mapping != self._port_mapping:
+            self._port_mapping = self.node.port_mapping
+            self.hub.publish(PORT_MAPPING_EVENT, self._port_mapping)
         return busy
 
     def _apply_policy(self, entry: _Entry, view: Json) -> None:
@@ -234,7 +239,8 @@ class Daemon:
         # connect to it: worth telling the client app.
         return 200, {"status": "ok" if ssl_port else "degraded",
                      "downloads": len(self._entries), "ssl_port": ssl_port,
-                     "uptime_s": round(self._clock() - self._started, 3)}
+                     "uptime_s": round(self._clock() - self._started, 3),
+                     "port_mapping": self.node.port_mapping}
 
     async def _add_rental_op(self, _route: Route, body: bytes) -> tuple[int, Json]:
         return 201, await self._add_rental(body)
@@ -349,6 +355,7 @@ class Daemon:
                                 "download_rate_limit": self.settings.download_rate_bps}
         # The binding converts a dict to a settings_pack; its stubs only name the latter.
         self.node.session.apply_settings(pack)  # type: ignore[arg-type]
+        self.node.set_port_mapping(self.settings.port_mapping)
 
     # -- playback ------------------------------------------------------------
     async def _playback(self, entry: _Entry) -> str:

@@ -12,7 +12,10 @@ from typing import Any
 from peernode.daemon.api import ERROR_STATUS, MAX_BODY_BYTES
 from peernode.daemon.events import EVENT_KINDS
 
-__all__ = ["openapi_document"]
+__all__ = ["PORT_MAPPING_EVENT", "openapi_document"]
+
+# The server-sent event kind published when the router port mapping changes.
+PORT_MAPPING_EVENT = "port-mapping"
 
 Schema = dict[str, Any]
 
@@ -81,15 +84,29 @@ _SCHEMAS: dict[str, Schema] = {
         "download_rate_bps": _RATE,
         "seed_when_complete": {"type": "boolean",
                                "description": "share completed films (the customer's consent)"},
+        "port_mapping": {"type": "boolean",
+                         "description": "ask the home router (UPnP IGD, NAT-PMP) to forward "
+                         "the node's port (the customer's consent)"},
     }),
     "SettingsUpdate": _object({
         "upload_rate_bps": _RATE,
         "download_rate_bps": _RATE,
         "seed_when_complete": {"type": "boolean"},
+        "port_mapping": {"type": "boolean"},
     }, required=[]),
+    "PortMapping": _object({
+        "state": {"enum": ["pending", "mapped", "failed", "disabled"]},
+        "protocol": {"enum": ["upnp", "natpmp"], "description": "what mapped the port"},
+        "external_address": {"type": ["string", "null"],
+                             "description": "the router's public address, if it said"},
+        "external_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "error": {"type": "string", "description": "why the port is not mapped"},
+    }, required=["state"]),
     "Health": _object({"status": {"enum": ["ok", "degraded"],
                                   "description": "degraded: the SSL listen socket is closed"},
-                       "downloads": _INT, "ssl_port": _INT, "uptime_s": {"type": "number"}}),
+                       "downloads": _INT, "ssl_port": _INT, "uptime_s": {"type": "number"},
+                       "port_mapping": _ref("PortMapping")},
+                      required=["status", "downloads", "ssl_port", "uptime_s"]),
     "Playback": _object({"id": {"type": "string"}, "url": {"type": "string", "format": "uri"}}),
     "Deleted": _object({"id": {"type": "string"}, "deleted": {"const": True},
                         "files_deleted": {"type": "boolean"}}),
@@ -123,7 +140,8 @@ def openapi_document() -> dict[str, Any]:
                      "content": {"application/json": {"schema": _ref("SettingsUpdate")}}}
     events = {
         "description": "server-sent events; each `data` is one JSON object: `progress`, "
-        "`completed` and `rental-expired` carry a Download, `error` a DownloadFailedEvent",
+        "`completed` and `rental-expired` carry a Download, `error` a DownloadFailedEvent, "
+        f"`{PORT_MAPPING_EVENT}` a PortMapping (when the router mapping changes)",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
     return {
@@ -134,7 +152,7 @@ def openapi_document() -> dict[str, Any]:
             "description": "Local control API of `peernode daemon` (127.0.0.1 only). Every "
             "/v1 call needs `Authorization: Bearer TOKEN` (TOKEN in STATE_DIR/token). Request "
             f"bodies are limited to {MAX_BODY_BYTES} bytes. Event kinds: "
-            + ", ".join(EVENT_KINDS) + ".",
+            + ", ".join((*EVENT_KINDS, PORT_MAPPING_EVENT)) + ".",
         },
         "components": {
             "schemas": _SCHEMAS,

@@ -3,7 +3,8 @@
 Layout::
 
     STATE_DIR/token                      bearer token of the control API (0600)
-    STATE_DIR/settings.json              the customer's caps and seeding policy
+    STATE_DIR/settings.json              the customer's caps, seeding and port-mapping consent
+    STATE_DIR/listen-port                the node's listen port, kept across restarts
     STATE_DIR/rentals/ID/record.json     how to add download ID again
     STATE_DIR/rentals/ID/film.torrent    its torrent
     STATE_DIR/rentals/ID/rental.pvr      its rental bundle (0600)
@@ -63,6 +64,11 @@ class StateStore:
         if not self.token_path.exists():
             write_private(self.token_path, secrets.token_urlsafe(32).encode())
         return read_private(self.token_path, what="API token").decode().strip()
+
+    @property
+    def listen_port_path(self) -> Path:
+        """Where the node's listen port is kept (see `peernode.runtime.listen_port`)."""
+        return self.root / "listen-port"
 
     def settings(self) -> DaemonSettings:
         """The saved settings (defaults if none); `PeernodeError` if the file is damaged."""

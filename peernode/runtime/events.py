@@ -13,6 +13,12 @@ from typing import Any
 
 import libtorrent as lt
 
+from peernode.runtime.session_events import (
+    ExternalAddressLearned,
+    PortMapFailed,
+    PortMapped,
+    SessionEvent,
+)
 from peernode.runtime.session_settings import is_origin_peer_id
 from peernode.runtime.torrent_events import (
     BlockRequested,
@@ -34,10 +40,13 @@ __all__ = [
     "ALERT_CONVERTERS",
     "BlockRequested",
     "Event",
+    "ExternalAddressLearned",
     "FileFailed",
     "HashFailed",
     "PeerBanned",
     "PieceVerified",
+    "PortMapFailed",
+    "PortMapped",
     "ResumeDataFailed",
     "ResumeDataSaved",
     "TorrentFailed",
@@ -48,8 +57,8 @@ __all__ = [
     "alert_to_event",
 ]
 
-# Every event the node's dispatcher receives (node-level events join this union).
-Event = TorrentEvent
+# Every event the node's dispatcher receives: a torrent's, or the session's.
+Event = TorrentEvent | SessionEvent
 
 
 def _endpoint(a: Any) -> str:
@@ -62,14 +71,24 @@ def _block_requested(a: Any) -> Event:
                           is_origin_peer_id(a.pid.to_bytes()))
 
 
-def _tracker_failed(a: Any) -> Event:
-    return TrackerFailed(a.torrent_name, a.failure_reason() or a.error.message(), a.times_in_row)
+# libtorrent's errors::announce_skipped: a node listening on every interface
+# announces from each listen socket, and one that cannot route to the tracker
+# (an IPv6 socket and an IPv4 tracker, loopback and a remote one) is skipped
+# while another announces; that is no failure to report.
+_ANNOUNCE_SKIPPED = 180
+
+
+def _tracker_failed(a: Any) -> Event | None:
+    error = a.error
+    if error.value() == _ANNOUNCE_SKIPPED and error.category().name() == "libtorrent":
+        return None
+    return TrackerFailed(a.torrent_name, a.failure_reason() or error.message(), a.times_in_row)
 
 
 # Alert class -> its event. Looked up by the alert's exact class: the binding
 # always hands out the most derived one, and a dict lookup costs the hot path
 # (a block alert per 16 KiB) less than a chain of isinstance checks.
-ALERT_CONVERTERS: dict[type[Any], Callable[[Any], Event]] = {
+ALERT_CONVERTERS: dict[type[Any], Callable[[Any], Event | None]] = {
     lt.block_downloading_alert: _block_requested,
     lt.piece_finished_alert: lambda a: PieceVerified(a.torrent_name, a.piece_index),
     lt.torrent_finished_alert: lambda a: TorrentFinished(a.torrent_name),
@@ -84,6 +103,11 @@ ALERT_CONVERTERS: dict[type[Any], Callable[[Any], Event]] = {
         lambda a: FileFailed(a.torrent_name, f"{a.filename()}: {a.error.message()}"),
     lt.torrent_error_alert: lambda a: TorrentFailed(a.torrent_name, a.error.message()),
     lt.torrent_removed_alert: lambda a: TorrentRemoved(a.torrent_name),
+    # session-wide: libtorrent calls the NAT-PMP/UPnP choice map_transport, tcp/udp map_protocol
+    lt.portmap_alert:
+        lambda a: PortMapped(str(a.map_transport), str(a.map_protocol), a.external_port),
+    lt.portmap_error_alert: lambda a: PortMapFailed(str(a.map_transport), a.error.message()),
+    lt.external_ip_alert: lambda a: ExternalAddressLearned(str(a.external_address)),
 }
 
 

@@ -1,18 +1,25 @@
 """The embeddable node: one libtorrent session, its alert pump, and its downloads.
 
-    async with open_node(NodeConfig(listen_host="127.0.0.1")) as node:
+    async with open_node(NodeConfig(listen_host="127.0.0.1", port_mapping=False)) as node:
         download = await node.fetch("film.torrent", rental_bundle, node_key, save_dir="out")
         async for stats in download.progress():
             ...
 
 Closing the node (leaving the ``async with``, or cancellation) saves resume
 data of every download before the session goes away.
+
+By default a node listens on every interface, IPv4 and IPv6, and asks the
+home router (UPnP IGD, NAT-PMP) to forward its port; ``port_mapping=False``
+is the customer's refusal. ``listen_port_file`` keeps the port across
+restarts. ``operator_ca_pem`` pins the operator's CA: torrents and rentals
+of any other CA are refused.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,21 +30,32 @@ from typing import Any
 import libtorrent as lt
 import trio
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs import Rental, open_rental, private_key_pem
 from peernode.errors import PeernodeError
 from peernode.runtime.alert_pump import drain_alerts, pump_alerts
 from peernode.runtime.download import Download
-from peernode.runtime.events import Event
+from peernode.runtime.events import Event, ExternalAddressLearned, PortMapFailed, PortMapped
+from peernode.runtime.listen_port import choose_listen_port, remember_listen_port
+from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
 from peernode.runtime.session_settings import (
+    ALL_INTERFACES,
     Transport,
     add_ssl_torrent,
     make_session,
     ssl_listen_port,
 )
 
-__all__ = ["Node", "NodeConfig", "load_torrent", "open_node", "torrent_ca_certificate"]
+__all__ = [
+    "Node",
+    "NodeConfig",
+    "check_operator_ca",
+    "load_torrent",
+    "open_node",
+    "torrent_ca_certificate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +66,22 @@ def _utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class NodeConfig:
-    """How a node runs. Rates in bytes/s (0 = unlimited)."""
+    """How a node runs. Rates in bytes/s (0 = unlimited), times in seconds.
 
-    listen_host: str = "127.0.0.1"
+    ``listen_host`` `ALL_INTERFACES` ("::", the default): every interface, IPv4
+    and IPv6. ``listen_port`` 0: the port saved in ``listen_port_file`` if it is
+    still free, else a free one (saved there for the next start).
+    ``port_mapping``: UPnP IGD and NAT-PMP on the home router (customer's consent;
+    never for an origin); "no router answered" after ``port_mapping_timeout_s``.
+    ``operator_ca_pem``: the only CA whose torrents and rentals are accepted.
+    """
+
+    listen_host: str = ALL_INTERFACES
     listen_port: int = 0
+    listen_port_file: Path | None = None
+    port_mapping: bool = True
+    port_mapping_timeout_s: float = DEFAULT_PORT_MAPPING_TIMEOUT_S
+    operator_ca_pem: bytes | None = None
     upload_rate_bps: int = 0
     download_rate_bps: int = 0
     transport: Transport = "tcp"
@@ -88,6 +118,31 @@ def torrent_ca_certificate(ti: lt.torrent_info) -> x509.Certificate:
         raise PeernodeError(f"torrent {ti.name()!r} has an unreadable root certificate") from None
 
 
+def _load_operator_ca(pem: bytes) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise PeernodeError("the operator CA is not a PEM certificate") from None
+
+
+def check_operator_ca(ti: lt.torrent_info, operator_ca: x509.Certificate) -> None:
+    """Refuse a torrent whose embedded root CA is not the pinned operator CA."""
+    if torrent_ca_certificate(ti) != operator_ca:
+        raise PeernodeError(
+            f"torrent {ti.name()!r} trusts another CA than the pinned operator CA "
+            f"({operator_ca.subject.rfc4514_string()}): refused"
+        )
+
+
+def _check_rental_issuer(rental: Rental, operator_ca: x509.Certificate) -> None:
+    try:
+        x509.load_pem_x509_certificate(rental.cert_pem).verify_directly_issued_by(operator_ca)
+    except (ValueError, TypeError, InvalidSignature):
+        raise PeernodeError(
+            f"the rental for {rental.film_id!r} is not issued by the pinned operator CA: refused"
+        ) from None
+
+
 def _resume_data_to_trust(path: Path) -> bytes | None:
     """Resume data of a complete download; None for an incomplete one.
 
@@ -113,6 +168,14 @@ class Node:
         self._nursery = nursery
         self._downloads: dict[str, Download] = {}
         self._listeners: dict[str, Callable[[Event], None]] = {}
+        self._operator_ca = (
+            _load_operator_ca(config.operator_ca_pem) if config.operator_ca_pem else None
+        )
+        self._mapping_wanted = config.port_mapping and not config.origin
+        self._mapping_decided = False
+        self._mapping = PortMappingState.started(enabled=self._mapping_wanted,
+                                                 now_s=time.monotonic())
+        self._mapping_reported: dict[str, Any] | None = None
 
     @property
     def ssl_port(self) -> int:
@@ -123,7 +186,50 @@ class Node:
     def downloads(self) -> dict[str, Download]:
         return dict(self._downloads)
 
+    # -- port mapping --------------------------------------------------------
+    @property
+    def port_mapping(self) -> dict[str, Any]:
+        """The router port mapping outcome (see `PortMappingState.view`)."""
+        return self._mapping.view(time.monotonic(), timeout_s=self.config.port_mapping_timeout_s)
+
+    def set_port_mapping(self, enabled: bool) -> None:
+        """Turn UPnP/NAT-PMP on or off now (the customer's consent; never on an origin)."""
+        enabled = enabled and not self.config.origin
+        changed = enabled != self._mapping_wanted or not self._mapping_decided
+        self._mapping_decided = True
+        self._mapping_wanted = enabled
+        if changed:
+            self._mapping = PortMappingState.started(enabled=enabled, now_s=time.monotonic())
+            self._apply_mapping()
+
+    def _apply_mapping(self) -> None:
+        pack: dict[str, Any] = {"enable_upnp": self._mapping_wanted,
+                                "enable_natpmp": self._mapping_wanted}
+        # The binding converts a dict to a settings_pack; its stubs only name the latter.
+        self.session.apply_settings(pack)  # type: ignore[arg-type]
+
+    async def _start_port_mapping(self) -> None:
+        """Turn mapping on once the node runs, unless the embedder decided first.
+
+        The session starts with mapping off so that a layer above (the daemon's
+        saved consent) can refuse it before a single packet goes to the router.
+        """
+        if not self._mapping_decided:
+            self._mapping = PortMappingState.started(enabled=self._mapping_wanted,
+                                                     now_s=time.monotonic())
+            if self._mapping_wanted:
+                self._apply_mapping()
+        while True:
+            view = self.port_mapping
+            if view != self._mapping_reported:
+                self._mapping_reported = view
+                _log_port_mapping(view, self.ssl_port)
+            await trio.sleep(1.0)
+
     def _dispatch(self, event: Event) -> None:
+        if isinstance(event, PortMapped | PortMapFailed | ExternalAddressLearned):
+            self._mapping = self._mapping.apply(event)
+            return
         target = self._downloads.get(event.film_id)
         if target is not None:
             target.on_event(event)
@@ -171,10 +277,15 @@ class Node:
         """
         ti = load_torrent(torrent)
         film_id = ti.name()
+        if self._operator_ca is not None:
+            check_operator_ca(ti, self._operator_ca)
         if isinstance(rental, bytes):
             rental = open_rental(
-                rental, node_key, torrent_ca_certificate(ti), now=self.config.wall_clock()
+                rental, node_key, self._operator_ca or torrent_ca_certificate(ti),
+                now=self.config.wall_clock(),
             )
+        elif self._operator_ca is not None:
+            _check_rental_issuer(rental, self._operator_ca)
         if rental.film_id != film_id:
             raise PeernodeError(
                 f"the rental is for film {rental.film_id!r}, the torrent is {film_id!r}"
@@ -231,26 +342,50 @@ class Node:
                 log.warning("%s: resume data not saved before shutdown", d.film_id)
 
 
+def _log_port_mapping(view: dict[str, Any], ssl_port: int) -> None:
+    state = view["state"]
+    if state == "mapped":
+        log.info("port %d mapped by %s: reachable at %s:%d", ssl_port, view["protocol"],
+                 view["external_address"] or "?", view["external_port"])
+    elif state == "failed":
+        log.warning("port %d not mapped: %s", ssl_port, view["error"])
+
+
 @asynccontextmanager
 async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
     """Run a node for the duration of the ``async with`` block."""
     config = config or NodeConfig()
-    session = make_session(
-        config.listen_host,
-        port=config.listen_port,
-        origin=config.origin,
-        transport=config.transport,
-        limit_local_peers=config.limit_local_peers,
-        settings={
-            "upload_rate_limit": config.upload_rate_bps,
-            "download_rate_limit": config.download_rate_bps,
-            **config.extra_settings,
-        },
-    )
+    port = config.listen_port
+    if port == 0 and config.listen_port_file is not None:
+        try:
+            port = choose_listen_port(config.listen_port_file)
+        except OSError as e:
+            raise PeernodeError(f"cannot find a free listen port: {e.strerror}") from None
+    settings: dict[str, object] = {
+        "upload_rate_limit": config.upload_rate_bps,
+        "download_rate_limit": config.download_rate_bps,
+        **config.extra_settings,
+    }
+
+    def session_on(port: int) -> lt.session:
+        return make_session(config.listen_host, port=port, origin=config.origin,
+                            transport=config.transport,
+                            limit_local_peers=config.limit_local_peers, settings=settings)
+
+    try:
+        session = session_on(port)
+    except PeernodeError:
+        if port == config.listen_port:
+            raise
+        # The remembered port was taken between the check and the bind: any free one.
+        session = session_on(0)
+    if config.listen_port_file is not None and config.listen_port == 0:
+        remember_listen_port(config.listen_port_file, ssl_listen_port(session))
     try:
         async with trio.open_nursery() as nursery:
             node = Node(config, session, nursery)
             await nursery.start(pump_alerts, session, node._dispatch)
+            nursery.start_soon(node._start_port_mapping)
             try:
                 yield node
             finally:

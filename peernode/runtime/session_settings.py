@@ -2,8 +2,15 @@
 
 Every node (origin seeder and customer alike) needs an SSL listen socket: SSL
 torrents only connect over it, and it is the port announced to the tracker.
-DHT, local service discovery, UPnP and NAT-PMP are off (private swarms), and
-peers sharing one IP (simulations, NAT) may each connect.
+DHT and local service discovery are off (private swarms), and peers sharing
+one IP (simulations, NAT) may each connect. UPnP IGD and NAT-PMP map a
+customer node's port on its home router when asked (``port_mapping``, the
+customer's consent); an origin never maps ports (it has a public address).
+
+A node listens on one host, or on every interface, IPv4 and IPv6, when the
+host is ``::`` (`ALL_INTERFACES`): ``0.0.0.0:P s`` and ``[::]:P s`` on one
+fixed port P, since libtorrent expands a wildcard into one socket per
+interface and gives each its own port when P is 0.
 
 Transport: TCP only, on purpose. uTP's LEDBAT would yield to the customer's
 other traffic, but peernode expresses the customer's consent as explicit
@@ -23,14 +30,18 @@ from typing import Any, Literal
 import libtorrent as lt
 
 from peernode.errors import PeernodeError
+from peernode.runtime.listen_port import free_dual_stack_port
 
 __all__ = [
+    "ALL_INTERFACES",
     "CLIENT_PEER_ID_PREFIX",
     "DH_PARAMS_PEM",
     "ORIGIN_PEER_ID_PREFIX",
     "Transport",
     "add_ssl_torrent",
+    "is_dual_stack",
     "is_origin_peer_id",
+    "is_wildcard",
     "listen_interfaces",
     "make_session",
     "private_swarm_settings",
@@ -58,6 +69,9 @@ CLIENT_PEER_ID_PREFIX = b"-PN0100-"
 
 Transport = Literal["tcp", "utp", "both"]
 
+# The listen host meaning "every interface, IPv4 and IPv6".
+ALL_INTERFACES = "::"
+
 _ALERT_MASK = (
     lt.alert.category_t.error_notification
     | lt.alert.category_t.status_notification
@@ -67,6 +81,7 @@ _ALERT_MASK = (
     | lt.alert.category_t.connect_notification
     | lt.alert.category_t.block_progress_notification
     | lt.alert.category_t.progress_notification
+    | lt.alert.category_t.port_mapping_notification
 )
 
 
@@ -83,9 +98,29 @@ def _host_for_listen(host: str) -> str:
     return f"[{ip}]" if ip.version == 6 else str(ip)
 
 
+def is_dual_stack(host: str) -> bool:
+    """True for the host that means every interface, IPv4 and IPv6."""
+    return host in (ALL_INTERFACES, "[::]")
+
+
+def is_wildcard(host: str) -> bool:
+    """True for a host that libtorrent expands into one socket per interface."""
+    return is_dual_stack(host) or host == "0.0.0.0"
+
+
 def listen_interfaces(host: str, ssl_port: int) -> str:
-    """libtorrent's ``listen_interfaces`` for a node: a plain socket and the SSL socket."""
+    """libtorrent's ``listen_interfaces`` for a node.
+
+    One host: a plain socket and the SSL socket. Every interface (`ALL_INTERFACES`):
+    only SSL sockets, IPv4 and IPv6, on ``ssl_port`` (SSL torrents connect over
+    nothing else, and a plain socket would be one more port to map and pin);
+    ``0.0.0.0``: the same, IPv4 only.
+    """
+    if is_dual_stack(host):
+        return f"0.0.0.0:{ssl_port}s,[::]:{ssl_port}s"
     h = _host_for_listen(host)
+    if is_wildcard(host):
+        return f"{h}:{ssl_port}s"
     return f"{h}:0,{h}:{ssl_port}s"
 
 
@@ -97,16 +132,21 @@ def private_swarm_settings(
     transport: Transport = "tcp",
     upload_rate_bps: int = 0,
     download_rate_bps: int = 0,
+    port_mapping: bool = False,
 ) -> dict[str, Any]:
-    """The settings pack of a private SSL swarm node (rates in bytes/s, 0 = unlimited)."""
+    """The settings pack of a private SSL swarm node (rates in bytes/s, 0 = unlimited).
+
+    ``port_mapping``: UPnP IGD and NAT-PMP on (never for an origin).
+    """
+    mapping = port_mapping and not origin
     fingerprint = ORIGIN_PEER_ID_PREFIX if origin else CLIENT_PEER_ID_PREFIX
     return {
         "listen_interfaces": listen_interfaces(host, ssl_port),
         "outgoing_interfaces": "",
         "enable_dht": False,
         "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
+        "enable_upnp": mapping,
+        "enable_natpmp": mapping,
         "enable_incoming_utp": transport != "tcp",
         "enable_outgoing_utp": transport != "tcp",
         "enable_incoming_tcp": transport != "utp",
@@ -163,13 +203,24 @@ def make_session(
     origin: bool = False,
     transport: Transport = "tcp",
     limit_local_peers: bool = False,
+    port_mapping: bool = False,
 ) -> lt.session:
     """A libtorrent session for a private SSL swarm, SSL socket on ``listen_host:port``.
 
-    ``settings`` override the defaults of `private_swarm_settings`. Raises
-    `PeernodeError` if the SSL socket cannot be opened.
+    ``listen_host`` `ALL_INTERFACES` listens on every interface, IPv4 and IPv6,
+    on ``port`` (0: a port free on all of them). ``settings`` override the
+    defaults of `private_swarm_settings`. Raises `PeernodeError` if the SSL
+    socket cannot be opened.
     """
-    pack = private_swarm_settings(listen_host, port, origin=origin, transport=transport)
+    if is_wildcard(listen_host) and port == 0:
+        # One port for every interface, chosen here: libtorrent would give each
+        # expanded socket its own.
+        try:
+            port = free_dual_stack_port()
+        except OSError as e:
+            raise PeernodeError(f"cannot find a free listen port: {e.strerror}") from None
+    pack = private_swarm_settings(listen_host, port, origin=origin, transport=transport,
+                                  port_mapping=port_mapping)
     pack.update(settings or {})
     # The binding converts a dict to a settings_pack; its stubs only name the latter.
     session: lt.session = lt.session(pack)  # type: ignore[call-overload]

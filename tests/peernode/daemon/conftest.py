@@ -253,7 +253,8 @@ class EventStream:
                         kind = line[len("event: "):]
                     elif line.startswith("data: "):
                         data = json.loads(line[len("data: "):])
-                        schema = "DownloadFailedEvent" if kind == "error" else "Download"
+                        schema = {"error": "DownloadFailedEvent",
+                                  "port-mapping": "PortMapping"}.get(kind, "Download")
                         self._validator.check(schema, data)
                         self.events.put((kind, data))
         except (httpx.HTTPError, RuntimeError):

@@ -242,6 +242,10 @@ class _Node:
         self.ssl_port = ssl_port
         self.session = _Session()
         self.downloads: dict[str, object] = {}
+        self.port_mapping: dict[str, object] = {"state": "disabled"}
+
+    def set_port_mapping(self, enabled: bool) -> None:
+        self.port_mapping = {"state": "pending" if enabled else "disabled"}
 
 
 def _daemon(tmp_path: Path, nursery: trio.Nursery, *, ssl_port: int = 6881) -> Daemon:
@@ -264,7 +268,8 @@ async def test_health_reports_uptime_on_the_injected_clock(
         daemon = _daemon(tmp_path, nursery)
         await trio.sleep(12.25)
         assert await daemon.call(Route("health"), b"") == (200, {
-            "status": "ok", "downloads": 0, "ssl_port": 6881, "uptime_s": 12.25})
+            "status": "ok", "downloads": 0, "ssl_port": 6881, "uptime_s": 12.25,
+            "port_mapping": {"state": "pending"}})
         nursery.cancel_scope.cancel()
 
 
@@ -281,7 +286,8 @@ async def test_settings_are_applied_saved_and_read_back(tmp_path: Path) -> None:
         status, settings = await daemon.call(
             Route("put_settings"), b'{"upload_rate_bps": 1000, "seed_when_complete": false}')
         assert (status, settings) == (200, {"upload_rate_bps": 1000, "download_rate_bps": 0,
-                                            "seed_when_complete": False})
+                                            "seed_when_complete": False,
+                                            "port_mapping": True})
         assert await daemon.call(Route("get_settings"), b"") == (200, settings)
         node = cast(_Node, daemon.node)
         assert node.session.applied[-1] == {"upload_rate_limit": 1000, "download_rate_limit": 0}

@@ -39,7 +39,7 @@ async def test_rental_expired_event_then_refusals_then_listed_after_restart(
     start = datetime.now(UTC)
     store = StateStore(tmp_path / "state")
 
-    async with open_node(NodeConfig(wall_clock=lambda: start)) as node, \
+    async with open_node(NodeConfig(port_mapping=False, wall_clock=lambda: start)) as node, \
             trio.open_nursery() as nursery:
         daemon = Daemon(node, store, nursery, wall_clock=lambda: start)
         status, view = await daemon.call(Route("add_rental"), _add_body(world, key, rental))
@@ -70,7 +70,7 @@ async def test_rental_expired_event_then_refusals_then_listed_after_restart(
         nursery.cancel_scope.cancel()
 
     later = start + timedelta(hours=2)
-    async with open_node(NodeConfig(wall_clock=lambda: later)) as node, \
+    async with open_node(NodeConfig(port_mapping=False, wall_clock=lambda: later)) as node, \
             trio.open_nursery() as nursery:
         daemon = Daemon(node, store, nursery, wall_clock=lambda: later)
         await daemon.restore()

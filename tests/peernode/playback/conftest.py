@@ -127,7 +127,8 @@ async def client_download(
     """A client node set up as `peernode play` does, fetching the film from ``peers``
     (files already in ``save_dir`` count)."""
     bundle, key = rent()
-    async with open_node(NodeConfig(extra_settings=dict(PLAYBACK_SESSION_SETTINGS))) as node:
+    config = NodeConfig(port_mapping=False, extra_settings=dict(PLAYBACK_SESSION_SETTINGS))
+    async with open_node(config) as node:
         download = await node.fetch(film.torrent, bundle, key, save_dir=save_dir,
                                     peers=peers or [])
         yield node, download

@@ -37,7 +37,8 @@ def customer(tmp_path: Path, ca: CA, film: Film) -> tuple[Path, Path]:
 
 async def play_until_url(args: list[str], nursery: trio.Nursery) -> tuple[trio.Process, str]:
     process = await trio.lowlevel.open_process(
-        [*PEERNODE, "play", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        [*PEERNODE, "play", "--no-port-mapping", *args], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     nursery.start_soon(process.wait)
     assert process.stdout is not None
@@ -85,7 +86,8 @@ async def test_play_prints_the_url_serves_the_film_and_resumes_from_its_director
 
 
 def run_play(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*PEERNODE, "play", *args], capture_output=True, text=True,
+    return subprocess.run([*PEERNODE, "play", "--no-port-mapping", *args], capture_output=True,
+                          text=True,
                           timeout=60, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 

@@ -31,7 +31,7 @@ async def test_rental_expiry_stops_sharing_and_decrypting(
     """Autojump clock: an hour left on the rental passes; the torrent is paused, the key refused."""
     fixed_now = datetime.now(UTC)
     bundle, key = rent(start=timedelta(hours=-1), length=timedelta(hours=2))
-    async with open_node(NodeConfig(wall_clock=lambda: fixed_now)) as node:
+    async with open_node(NodeConfig(port_mapping=False, wall_clock=lambda: fixed_now)) as node:
         download = await node.fetch(film.torrent, bundle, key, save_dir=tmp_path / "c")
         await trio.sleep(3590)
         stats = download.stats()
@@ -157,7 +157,7 @@ def test_fetch_unreachable_tracker_retries_then_gives_up_clearly(
     client = _client(tmp_path, ca)
     proc = _run("fetch", str(film.torrent), "--rental", str(client / "rental.pvr"),
                 "--node-key", str(client / "node.key"), "--out", str(tmp_path / "dl"),
-                "--timeout", "8")
+                "--timeout", "8", "--no-port-mapping")
     _one_line_error(proc, "run the same command to resume")
     retries = [line for line in proc.stderr.splitlines() if "tracker announce failed" in line]
     assert retries, proc.stderr

@@ -26,7 +26,7 @@ async def test_client_downloads_from_origin_and_counts_origin_bytes(
             serve_origin,
             OriginConfig(film.library, seeder.cert_pem, seeder.key_pem),
         )
-        async with open_node(NodeConfig()) as node:
+        async with open_node(NodeConfig(port_mapping=False)) as node:
             download = await node.fetch(
                 film.torrent, bundle, key, save_dir=tmp_path / "client", peers=[origin]
             )
@@ -56,7 +56,7 @@ async def test_fetch_with_playback_serves_the_decrypted_film(
         origin = await nursery.start(
             serve_origin, OriginConfig(library, seeder.cert_pem, seeder.key_pem)
         )
-        async with open_node(NodeConfig()) as node:
+        async with open_node(NodeConfig(port_mapping=False)) as node:
             download = await node.fetch(packaged.torrent_path, bundle, key,
                                         save_dir=tmp_path / "c", peers=[origin])
             url = await start_playback(node, download)
