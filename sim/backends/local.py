@@ -11,7 +11,7 @@ tears every process down, also on error or Ctrl-C: SIGTERM, a grace period, SIGK
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +34,7 @@ from sim.errors import BackendError
 from sim.scenario.addresses import LOOPBACK_POOL, AddressPool
 from sim.scenario.model import StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
+from support.hostport import format_hostport
 from support.processes import free_port, peernode_argv
 
 __all__ = ["LocalBackend", "LocalSwarm", "open_local_swarm"]
@@ -50,10 +51,12 @@ _SIGNALS = {StopHow.KILL: signal.SIGKILL, StopHow.TERM: signal.SIGTERM}
 class LocalSwarm:
     """A swarm of local processes; implements `sim.backends.base.Swarm`."""
 
-    def __init__(self, plan: SwarmPlan, files: SwarmFiles, group: ProcessGroup) -> None:
+    def __init__(self, plan: SwarmPlan, files: SwarmFiles, group: ProcessGroup, *,
+                 say: Callable[[str], None] | None = None) -> None:
         self._plan = plan
         self._files = files
         self._group = group
+        self._say = say or (lambda _line: None)
         self._origin_port = free_port(plan.addresses.origin_host)
         self._records = ClientRecords(files)
 
@@ -80,6 +83,7 @@ class LocalSwarm:
         proc = await self._group.spawn(
             _TRACKER, peernode_argv(*tracker_args(f.operator, host)), log=log)
         await wait_started(host, f.tracker_port, proc, "the tracker", log)
+        self._say(f"tracker on {f.operator.announce_url}")
 
     async def stop_tracker(self, how: StopHow) -> None:
         await self._group.stop(_TRACKER, _SIGNALS[how])
@@ -91,6 +95,8 @@ class LocalSwarm:
             f.operator, host, self._origin_port, upload_bps=origin.upload_bps,
             super_seed=origin.super_seed)), log=log)
         await wait_started(host, self._origin_port, proc, "the origin seeder", log)
+        self._say(f"origin seeder on {format_hostport(host, self._origin_port)} "
+                  f"(upload {origin.upload_bps / 1e6:.1f} MB/s)")
 
     async def stop_origin(self, how: StopHow) -> None:
         await self._group.stop(_ORIGIN, _SIGNALS[how])
@@ -102,6 +108,7 @@ class LocalSwarm:
             self._files.torrent, f, client.address,
             rates_bps=(client.upload_bps, client.download_bps),
             seed_for_s=client.seed_after_completion_s)), log=f.log, stdout=f.summary)
+        self._say(f"{client.name} on {client.address} started")
 
     async def stop_client(self, client: ClientPlan, how: StopHow) -> None:
         await self._group.stop(client.name, _SIGNALS[how], wait=False)
@@ -125,17 +132,19 @@ class LocalSwarm:
 
 @asynccontextmanager
 async def open_local_swarm(plan: SwarmPlan, workdir: Path, *, film: Path | None = None,
-                           film_id: str = FILM_ID) -> AsyncIterator[LocalSwarm]:
+                           film_id: str = FILM_ID, say: Callable[[str], None] | None = None
+                           ) -> AsyncIterator[LocalSwarm]:
     """Provision ``plan``'s files in ``workdir`` (packaging ``film``, or a synthetic film
-    of the scenario's size) and yield a `LocalSwarm` (nothing started yet); on exit
-    every process it started is stopped, even when cancelled."""
+    of the scenario's size) and yield a `LocalSwarm` (nothing started yet; ``say`` gets a
+    line as each node starts); on exit every process it started is stopped, even when
+    cancelled."""
     tracker_port = free_port(plan.addresses.tracker_host)
     now = datetime.now(UTC)
     files = await trio.to_thread.run_sync(
         lambda: provision_swarm(plan, workdir, tracker_port=tracker_port, now=now, film=film,
                                 film_id=film_id))
     async with open_process_group() as group:
-        yield LocalSwarm(plan, files, group)
+        yield LocalSwarm(plan, files, group, say=say)
 
 
 @dataclass(frozen=True)

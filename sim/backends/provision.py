@@ -24,7 +24,7 @@ from support.hostport import format_hostport
 from support.processes import file_sha256
 
 __all__ = ["FILM_ID", "ClientFiles", "OperatorFiles", "SwarmFiles", "provision_client",
-           "provision_operator", "provision_swarm"]
+           "provision_operator", "provision_swarm", "write_synthetic_film"]
 
 FILM_ID = "sim-film"
 _CHUNK_BYTES = 1 << 20
@@ -93,7 +93,8 @@ class SwarmFiles:
         return self.ca_dir / "crl.pem"
 
 
-def _write_film(path: Path, size_bytes: int, rng_bytes: Callable[[int], bytes]) -> None:
+def write_synthetic_film(path: Path, size_bytes: int,
+                         rng_bytes: Callable[[int], bytes] = os.urandom) -> None:
     """A synthetic film of random bytes (its content does not matter, its size does)."""
     with path.open("wb") as f:
         remaining = size_bytes
@@ -166,7 +167,7 @@ def provision_operator(
     source = film
     if source is None:
         source = workdir / "film.bin"
-        _write_film(source, film_bytes, rng_bytes)
+        write_synthetic_film(source, film_bytes, rng_bytes)
     tracker = format_hostport(tracker_host, tracker_port)
     packaged = package_film(source, film_id=film_id, ca_dir=ca_dir,
                             tracker_url=f"https://{tracker}/announce", library=library,

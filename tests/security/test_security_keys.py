@@ -12,7 +12,8 @@ import pytest
 
 from certs import generate_node_key, save_node_key
 from certs.authority import load_content_key
-from peernode.operations.demo import DemoConfig, run_demo
+from peernode.cli.demo import decrypts_to_original
+from sim.demo import DemoConfig, run_demo
 
 from .conftest import FILM_ID, PEERNODE, Operator, free_port
 
@@ -90,10 +91,10 @@ async def test_no_secret_in_any_log_of_an_end_to_end_run(tmp_path: Path) -> None
     key file it wrote is 0600."""
     out = io.StringIO()
     report = await run_demo(DemoConfig(clients=2, size_mb=2.0, stagger_s=0.2, workdir=tmp_path),
-                            out=out)
+                            decrypts_to_original, out=out)
     assert report.ok
     logs = [tmp_path / "tracker.log", tmp_path / "origin.log"]
-    for client in sorted(tmp_path.glob("client-*")):
+    for client in sorted((tmp_path / "clients").glob("client-*")):
         logs += [client / "client.log", client / "status.jsonl", client / "summary.json"]
     texts = {str(p.relative_to(tmp_path)): p.read_bytes() for p in logs}
     texts["demo output"] = out.getvalue().encode()
