@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import trio
 
@@ -38,6 +38,7 @@ __all__ = ["ARRIVAL_GAP_S", "DEMO_POOL", "ClientResult", "DemoConfig", "DemoRepo
            "Verify", "demo_plan", "demo_scenario", "run_demo"]
 
 FILM_ID = "demo-film"
+_T = TypeVar("_T")
 ARRIVAL_GAP_S = 1.0
 MAX_CLIENTS = 200
 PROGRESS_EVERY_S = 2.0
@@ -77,7 +78,9 @@ class DemoConfig:
     film: Path | None = None
     size_mb: float = 32.0
     origin_upload_bps: int | None = None
+    origin_super_seed: bool | None = None
     client_upload_bps: int | None = None
+    client_download_bps: int | None = None
     stagger_s: float = ARRIVAL_GAP_S
     timeout_s: float | None = None
     workdir: Path | None = None
@@ -140,18 +143,22 @@ def demo_scenario(cfg: DemoConfig, film_bytes: int) -> Scenario:
 
     text = resources.files("sim").joinpath("scenarios/demo.toml").read_text(encoding="utf-8")
     base = scenario_from_mapping(tomllib.loads(text))
-    origin = base.origin
-    if cfg.origin_upload_bps is not None:
-        origin = OriginSpec(upload_bps=cfg.origin_upload_bps, super_seed=origin.super_seed)
-    links = base.clients.links
-    if cfg.client_upload_bps is not None:
-        links = tuple(dataclasses.replace(link, upload_bps=cfg.client_upload_bps)
-                      for link in links)
+    origin = OriginSpec(
+        upload_bps=_given(cfg.origin_upload_bps, base.origin.upload_bps),
+        super_seed=_given(cfg.origin_super_seed, base.origin.super_seed))
+    links = tuple(dataclasses.replace(
+        link, upload_bps=_given(cfg.client_upload_bps, link.upload_bps),
+        download_bps=_given(cfg.client_download_bps, link.download_bps),
+    ) for link in base.clients.links)
     return dataclasses.replace(
         base, film_mib=film_bytes / MIB, origin=origin,
         clients=dataclasses.replace(base.clients, count=cfg.clients, links=links),
         timeout_s=base.timeout_s if cfg.timeout_s is None else cfg.timeout_s,
     )
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
 
 
 def demo_plan(scenario: Scenario, gap_s: float = ARRIVAL_GAP_S) -> SwarmPlan:

@@ -7,17 +7,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from certs import load_node_key, open_rental
 from peernode.container.stream import decrypt_file
 from peernode.errors import PeernodeError
-from sim.backends.provision import ClientFiles, OperatorFiles
-from sim.demo import DemoConfig, DemoReport, run_demo
 from support.processes import file_sha256
 from support.units import format_bytes
+
+if TYPE_CHECKING:
+    from sim.backends.provision import ClientFiles, OperatorFiles
+    from sim.demo import DemoReport
 
 __all__ = ["decrypts_to_original", "register"]
 
@@ -59,6 +61,10 @@ def decrypts_to_original(operator: OperatorFiles, client: ClientFiles, film_id: 
 def _cmd_demo(args: argparse.Namespace) -> int:
     if args.size <= 0:
         raise PeernodeError("--size must be positive")
+    # Imported here: the simulator is only needed when the demo runs, not for every
+    # `peernode` command (whose parser imports this module).
+    from sim.demo import DemoConfig, run_demo
+
     cfg = DemoConfig(clients=args.clients, film=args.film, size_mb=args.size,
                      workdir=args.workdir)
     report = trio.run(run_demo, cfg, decrypts_to_original)

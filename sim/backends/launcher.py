@@ -45,10 +45,12 @@ def tracker_args(operator: OperatorFiles, host: str, *, port: int | None = None)
             "--listen", format_hostport(host, o.tracker_port if port is None else port)]
 
 
-def seed_args(operator: OperatorFiles, host: str, port: int, *, upload_bps: int | None = None,
-              super_seed: bool = False, library: Path | None = None) -> list[str]:
+def seed_args(operator: OperatorFiles, host: str, port: int, *,
+              upload_bps: int | str | None = None, super_seed: bool = False,
+              library: Path | None = None) -> list[str]:
     """``peernode seed`` of the operator's library (or ``library``) on ``host:port``;
-    with ``upload_bps`` (bytes/s) libtorrent caps its upload, loopback peers included."""
+    with ``upload_bps`` (bytes/s, or a RATE such as ``"4M"``) libtorrent caps its
+    upload, loopback peers included."""
     o = operator
     args = ["seed", "--library", str(library or o.library), "--cert", str(o.seeder_cert),
             "--key", str(o.seeder_key), "--listen", format_hostport(host, port)]

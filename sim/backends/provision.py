@@ -17,7 +17,7 @@ from pathlib import Path
 
 from certs import generate_node_key, save_node_key
 from certs.authority import CA, issue_rental_bundle
-from peernode.operations.packaging import package_film
+from peernode.operations.packaging import PackagedFilm, package_film
 from sim.scenario.plan import SwarmPlan
 from support.atomic_write import write_atomic
 from support.hostport import format_hostport
@@ -125,6 +125,7 @@ class OperatorFiles:
     seeder_key: Path
     tracker_host: str
     tracker_port: int
+    packaged: PackagedFilm
 
     @property
     def ca_cert(self) -> Path:
@@ -180,7 +181,7 @@ def provision_operator(
         film_id=film_id, film_sha256=plain_sha256, film_bytes=plain_bytes,
         container=packaged.container_path, server_cert=server_cert, server_key=server_key,
         seeder_cert=seeder_cert, seeder_key=seeder_key, tracker_host=tracker_host,
-        tracker_port=tracker_port,
+        tracker_port=tracker_port, packaged=packaged,
     )
 
 
