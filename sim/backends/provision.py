@@ -66,31 +66,32 @@ class ClientFiles:
 
 @dataclass(frozen=True)
 class SwarmFiles:
-    """Everything provisioned for one run (absolute paths)."""
+    """Everything provisioned for one run: the operator's files and each client's."""
 
-    workdir: Path
-    ca_dir: Path
-    library: Path
-    torrent: Path
-    film_id: str
-    container: Path
-    container_bytes: int
-    container_sha256: str
-    server_cert: Path
-    server_key: Path
-    seeder_cert: Path
-    seeder_key: Path
-    tracker_port: int
-    clients: dict[str, ClientFiles]
     operator: OperatorFiles
+    container_sha256: str
+    """SHA-256 of the encrypted container, to check a client's download against."""
+    clients: dict[str, ClientFiles]
 
     @property
-    def ca_cert(self) -> Path:
-        return self.ca_dir / "ca.pem"
+    def workdir(self) -> Path:
+        return self.operator.workdir
 
     @property
-    def crl(self) -> Path:
-        return self.ca_dir / "crl.pem"
+    def torrent(self) -> Path:
+        return self.operator.packaged.torrent_path
+
+    @property
+    def film_id(self) -> str:
+        return self.operator.film_id
+
+    @property
+    def container_bytes(self) -> int:
+        return self.operator.packaged.container_path.stat().st_size
+
+    @property
+    def tracker_port(self) -> int:
+        return self.operator.tracker_port
 
 
 def write_synthetic_film(path: Path, size_bytes: int,
@@ -113,19 +114,24 @@ class OperatorFiles:
     ca: CA
     ca_dir: Path
     library: Path
-    torrent: Path
-    film_id: str
+    packaged: PackagedFilm
     film_sha256: str
     """SHA-256 of the plaintext film, to check a client's decrypted copy against."""
     film_bytes: int
-    container: Path
     server_cert: Path
     server_key: Path
     seeder_cert: Path
     seeder_key: Path
     tracker_host: str
     tracker_port: int
-    packaged: PackagedFilm
+
+    @property
+    def film_id(self) -> str:
+        return self.packaged.film_id
+
+    @property
+    def torrent(self) -> Path:
+        return self.packaged.torrent_path
 
     @property
     def ca_cert(self) -> Path:
@@ -177,11 +183,10 @@ def provision_operator(
     if film is None:
         source.unlink()
     return OperatorFiles(
-        workdir=workdir, ca=ca, ca_dir=ca_dir, library=library, torrent=packaged.torrent_path,
-        film_id=film_id, film_sha256=plain_sha256, film_bytes=plain_bytes,
-        container=packaged.container_path, server_cert=server_cert, server_key=server_key,
-        seeder_cert=seeder_cert, seeder_key=seeder_key, tracker_host=tracker_host,
-        tracker_port=tracker_port, packaged=packaged,
+        workdir=workdir, ca=ca, ca_dir=ca_dir, library=library, packaged=packaged,
+        film_sha256=plain_sha256, film_bytes=plain_bytes, server_cert=server_cert,
+        server_key=server_key, seeder_cert=seeder_cert, seeder_key=seeder_key,
+        tracker_host=tracker_host, tracker_port=tracker_port,
     )
 
 
@@ -229,12 +234,6 @@ def provision_swarm(
                                       not_after=not_after, rng_bytes=rng_bytes)
         for client in plan.clients
     }
-    return SwarmFiles(
-        workdir=workdir, ca_dir=operator.ca_dir, library=operator.library,
-        torrent=operator.torrent, film_id=film_id, container=operator.container,
-        container_bytes=operator.container.stat().st_size,
-        container_sha256=file_sha256(operator.container),
-        server_cert=operator.server_cert, server_key=operator.server_key,
-        seeder_cert=operator.seeder_cert, seeder_key=operator.seeder_key,
-        tracker_port=tracker_port, clients=clients, operator=operator,
-    )
+    return SwarmFiles(operator=operator,
+                      container_sha256=file_sha256(operator.packaged.container_path),
+                      clients=clients)

@@ -81,7 +81,7 @@ async def _start_the_tracker_then_a_broken_origin(plan: SwarmPlan, workdir: Path
     async with open_local_swarm(plan, workdir) as swarm:
         await swarm.start_tracker()
         pids.extend(int(pid) for pid in _pids_under(workdir))
-        shutil.rmtree(swarm.files.library)
+        shutil.rmtree(swarm.files.operator.library)
         await swarm.start_origin()
 
 
