@@ -24,17 +24,11 @@ from peernode.operations.packaging import PackagedFilm
 from sim.backends.launcher import tracker_args
 from sim.backends.provision import OperatorFiles, provision_operator
 from support.atomic_write import write_private
-from support.processes import free_port as _free_port
-from support.processes import peernode_argv
+from support.processes import free_port, peernode_argv
 
 PEERNODE = peernode_argv()
 FILM_ID = "secure-film"
 HOST = "127.0.0.1"
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port free on ``host`` (default: the tests' loopback address)."""
-    return _free_port(host)
 
 
 @dataclass(frozen=True)
@@ -92,7 +86,7 @@ def operator(tmp_path: Path) -> Operator:
     film = tmp_path / "film.mp4"
     film.write_bytes(os.urandom(300_000))
     return Operator(provision_operator(
-        tmp_path, tracker_host=HOST, tracker_port=free_port(),
+        tmp_path, tracker_host=HOST, tracker_port=free_port(HOST),
         now=datetime.now(UTC) - timedelta(hours=1), film=film, film_id=FILM_ID,
         ca_name="security test CA"))
 

@@ -14,8 +14,9 @@ from certs import generate_node_key, save_node_key
 from certs.authority import load_content_key
 from peernode.cli.demo import decrypts_to_original
 from sim.demo import DemoConfig, run_demo
+from support.processes import free_port
 
-from .conftest import FILM_ID, PEERNODE, Operator, free_port
+from .conftest import FILM_ID, HOST, PEERNODE, Operator
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
@@ -48,7 +49,7 @@ def test_seed_refuses_a_seeder_key_others_can_read(operator: Operator, mode: int
     key.chmod(mode)
     proc = _run("seed", "--library", str(operator.library), "--cert",
                 str(operator.work / "seeder.pem"), "--key", str(key),
-                "--listen", f"127.0.0.1:{free_port()}")
+                "--listen", f"{HOST}:{free_port(HOST)}")
     _one_line_error(proc, "accessible by other users")
 
 
