@@ -15,6 +15,7 @@ import dataclasses
 import random
 import sys
 import tempfile
+import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -139,8 +140,6 @@ class DemoReport:
 
 def demo_scenario(cfg: DemoConfig, film_bytes: int) -> Scenario:
     """The built-in ``demo.toml`` with ``cfg``'s clients, film size and overrides."""
-    import tomllib
-
     text = resources.files("sim").joinpath("scenarios/demo.toml").read_text(encoding="utf-8")
     base = scenario_from_mapping(tomllib.loads(text))
     origin = OriginSpec(
