@@ -16,7 +16,8 @@ import sys
 
 import trio
 
-from peernode.operations.demo import DemoConfig, run_demo
+from peernode.cli.demo import decrypts_to_original
+from sim.demo import DemoConfig, run_demo
 from support.units import parse_rate
 
 
@@ -47,7 +48,7 @@ def main() -> None:
     t_min = max(f / rate, f / rate, n * f / (rate + n * rate))
     runs = []
     for _ in range(args.runs):
-        report = trio.run(lambda: run_demo(cfg, out=sys.stderr))
+        report = trio.run(lambda: run_demo(cfg, decrypts_to_original, out=sys.stderr))
         times = [c.seconds for c in report.clients]
         runs.append({
             "origin_copies": report.origin_bytes / report.film_bytes,

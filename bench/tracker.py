@@ -62,6 +62,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import certs  # noqa: E402
 import certs.authority  # noqa: E402
 from support.atomic_write import write_atomic, write_private  # noqa: E402
+from support.processes import free_ports  # noqa: E402
 from tracker.request import AnnounceRequest  # noqa: E402
 from tracker.swarm import Swarms  # noqa: E402
 from tracker.watched_files import announced_info_hashes  # noqa: E402
@@ -210,15 +211,6 @@ def cpu_seconds(pids: list[int]) -> float:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free ports (all held open at once, so none is handed out twice)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_port(port: int, timeout_s: float = 20.0) -> None:
@@ -530,7 +522,7 @@ def redis_run(args: argparse.Namespace, out: dict[str, Any], s: Setup, work: Pat
         return
     ih = s.info_hashes[0]
     tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
-    mem_port, r1_port, r2_port, redis_port = free_ports(4)
+    mem_port, r1_port, r2_port, redis_port = free_ports("127.0.0.1", 4)
     url = f"redis://127.0.0.1:{redis_port}/0"
     plan: dict[str, tuple[list[Target], list[int]]] = {}
     with contextlib.ExitStack() as stack:
@@ -604,7 +596,7 @@ def main() -> None:
             return
         ih = s.info_hashes[0]
         tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
-        ours_port, ot_port, ot_udp_port, hitch_port = free_ports(4)
+        ours_port, ot_port, ot_udp_port, hitch_port = free_ports("127.0.0.1", 4)
         # scenario -> (target, server processes whose CPU counts)
         plan: dict[str, tuple[Target, list[int]]] = {}
         with contextlib.ExitStack() as stack:

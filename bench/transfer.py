@@ -16,7 +16,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from certs import generate_node_key, private_key_pem, save_node_key
 from certs.authority import CA, issue_rental_bundle
 from peernode.operations.packaging import choose_piece_bytes, package_film
 from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
+from support.processes import free_port
 
 
 def _cpu_self() -> float:
@@ -81,12 +81,6 @@ def _lt_run(film: Path, ti: lt.torrent_info, work: Path, *, ssl: tuple[bytes, by
     del seed_s, leech_s
     subprocess.run(["rm", "-rf", str(dest)], check=True)
     return seconds, cpu
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _peernode(*args: object) -> list[str]:
@@ -183,7 +177,7 @@ def main() -> None:
         ti_plain = _make_torrent(film, piece, None)
         ti_ssl = _make_torrent(film_ssl, piece, ca.cert_pem)
 
-        tracker_port = _free_port()
+        tracker_port = free_port("127.0.0.1")
         lib = work / "library"
         packaged = package_film(film, film_id="bench-film", ca_dir=ca_dir, library=lib,
                                 tracker_url=f"https://127.0.0.1:{tracker_port}/announce")

@@ -1,9 +1,11 @@
 """Network simulations of peernode swarms and the CDN-offload report.
 
 Scenario files (`load_scenario`) describe an audience; `plan_swarm` turns one into
-a concrete, seeded plan; a `Backend` (`LocalBackend`: processes on loopback) runs
-it, driven on time by `drive_swarm`; `swarm_figures` and the report give the CDN
-offload, origin copies and completion times against the Kumar-Ross bound.
+a concrete, seeded plan; a `Backend` (`LocalBackend`: processes on loopback, started
+and always torn down by `open_process_group`) runs it, driven on time by
+`drive_swarm`; `swarm_figures` and the report give the CDN offload, origin copies and
+completion times against the Kumar-Ross bound. `run_demo` is `peernode demo`: the
+built-in demo scenario on the local backend.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ _LAZY = {
     "ClientOutcome": "sim.analysis.outcomes",
     "ClientPlan": "sim.scenario.plan",
     "ClientsSpec": "sim.scenario.model",
+    "DemoConfig": "sim.demo",
+    "DemoReport": "sim.demo",
     "drive_swarm": "sim.driver",
     "EventAction": "sim.scenario.model",
     "EventRecord": "sim.driver",
@@ -45,6 +49,9 @@ _LAZY = {
     "percentile": "sim.analysis.figures",
     "plan_swarm": "sim.scenario.plan",
     "PoissonArrivals": "sim.scenario.model",
+    "ProcessGroup": "sim.backends.launcher",
+    "open_process_group": "sim.backends.launcher",
+    "run_demo": "sim.demo",
     "render_markdown": "sim.analysis.report",
     "run_simulation": "sim.runner",
     "RunRecord": "sim.driver",
@@ -89,7 +96,9 @@ if TYPE_CHECKING:
         swarm_throughput,
     )
     from sim.backends.base import Backend, ClientObservation, Swarm
+    from sim.backends.launcher import ProcessGroup, open_process_group
     from sim.backends.local import LocalBackend, open_local_swarm
+    from sim.demo import DemoConfig, DemoReport, run_demo
     from sim.driver import EventRecord, RunRecord, drive_swarm
     from sim.errors import BackendError, ScenarioError, SimError
     from sim.runner import run_simulation
@@ -119,6 +128,8 @@ __all__ = [
     "ClientOutcome",
     "ClientPlan",
     "ClientsSpec",
+    "DemoConfig",
+    "DemoReport",
     "EventAction",
     "EventRecord",
     "Fate",
@@ -127,6 +138,7 @@ __all__ = [
     "LocalBackend",
     "OriginSpec",
     "PoissonArrivals",
+    "ProcessGroup",
     "RunRecord",
     "Scenario",
     "ScenarioError",
@@ -149,11 +161,13 @@ __all__ = [
     "offload",
     "offload_limit",
     "open_local_swarm",
+    "open_process_group",
     "origin_copies",
     "parse_status_log",
     "percentile",
     "plan_swarm",
     "render_markdown",
+    "run_demo",
     "run_simulation",
     "scenario_from_mapping",
     "swarm_figures",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -12,7 +13,7 @@ import trio
 
 from support.errors import ProcessStartError
 
-__all__ = ["file_sha256", "free_port", "peernode_argv", "wait_listening"]
+__all__ = ["file_sha256", "free_port", "free_ports", "peernode_argv", "wait_listening"]
 
 START_TIMEOUT_S = 20.0
 
@@ -22,6 +23,16 @@ def free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(host: str, n: int) -> list[int]:
+    """``n`` distinct TCP ports free on ``host`` (all held open at once, so none is handed
+    out twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for sock in socks:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def peernode_argv(*args: str | os.PathLike[str]) -> list[str]:

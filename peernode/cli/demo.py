@@ -1,4 +1,5 @@
-"""`peernode demo`: the whole system on loopback in one command."""
+"""`peernode demo`: the whole system on loopback in one command (the simulator's built-in
+``demo`` scenario, `sim.demo`), each client's film checked to decrypt to the original."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
+from certs import load_node_key, open_rental
+from peernode.container.stream import decrypt_file
 from peernode.errors import PeernodeError
-from peernode.operations.demo import DemoConfig, DemoReport, run_demo
+from support.processes import file_sha256
 from support.units import format_bytes
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from sim.backends.provision import ClientFiles, OperatorFiles
+    from sim.demo import DemoReport
+
+__all__ = ["decrypts_to_original", "register"]
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -36,12 +43,31 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+def decrypts_to_original(operator: OperatorFiles, client: ClientFiles, film_id: str) -> bool:
+    """Whether ``client``'s downloaded container, decrypted with its own rental and node
+    key, equals the operator's original film. Raises `CertsError`/`ContainerError` for a
+    rental or container that cannot be opened, `OSError` for I/O."""
+    rental = open_rental(client.rental.read_bytes(), load_node_key(client.node_key),
+                         operator.ca.cert)
+    plain = client.directory / "film.decrypted"
+    try:
+        with plain.open("wb") as dst:
+            decrypt_file(client.download_dir / film_id, rental.content_key, film_id, dst)
+        return file_sha256(plain) == operator.film_sha256
+    finally:
+        plain.unlink(missing_ok=True)
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     if args.size <= 0:
         raise PeernodeError("--size must be positive")
+    # Imported here: the simulator is only needed when the demo runs, not for every
+    # `peernode` command (whose parser imports this module).
+    from sim.demo import DemoConfig, run_demo
+
     cfg = DemoConfig(clients=args.clients, film=args.film, size_mb=args.size,
                      workdir=args.workdir)
-    report = trio.run(run_demo, cfg)
+    report = trio.run(run_demo, cfg, decrypts_to_original)
     if args.json:
         print(json.dumps(report.to_json()))
     else:

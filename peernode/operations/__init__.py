@@ -1,1 +1,1 @@
-"""Operator-side code: packaging films, the origin seeder and its metrics, the demo."""
+"""Operator-side code: packaging films, the origin seeder and its metrics."""

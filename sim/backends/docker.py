@@ -16,7 +16,6 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -25,16 +24,14 @@ from pathlib import Path
 
 import trio
 
-from sim.analysis.timeseries import StatusLogTail
 from sim.backends.base import ClientObservation, Swarm
-from sim.backends.local import _last_json_line, _listening
+from sim.backends.launcher import STOP_GRACE_S, fetch_args, seed_args, tracker_args, wait_started
+from sim.backends.observation import ClientRecords
 from sim.backends.provision import SwarmFiles, provision_swarm
 from sim.errors import BackendError
 from sim.scenario.addresses import AddressPool
 from sim.scenario.model import StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
-from support.hostport import format_hostport
-from support.processes import file_sha256
 
 __all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "LABEL", "WORKDIR_LABEL", "DockerBackend",
            "DockerSwarm", "open_docker_swarm"]
@@ -54,7 +51,6 @@ TRACKER_PORT = 8443
 NODE_PORT = 6881
 IMAGE_UID = 10001
 """The image's unprivileged user (docker/Dockerfile)."""
-STOP_GRACE_S = 10.0
 _DOCKER_TIMEOUT_S = 60.0
 _TRACKER, _ORIGIN = "tracker", "origin"
 _SIGNALS = {StopHow.KILL: "KILL", StopHow.TERM: "TERM"}
@@ -89,8 +85,7 @@ class DockerSwarm:
         self._network = network
         self._uid, self._gid = user
         self._procs: dict[str, trio.Process] = {}
-        self._started_unix: dict[str, float] = {}
-        self._tails: dict[str, StatusLogTail] = {}
+        self._records = ClientRecords(files)
 
     @property
     def film_bytes(self) -> int:
@@ -153,12 +148,8 @@ class DockerSwarm:
     async def start_tracker(self) -> None:
         host, f = self._plan.addresses.tracker_host, self._files
         log = f.workdir / "tracker.log"
-        proc = await self._run(_TRACKER, host, [
-            "tracker", "--ca", str(f.ca_cert), "--cert", str(f.server_cert),
-            "--key", str(f.server_key), "--library", str(f.library), "--crl", str(f.crl),
-            "--listen", format_hostport(host, f.tracker_port),
-        ], log=log)
-        await _listening(host, f.tracker_port, proc, "the tracker", log)
+        proc = await self._run(_TRACKER, host, tracker_args(f.operator, host), log=log)
+        await wait_started(host, f.tracker_port, proc, "the tracker", log)
 
     async def stop_tracker(self, how: StopHow) -> None:
         await self._stop(_TRACKER, how, wait=True)
@@ -166,28 +157,23 @@ class DockerSwarm:
     async def start_origin(self) -> None:
         host, f, origin = self._plan.addresses.origin_host, self._files, self._plan.scenario.origin
         log = f.workdir / "origin.log"
-        argv = ["seed", "--library", str(f.library), "--cert", str(f.seeder_cert),
-                "--key", str(f.seeder_key), "--listen", format_hostport(host, NODE_PORT)]
-        if origin.super_seed:
-            argv.append("--super-seed")
+        argv = seed_args(f.operator, host, NODE_PORT, super_seed=origin.super_seed)
         # The origin's download side is idle: only its upload is the planner's figure.
         proc = await self._run(_ORIGIN, host, argv, log=log,
                                rates=(origin.upload_bps, 0))
-        await _listening(host, NODE_PORT, proc, "the origin seeder", log)
+        await wait_started(host, NODE_PORT, proc, "the origin seeder", log)
 
     async def stop_origin(self, how: StopHow) -> None:
         await self._stop(_ORIGIN, how, wait=True)
 
     async def start_client(self, client: ClientPlan) -> None:
         f = self._files.clients[client.name]
-        self._started_unix[client.name] = time.time()
-        await self._run(client.name, client.address, [
-            "fetch", str(self._files.torrent), "--rental", str(f.rental),
-            "--node-key", str(f.node_key), "--out", str(f.download_dir),
-            "--listen", format_hostport(client.address, NODE_PORT),
-            "--seed-for", str(client.seed_after_completion_s),
-            "--status-log", str(f.status_log), "--json",
-        ], log=f.log, stdout=f.summary, rates=(client.upload_bps, client.download_bps))
+        self._records.started(client.name)
+        # Rates are shaped by tc in the container, so libtorrent runs unlimited.
+        await self._run(client.name, client.address, fetch_args(
+            self._files.torrent, f, client.address, NODE_PORT,
+            seed_for_s=client.seed_after_completion_s,
+        ), log=f.log, stdout=f.summary, rates=(client.upload_bps, client.download_bps))
 
     async def stop_client(self, client: ClientPlan, how: StopHow) -> None:
         await self._stop(client.name, how, wait=False)
@@ -202,17 +188,12 @@ class DockerSwarm:
         await _docker("network", "connect", "--ip", client.address, self._network,
                       self.container_name(client.name))
 
+    def _exited(self, role: str) -> bool | None:
+        proc = self._procs.get(role)
+        return None if proc is None else proc.returncode is not None
+
     def observe(self, client: ClientPlan) -> ClientObservation:
-        name = client.name
-        proc = self._procs.get(name)
-        if proc is None:
-            return ClientObservation()
-        tail = self._tails.setdefault(name, StatusLogTail(self._files.clients[name].status_log))
-        return ClientObservation(
-            samples=tail.read(),
-            started_unix=self._started_unix.get(name),
-            exited=proc.returncode is not None,
-        )
+        return self._records.observe(client.name, self._exited(client.name))
 
     async def aclose(self) -> None:
         """Stop every container (TERM, then removal after the grace period) and reap the
@@ -231,20 +212,7 @@ class DockerSwarm:
                 await proc.wait()
 
     async def collect(self) -> dict[str, ClientObservation]:
-        observations = {}
-        for client in self._plan.clients:
-            seen = self.observe(client)
-            f = self._files.clients[client.name]
-            intact = None
-            if seen.complete:
-                download = f.download_dir / self._files.film_id
-                digest = await trio.to_thread.run_sync(file_sha256, download)
-                intact = digest == self._files.container_sha256
-            observations[client.name] = ClientObservation(
-                samples=seen.samples, started_unix=seen.started_unix, exited=seen.exited,
-                summary=_last_json_line(f.summary), film_intact=intact,
-            )
-        return observations
+        return await self._records.collect(self._plan, self._exited)
 
 
 async def _remove_labelled(run_id: str) -> None:

@@ -1,7 +1,10 @@
 """A real swarm on loopback for fault tests: tracker, origin and clients as processes.
 
-The film is packaged for real (encrypted container + v2 SSL torrent), so every test
-can check the end of the story: the downloaded container decrypts to the original.
+The operator's files and each client's rental come from the simulator's launcher
+(`sim.backends.provision`), the nodes' command lines too (`sim.backends.launcher`);
+the tests drive the processes synchronously. The film is packaged for real
+(encrypted container + v2 SSL torrent), so every test can check the end of the
+story: the downloaded container decrypts to the original.
 """
 
 from __future__ import annotations
@@ -22,20 +25,16 @@ from typing import Any
 import libtorrent as lt
 import pytest
 
-from certs import generate_node_key, load_node_key, open_rental, save_node_key
-from certs.authority import CA, issue_rental_bundle
+from certs import load_node_key, open_rental
+from certs.authority import CA
 from peernode.container.stream import decrypt_file
-from peernode.operations.packaging import package_film
+from sim.backends.launcher import fetch_args, seed_args, tracker_args
+from sim.backends.provision import ClientFiles, OperatorFiles, provision_client, provision_operator
+from support.processes import free_port, peernode_argv
 
-PEERNODE = [sys.executable, "-m", "peernode"]
+PEERNODE = peernode_argv()
 FILM_ID = "fault-film"
 TRACKER_HOST, ORIGIN_HOST = "127.0.0.1", "127.0.0.2"
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, what: str, step_s: float = 0.1) -> Any:
@@ -138,14 +137,33 @@ def stop(proc: subprocess.Popen[bytes], timeout_s: float = 60) -> int:
 class Swarm:
     """One packaged film, its operator files, and the processes a test starts."""
 
-    work: Path
-    ca: CA
-    ca_dir: Path
-    library: Path
-    torrent: Path
+    operator: OperatorFiles
     plaintext: bytes
-    tracker_port: int
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def work(self) -> Path:
+        return self.operator.workdir
+
+    @property
+    def ca(self) -> CA:
+        return self.operator.ca
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.operator.ca_dir
+
+    @property
+    def library(self) -> Path:
+        return self.operator.library
+
+    @property
+    def torrent(self) -> Path:
+        return self.operator.torrent
+
+    @property
+    def tracker_port(self) -> int:
+        return self.operator.tracker_port
 
     def _spawn(self, args: list[str], log: Path, stdout: Path | None = None,
                **kw: Any) -> subprocess.Popen[bytes]:
@@ -155,13 +173,7 @@ class Swarm:
         return proc
 
     def start_tracker(self) -> subprocess.Popen[bytes]:
-        w = self.work
-        proc = self._spawn(
-            ["tracker", "--ca", str(self.ca_dir / "ca.pem"), "--cert", str(w / "server.pem"),
-             "--key", str(w / "server.key"), "--library", str(self.library),
-             "--crl", str(self.ca_dir / "crl.pem"),
-             "--listen", f"{TRACKER_HOST}:{self.tracker_port}"],
-            w / "tracker.log")
+        proc = self._spawn(tracker_args(self.operator, TRACKER_HOST), self.work / "tracker.log")
         wait_listening(TRACKER_HOST, self.tracker_port, proc)
         return proc
 
@@ -169,36 +181,24 @@ class Swarm:
                      host: str = ORIGIN_HOST, log: str = "origin.log"
                      ) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port(host)
-        proc = self._spawn(
-            ["seed", "--library", str(library or self.library), "--cert",
-             str(self.work / "seeder.pem"), "--key", str(self.work / "seeder.key"),
-             "--listen", f"{host}:{port}", "--upload-limit", upload_limit,
-             "--limit-local-peers"],
-            self.work / log)
+        proc = self._spawn(seed_args(self.operator, host, port, upload_bps=upload_limit,
+                                     library=library), self.work / log)
         wait_listening(host, port, proc)
         return proc, f"{host}:{port}"
 
     def new_client(self, name: str, address: str) -> Client:
-        d = self.work / name
-        key = generate_node_key()
-        save_node_key(d, key)
         now = datetime.now(UTC)
-        bundle, _ = issue_rental_bundle(
-            self.ca, self.ca_dir, FILM_ID, key.public_key(),
-            not_before=now - timedelta(minutes=5), not_after=now + timedelta(hours=2),
-        )
-        (d / "rental.pvr").write_bytes(bundle)
-        return Client(name, address, d)
+        files = provision_client(self.operator, self.work / name,
+                                 not_before=now - timedelta(minutes=5),
+                                 not_after=now + timedelta(hours=2))
+        return Client(name, address, files.directory)
 
     def fetch(self, client: Client, *extra: str, **kw: Any) -> subprocess.Popen[bytes]:
         """``peernode fetch`` for ``client`` (stdout -> summary.json, stderr -> client.log)."""
-        d = client.dir
+        files = ClientFiles(client.dir)
         return self._spawn(
-            ["fetch", str(self.torrent), "--rental", str(d / "rental.pvr"),
-             "--node-key", str(d / "node.key"), "--out", str(client.download),
-             "--listen", f"{client.address}:0", "--status-log", str(d / "status.jsonl"),
-             "--json", *extra],
-            client.log, stdout=d / "summary.json", **kw)
+            [*fetch_args(self.torrent, files, client.address, download=client.download),
+             *extra], client.log, stdout=files.summary, **kw)
 
     def decrypted(self, client: Client) -> bytes:
         """Decrypt the client's downloaded container with its own rental (ContainerError if bad)."""
@@ -222,20 +222,15 @@ class Swarm:
 
 
 def build_swarm(work: Path, size: int) -> Swarm:
-    now = datetime.now(UTC)
-    ca = CA.create("fault test CA", now=now - timedelta(days=1))
-    ca_dir = work / "ca"
-    ca.save(ca_dir)
-    ca.issue_server([TRACKER_HOST], now=now - timedelta(hours=1)).save(work, "server")
-    ca.issue_seeder(now=now - timedelta(hours=1)).save(work, "seeder")
     plaintext = os.urandom(size)
     film = work / "film.mp4"
+    work.mkdir(parents=True, exist_ok=True)
     film.write_bytes(plaintext)
-    port = free_port(TRACKER_HOST)
-    packaged = package_film(film, film_id=FILM_ID, ca_dir=ca_dir,
-                            tracker_url=f"https://{TRACKER_HOST}:{port}/announce",
-                            library=work / "library")
-    return Swarm(work, ca, ca_dir, work / "library", packaged.torrent_path, plaintext, port)
+    operator = provision_operator(
+        work, tracker_host=TRACKER_HOST, tracker_port=free_port(TRACKER_HOST),
+        now=datetime.now(UTC) - timedelta(hours=1), film=film, film_id=FILM_ID,
+        ca_name="fault test CA")
+    return Swarm(operator, plaintext)
 
 
 @pytest.fixture

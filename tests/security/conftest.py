@@ -1,11 +1,14 @@
-"""An operator's files and a tracker process for the security tests."""
+"""An operator's files and a tracker process for the security tests.
+
+The files come from the simulator's launcher (`sim.backends.provision`), the
+tracker's command line too (`sim.backends.launcher`).
+"""
 
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,30 +20,46 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs import generate_node_key, private_key_pem
 from certs.authority import CA
-from peernode.operations.packaging import PackagedFilm, package_film
+from peernode.operations.packaging import PackagedFilm
+from sim.backends.launcher import tracker_args
+from sim.backends.provision import OperatorFiles, provision_operator
 from support.atomic_write import write_private
+from support.processes import free_port, peernode_argv
 
-PEERNODE = [sys.executable, "-m", "peernode"]
+PEERNODE = peernode_argv()
 FILM_ID = "secure-film"
 HOST = "127.0.0.1"
-
-
-def free_port(host: str = HOST) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
 class Operator:
     """A CA directory, tracker and seeder certificates, and one packaged film."""
 
-    work: Path
-    ca: CA
-    ca_dir: Path
-    library: Path
-    film: PackagedFilm
-    tracker_port: int
+    files: OperatorFiles
+
+    @property
+    def work(self) -> Path:
+        return self.files.workdir
+
+    @property
+    def ca(self) -> CA:
+        return self.files.ca
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.files.ca_dir
+
+    @property
+    def library(self) -> Path:
+        return self.files.library
+
+    @property
+    def film(self) -> PackagedFilm:
+        return self.files.packaged
+
+    @property
+    def tracker_port(self) -> int:
+        return self.files.tracker_port
 
     def rental_files(self, name: str, *, ca: CA | None = None) -> tuple[Path, Path]:
         """A rental certificate (PEM) and its key (0600) for the film, from ``ca``."""
@@ -56,27 +75,20 @@ class Operator:
         return cert_path, key_path
 
     def tracker_args(self, key: Path | None = None) -> list[str]:
-        return ["tracker", "--ca", str(self.ca_dir / "ca.pem"), "--cert",
-                str(self.work / "server.pem"), "--key", str(key or self.work / "server.key"),
-                "--library", str(self.library), "--crl", str(self.ca_dir / "crl.pem"),
-                "--listen", f"{HOST}:{self.tracker_port}"]
+        args = tracker_args(self.files, HOST)
+        if key is not None:
+            args[args.index("--key") + 1] = str(key)
+        return args
 
 
 @pytest.fixture
 def operator(tmp_path: Path) -> Operator:
-    now = datetime.now(UTC)
-    ca = CA.create("security test CA", now=now - timedelta(days=1))
-    ca_dir = tmp_path / "ca"
-    ca.save(ca_dir)
-    ca.issue_server([HOST], now=now - timedelta(hours=1)).save(tmp_path, "server")
-    ca.issue_seeder(now=now - timedelta(hours=1)).save(tmp_path, "seeder")
     film = tmp_path / "film.mp4"
     film.write_bytes(os.urandom(300_000))
-    port = free_port()
-    packaged = package_film(film, film_id=FILM_ID, ca_dir=ca_dir,
-                            tracker_url=f"https://{HOST}:{port}/announce",
-                            library=tmp_path / "library")
-    return Operator(tmp_path, ca, ca_dir, tmp_path / "library", packaged, port)
+    return Operator(provision_operator(
+        tmp_path, tracker_host=HOST, tracker_port=free_port(HOST),
+        now=datetime.now(UTC) - timedelta(hours=1), film=film, film_id=FILM_ID,
+        ca_name="security test CA"))
 
 
 @pytest.fixture

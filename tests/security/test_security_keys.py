@@ -12,9 +12,11 @@ import pytest
 
 from certs import generate_node_key, save_node_key
 from certs.authority import load_content_key
-from peernode.operations.demo import DemoConfig, run_demo
+from peernode.cli.demo import decrypts_to_original
+from sim.demo import DemoConfig, run_demo
+from support.processes import free_port
 
-from .conftest import FILM_ID, PEERNODE, Operator, free_port
+from .conftest import FILM_ID, HOST, PEERNODE, Operator
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
@@ -47,7 +49,7 @@ def test_seed_refuses_a_seeder_key_others_can_read(operator: Operator, mode: int
     key.chmod(mode)
     proc = _run("seed", "--library", str(operator.library), "--cert",
                 str(operator.work / "seeder.pem"), "--key", str(key),
-                "--listen", f"127.0.0.1:{free_port()}")
+                "--listen", f"{HOST}:{free_port(HOST)}")
     _one_line_error(proc, "accessible by other users")
 
 
@@ -90,10 +92,10 @@ async def test_no_secret_in_any_log_of_an_end_to_end_run(tmp_path: Path) -> None
     key file it wrote is 0600."""
     out = io.StringIO()
     report = await run_demo(DemoConfig(clients=2, size_mb=2.0, stagger_s=0.2, workdir=tmp_path),
-                            out=out)
+                            decrypts_to_original, out=out)
     assert report.ok
     logs = [tmp_path / "tracker.log", tmp_path / "origin.log"]
-    for client in sorted(tmp_path.glob("client-*")):
+    for client in sorted((tmp_path / "clients").glob("client-*")):
         logs += [client / "client.log", client / "status.jsonl", client / "summary.json"]
     texts = {str(p.relative_to(tmp_path)): p.read_bytes() for p in logs}
     texts["demo output"] = out.getvalue().encode()

@@ -4,7 +4,6 @@ come from tests/tracker/conftest.py, one folder up)."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,12 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from support.processes import free_port
 
 
 class RedisServer:
@@ -26,7 +20,7 @@ class RedisServer:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.port = _free_port()
+        self.port = free_port("127.0.0.1")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -1,0 +1,60 @@
+"""`peernode demo` is the simulator's built-in demo scenario on the local backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from sim.demo import DEMO_POOL, DemoConfig, demo_plan, demo_scenario
+from support.processes import peernode_argv
+
+# `peernode demo --json` of the version before the demo became a scenario: every key stays.
+REPORT_KEYS = {"ok", "film_bytes", "clients", "origin_bytes", "delivered_bytes",
+               "origin_copies", "offload", "offload_limit"}
+CLIENT_KEYS = {"name", "address", "seconds", "bytes_from_origin", "bytes_from_peers",
+               "bytes_uploaded", "decrypted_ok"}
+
+
+def test_the_demo_scenario_is_package_data_sized_by_the_flags() -> None:
+    scenario = demo_scenario(DemoConfig(clients=3), film_bytes=4_000_000)
+    assert scenario.name == "demo"
+    assert scenario.film_bytes == 4_000_000
+    assert scenario.origin.upload_bps == 4_000_000
+    assert scenario.origin.super_seed
+    assert scenario.clients.count == 3
+    assert [(link.upload_bps, link.download_bps) for link in scenario.clients.links] == [
+        (4_000_000, 0)]
+
+
+def test_the_demo_plan_starts_clients_a_second_apart_on_127_0_0_10_onwards() -> None:
+    plan = demo_plan(demo_scenario(DemoConfig(clients=3), film_bytes=1_000_000))
+    assert (plan.addresses.tracker_host, plan.addresses.origin_host) == ("127.0.0.1",
+                                                                        "127.0.0.2")
+    assert [c.name for c in plan.clients] == ["client-1", "client-2", "client-3"]
+    assert [c.address for c in plan.clients] == ["127.0.0.10", "127.0.0.11", "127.0.0.12"]
+    assert [c.arrival_s for c in plan.clients] == [0.0, 1.0, 2.0]
+    assert DEMO_POOL.capacity == 200
+
+
+def test_demo_json_keeps_every_key_and_exits_0(tmp_path: Path) -> None:
+    done = subprocess.run(peernode_argv("demo", "--clients", "2", "--size", "4", "--json",
+                                        "--workdir", tmp_path / "demo"),
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report) == REPORT_KEYS
+    assert report["ok"] is True
+    assert report["film_bytes"] == 4_000_000
+    assert report["offload_limit"] == 0.5
+    assert [set(c) for c in report["clients"]] == [CLIENT_KEYS, CLIENT_KEYS]
+    assert [c["address"] for c in report["clients"]] == ["127.0.0.10", "127.0.0.11"]
+    assert all(c["decrypted_ok"] for c in report["clients"])
+    assert "origin seeder on 127.0.0.2:" in done.stderr
+
+
+def test_demo_refuses_a_bad_client_count_in_one_line() -> None:
+    done = subprocess.run(peernode_argv("demo", "--clients", "0"), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == ["error: --clients must be between 1 and 200"]
