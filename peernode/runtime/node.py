@@ -228,7 +228,7 @@ class Node:
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, PortMapped | PortMapFailed | ExternalAddressLearned):
-            self._mapping = self._mapping.apply(event)
+            self._mapping = self._mapping.apply(event, ssl_port=self.ssl_port)
             return
         target = self._downloads.get(event.film_id)
         if target is not None:

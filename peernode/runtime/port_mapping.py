@@ -59,12 +59,21 @@ class PortMappingState:
         """The state of a node that just started (mapping on or refused)."""
         return cls(enabled=enabled, started_at_s=now_s)
 
-    def apply(self, event: PortMappingEvent) -> PortMappingState:
-        """The state after one libtorrent port-mapping event."""
+    def apply(self, event: PortMappingEvent, *, ssl_port: int = 0) -> PortMappingState:
+        """The state after one libtorrent port-mapping event.
+
+        A node listening on one host has a plain socket beside its SSL one, and
+        libtorrent maps both without saying which mapping is which. Peers connect to
+        the SSL port, and routers grant the port asked for when it is free, so a
+        mapping whose external port is ``ssl_port`` wins over any other.
+        """
         if isinstance(event, ExternalAddressLearned):
             return replace(self, external_address=event.address)
         if isinstance(event, PortMapped):
             if event.transport != "tcp":
+                return self
+            holds_ssl = ssl_port and self.protocol is not None and self.external_port == ssl_port
+            if holds_ssl and event.external_port != ssl_port:
                 return self
             errors = {k: v for k, v in self.errors.items() if k != event.protocol}
             return replace(self, protocol=event.protocol, external_port=event.external_port,

@@ -53,3 +53,17 @@ def test_mapping_by_the_other_protocol_wins_over_a_refusal() -> None:
     # The mapping protocol failing later (lease renewal refused) loses it.
     state = state.apply(PortMapFailed("upnp", "lease refused"))
     assert state.view(200.0)["state"] == "failed"
+
+
+def test_the_ssl_port_s_mapping_wins_over_the_plain_socket_s() -> None:
+    """One host: libtorrent maps the plain and the SSL socket, in either order; peers
+    connect to the SSL port (seen in the home-router lab: 35573 plain, 6881 SSL)."""
+    start = PortMappingState.started(enabled=True, now_s=0.0)
+    plain, ssl = PortMapped("upnp", "tcp", 35573), PortMapped("upnp", "tcp", 6881)
+    for order in ((plain, ssl), (ssl, plain)):
+        state = start
+        for event in order:
+            state = state.apply(event, ssl_port=6881)
+        assert state.view(1.0)["external_port"] == 6881
+    # without knowing the SSL port the last mapping is all there is to go by
+    assert start.apply(ssl).apply(plain).view(1.0)["external_port"] == 35573
