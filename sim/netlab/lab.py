@@ -55,6 +55,20 @@ class Netns:
     ipv4: str | None
     ipv6: str | None
 
+    @property
+    def v4(self) -> str:
+        """The IPv4 address; `BackendError` if it has none."""
+        if self.ipv4 is None:
+            raise BackendError(f"{self.name} has no IPv4 address")
+        return self.ipv4
+
+    @property
+    def v6(self) -> str:
+        """The IPv6 address; `BackendError` if it has none."""
+        if self.ipv6 is None:
+            raise BackendError(f"{self.name} has no IPv6 address")
+        return self.ipv6
+
     def argv(self, *argv: str | os.PathLike[str]) -> list[str]:
         """``argv`` run inside this namespace."""
         return in_netns(self.name, [os.fspath(a) for a in argv])
