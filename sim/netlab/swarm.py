@@ -12,7 +12,7 @@ import json
 import random
 import re
 import subprocess
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,7 +56,11 @@ class LabSwarm:
     files: SwarmFiles
     tracker: Netns
     origin: Netns
+    tracker_host: str
+    """The tracker's address in the torrent (and its listen address)."""
     procs: list[trio.Process] = field(default_factory=list)
+    _origin_proc: trio.Process | None = None
+    _fetches: dict[int, trio.Process] = field(default_factory=dict)
 
     async def _spawn(self, ns: Netns, argv: list[str], log: Path,
                      stdout: Path | None = None) -> trio.Process:
@@ -72,7 +76,7 @@ class LabSwarm:
         with trio.move_on_after(START_TIMEOUT_S):
             while proc.returncode is None:
                 out = await trio.run_process(ns.argv("ss", "-Hltn"), capture_stdout=True)
-                if re.search(rf"{re.escape(host)}\]?:{port}\s", out.stdout.decode()):
+                if re.search(rf"{re.escape(host)}\]?(%\S+)?:{port}\s", out.stdout.decode()):
                     return
                 await trio.sleep(0.1)
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no log"]
@@ -80,8 +84,7 @@ class LabSwarm:
 
     async def start_tracker(self, *extra: str, metrics_port: int | None = None) -> None:
         """``peernode tracker`` on the tracker host (``--metrics`` on ``metrics_port``)."""
-        f, host = self.files, self.tracker.ipv4
-        assert host is not None
+        f, host = self.files, self.tracker_host
         argv = peernode_argv(
             "tracker", "--ca", f.ca_cert, "--cert", f.server_cert, "--key", f.server_key,
             "--library", f.library, "--crl", f.crl,
@@ -102,30 +105,64 @@ class LabSwarm:
             "--listen", format_hostport(host, ORIGIN_PORT),
             "--metrics", format_hostport(host, METRICS_PORT), *extra), log)
         await self._wait_tcp(self.origin, host, ORIGIN_PORT, proc, "the origin", log)
+        self._origin_proc = proc
+
+    async def stop_origin(self) -> None:
+        """Stop the origin (SIGTERM) and wait for it to exit."""
+        proc = self._origin_proc
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
 
     def client_files(self, number: int) -> ClientFiles:
         """Client ``number``'s (1-based) rental, key and directories."""
         return self.files.clients[f"client-{number}"]
 
-    async def fetch(self, ns: Netns, number: int, *extra: str,
-                    listen: str | None = None, timeout_s: float = 120.0) -> FetchResult:
-        """Run ``peernode fetch --json`` as client ``number`` in ``ns`` until it exits;
-        ``listen`` defaults to ``ns``'s IPv4 (else IPv6) address, port 6881."""
+    async def start_fetch(self, ns: Netns, number: int, *extra: str,
+                          listen: str | None = None, timeout_s: float = 120.0) -> None:
+        """Start ``peernode fetch --json`` as client ``number`` in ``ns`` (with a status
+        log); ``listen`` defaults to ``ns``'s IPv4 (else IPv6) address, port 6881, and ""
+        leaves ``--listen`` out (the node's default)."""
         c = self.client_files(number)
-        host = ns.ipv4 or ns.ipv6
-        assert host is not None
+        if listen is None:
+            listen = format_hostport(ns.ipv4 or ns.v6, 6881)
         argv = peernode_argv(
             "fetch", self.files.torrent, "--rental", c.rental, "--node-key", c.node_key,
-            "--out", c.download_dir, "--listen", listen or format_hostport(host, 6881),
-            "--timeout", str(timeout_s), "--json", *extra)
-        proc = await self._spawn(ns, argv, c.log, stdout=c.summary)
-        with trio.move_on_after(timeout_s + 30):
+            "--out", c.download_dir, *(["--listen", listen] if listen else []),
+            "--timeout", str(timeout_s), "--status-log", c.status_log, "--json", *extra)
+        self._fetches[number] = await self._spawn(ns, argv, c.log, stdout=c.summary)
+
+    async def wait_complete(self, number: int, timeout_s: float = 120.0) -> None:
+        """Wait until client ``number``'s status log says complete; `BackendError` if it
+        exits or the time runs out first."""
+        c, proc = self.client_files(number), self._fetches[number]
+        with trio.move_on_after(timeout_s):
+            while proc.returncode is None:
+                line = last_json_line(c.status_log)
+                if line and line.get("complete"):
+                    return
+                await trio.sleep(0.25)
+            result = await self.result(number)
+            if result.complete:
+                return
+        raise BackendError(f"client-{number} did not complete (log: {c.log})")
+
+    async def result(self, number: int, timeout_s: float = 150.0) -> FetchResult:
+        """Wait for client ``number``'s fetch to exit (killed after ``timeout_s``)."""
+        c, proc = self.client_files(number), self._fetches[number]
+        with trio.move_on_after(timeout_s):
             await proc.wait()
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
         returncode = -1 if proc.returncode is None else proc.returncode
         return FetchResult(returncode, last_json_line(c.summary), c.log)
+
+    async def fetch(self, ns: Netns, number: int, *extra: str, listen: str | None = None,
+                    timeout_s: float = 120.0) -> FetchResult:
+        """`start_fetch`, then its `result`."""
+        await self.start_fetch(ns, number, *extra, listen=listen, timeout_s=timeout_s)
+        return await self.result(number, timeout_s + 30)
 
     async def origin_uploaded(self) -> int:
         """Payload bytes the origin uploaded, from its Prometheus metrics."""
@@ -174,10 +211,12 @@ def last_json_line(path: Path) -> dict[str, object] | None:
 @asynccontextmanager
 async def open_lab_swarm(lab: Lab, *, clients: int, film_mib: float,
                          tracker: Netns | None = None, origin: Netns | None = None,
-                         extra_tracker_hosts: Sequence[str] = ()) -> AsyncIterator[LabSwarm]:
+                         tracker_v6: bool = False) -> AsyncIterator[LabSwarm]:
     """Provision a swarm of ``clients`` rentals for a ``film_mib`` film in the lab's workdir,
     with a tracker and an origin host (added to the lab unless given); nothing started.
-    Every process started through it is stopped on exit."""
+    The torrent's tracker URL names the tracker's IPv4 address, or its IPv6 one with
+    ``tracker_v6`` (the tracker then listens there). Every process started through it
+    is stopped on exit."""
     tracker = tracker or lab.add_host("tracker", rate_bps=0)
     origin = origin or lab.add_host("origin")
     assert tracker.ipv4 is not None
@@ -186,12 +225,13 @@ async def open_lab_swarm(lab: Lab, *, clients: int, film_mib: float,
         name="netlab", film_mib=film_mib, origin=OriginSpec(upload_bps=0),
         clients=ClientsSpec(count=clients, links=(LinkProfile("lab", 0, 0),)),
         arrivals=FlashCrowd(), timeout_s=3600)
-    plan = plan_swarm(scenario, AddressPool(tracker.ipv4, origin.ipv4, "10.255.0.0/16"),
+    tracker_host = tracker.v6 if tracker_v6 else tracker.v4
+    plan = plan_swarm(scenario, AddressPool(tracker_host, origin.v4, "10.255.0.0/16"),
                       random.Random(1))  # noqa: S311 (a plan's seed, not a secret)
     workdir = lab.workdir / "swarm"
     files = await trio.to_thread.run_sync(lambda: provision_swarm(
         plan, workdir, tracker_port=TRACKER_PORT, now=datetime.now(UTC)))
-    swarm = LabSwarm(lab, files, tracker, origin)
+    swarm = LabSwarm(lab, files, tracker, origin, tracker_host)
     try:
         yield swarm
     finally:
