@@ -158,6 +158,16 @@ class LabSwarm:
         returncode = -1 if proc.returncode is None else proc.returncode
         return FetchResult(returncode, last_json_line(c.summary), c.log)
 
+    def stop_fetch(self, number: int) -> None:
+        """Ask client ``number`` to stop (SIGTERM: it prints its summary and exits)."""
+        proc = self._fetches[number]
+        if proc.returncode is None:
+            proc.terminate()
+
+    def status(self, number: int) -> dict[str, object] | None:
+        """Client ``number``'s last status-log line (None before its first)."""
+        return last_json_line(self.client_files(number).status_log)
+
     async def fetch(self, ns: Netns, number: int, *extra: str, listen: str | None = None,
                     timeout_s: float = 120.0) -> FetchResult:
         """`start_fetch`, then its `result`."""
