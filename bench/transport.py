@@ -15,6 +15,7 @@ rate alone and beside it (bytes/s).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -93,7 +95,8 @@ def _role_sink(args: argparse.Namespace) -> None:
 
 def _role_send(args: argparse.Namespace) -> None:
     payload = os.urandom(1 << 16)
-    with socket.create_connection((args.host, SINK_PORT)) as s:
+    with socket.create_connection((args.host, SINK_PORT)) as s, \
+            contextlib.suppress(OSError):  # the sink goes away at the end of a case
         while True:
             s.sendall(payload)
 
@@ -116,7 +119,9 @@ def _make_torrent(workdir: Path, size_mib: int) -> Path:
             f.write(os.urandom(1 << 20))
     fs = lt.file_storage()
     lt.add_files(fs, str(film))
-    ct = lt.create_torrent(fs, PIECE_BYTES)
+    with warnings.catch_warnings():  # the binding's constructor is marked deprecated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ct = lt.create_torrent(fs, PIECE_BYTES)
     lt.set_piece_hashes(ct, str(workdir))
     path = workdir / "film.torrent"
     path.write_bytes(lt.bencode(ct.generate()))
