@@ -43,7 +43,7 @@ async def _seed_then_stop_origin(swarm: LabSwarm, seeder: Netns, *extra: str,
     """Client 1 (in ``seeder``) completes from the origin and keeps sharing; then the
     origin stops, so later clients can only get the film from peers."""
     await swarm.start_fetch(seeder, 1, "--seed-for", "80", *extra, listen=listen)
-    await swarm.wait_complete(1, timeout_s=40)
+    await swarm.wait_complete(1, timeout_s=30)
     await trio.sleep(2)  # its next announce tells the tracker it is a seed
     await swarm.stop_origin()
 
