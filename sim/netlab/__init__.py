@@ -10,12 +10,15 @@ from typing import TYPE_CHECKING
 from support.lazy import lazy_attributes
 
 _LAZY = {
+    "FetchResult": "sim.netlab.swarm",
     "Home": "sim.netlab.lab",
     "HomeKind": "sim.netlab.addressing",
     "Lab": "sim.netlab.lab",
+    "LabSwarm": "sim.netlab.swarm",
     "Netns": "sim.netlab.lab",
     "lab_unavailable": "sim.netlab.commands",
     "open_lab": "sim.netlab.lab",
+    "open_lab_swarm": "sim.netlab.swarm",
     "sweep_leftovers": "sim.netlab.lab",
 }
 
@@ -25,5 +28,17 @@ if TYPE_CHECKING:
     from sim.netlab.addressing import HomeKind
     from sim.netlab.commands import lab_unavailable
     from sim.netlab.lab import Home, Lab, Netns, open_lab, sweep_leftovers
+    from sim.netlab.swarm import FetchResult, LabSwarm, open_lab_swarm
 
-__all__ = ["Home", "HomeKind", "Lab", "Netns", "lab_unavailable", "open_lab", "sweep_leftovers"]
+__all__ = [
+    "FetchResult",
+    "Home",
+    "HomeKind",
+    "Lab",
+    "LabSwarm",
+    "Netns",
+    "lab_unavailable",
+    "open_lab",
+    "open_lab_swarm",
+    "sweep_leftovers",
+]
