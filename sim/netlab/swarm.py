@@ -20,6 +20,7 @@ from pathlib import Path
 
 import trio
 
+from sim.backends.launcher import seed_args, tracker_args
 from sim.backends.provision import ClientFiles, SwarmFiles, provision_swarm
 from sim.errors import BackendError
 from sim.netlab.lab import Lab, Netns
@@ -84,11 +85,8 @@ class LabSwarm:
 
     async def start_tracker(self, *extra: str, metrics_port: int | None = None) -> None:
         """``peernode tracker`` on the tracker host (``--metrics`` on ``metrics_port``)."""
-        f, host = self.files, self.tracker_host
-        argv = peernode_argv(
-            "tracker", "--ca", f.ca_cert, "--cert", f.server_cert, "--key", f.server_key,
-            "--library", f.library, "--crl", f.crl,
-            "--listen", format_hostport(host, f.tracker_port), *extra)
+        f, host = self.files.operator, self.tracker_host
+        argv = peernode_argv(*tracker_args(f, host), *extra)
         if metrics_port:
             argv += ["--metrics", format_hostport(host, metrics_port)]
         log = f.workdir / "tracker.log"
@@ -97,12 +95,11 @@ class LabSwarm:
 
     async def start_origin(self, *extra: str) -> None:
         """``peernode seed`` on the origin host, metrics on `METRICS_PORT`."""
-        f, host = self.files, self.origin.ipv4
+        f, host = self.files.operator, self.origin.ipv4
         assert host is not None
         log = f.workdir / "origin.log"
         proc = await self._spawn(self.origin, peernode_argv(
-            "seed", "--library", f.library, "--cert", f.seeder_cert, "--key", f.seeder_key,
-            "--listen", format_hostport(host, ORIGIN_PORT),
+            *seed_args(f, host, ORIGIN_PORT),
             "--metrics", format_hostport(host, METRICS_PORT), *extra), log)
         await self._wait_tcp(self.origin, host, ORIGIN_PORT, proc, "the origin", log)
         self._origin_proc = proc
