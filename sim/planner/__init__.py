@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from sim.planner.workload import build_workload
 
 __all__ = [
-    "CalibrationResult",
     "EXAMPLE_PLAN",
+    "CalibrationResult",
     "MeasuredRun",
     "PlanConfig",
     "PlanError",
