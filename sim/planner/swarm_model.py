@@ -90,6 +90,8 @@ class SwarmOutcome:
     sessions_per_film: IntArray
     unserved_steps: int
     """Steps in which the origin's total capacity, not demand, set its rate."""
+    completion_step: IntArray
+    """Per rental, the step in which it completed (or left); -1 if still downloading."""
 
 
 def _starts(sorted_steps: IntArray, steps: int) -> IntArray:
@@ -124,6 +126,8 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
     a_up = np.empty(0, np.float64)
     a_seed = np.empty(0, np.int64)
     a_arr = np.empty(0, np.int64)
+    a_idx = np.empty(0, np.int64)
+    completion = np.full(len(rentals), -1, np.int64)
     # Seeds: their upload per film, and what leaves at which step.
     seed_up = np.zeros(n_films)
     seed_count = np.zeros(n_films, np.int64)
@@ -175,6 +179,7 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
             # Pre-positioning is a swarm session of its own among the hosts.
             cost = np.minimum(kappa, k) * film_bytes[films_pre]
             origin_film[films_pre] += cost
+            session_origin[films_pre] += cost
             origin_step[t] += float(cost.sum())
             has_copy[films_pre] = True
             in_session[films_pre] = True
@@ -190,6 +195,7 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
             a_up = np.concatenate([a_up, rentals.upload_bps[lo:hi]])
             a_seed = np.concatenate([a_seed, rentals.seed_steps[lo:hi]])
             a_arr = np.concatenate([a_arr, rentals.arrival_step[lo:hi]])
+            a_idx = np.concatenate([a_idx, np.arange(lo, hi, dtype=np.int64)])
             new = np.unique(rentals.film[lo:hi])
             opened = new[~in_session[new]]
             sessions[opened] += 1
@@ -203,9 +209,11 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
             peers_up = conn * (seed_up + up_l * others)
             peers = np.minimum(demand, peers_up)
             gap = np.minimum(demand - peers, per_swarm)
-            # Before a full copy is in the swarm, the origin pushes new content at its
-            # per-swarm rate (super-seeding) even where peers could cover the demand.
-            push = np.where(has_copy, 0.0, np.minimum(demand, per_swarm))
+            # Before a full copy is in the swarm, the origin pushes new content even where
+            # peers could cover the demand: one stream, at its per-swarm rate or as fast
+            # as a leecher takes it, which keeps the content frontier ahead of everyone.
+            stream = demand / np.maximum(n_l, 1)
+            push = np.where(has_copy, 0.0, np.minimum(stream, per_swarm))
             want = np.maximum(gap, push)
             if np.isfinite(per_swarm) and not warm_over.all():
                 # The warm start: a plain seed among peers gets its proportional share,
@@ -254,7 +262,8 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
                 keep = ~done
                 a_film, a_recv, a_target = a_film[keep], a_recv[keep], a_target[keep]
                 a_down, a_up, a_seed = a_down[keep], a_up[keep], a_seed[keep]
-                a_arr = a_arr[keep]
+                completion[a_idx[done]] = t
+                a_arr, a_idx = a_arr[keep], a_idx[keep]
         # A session ends when its swarm is empty: no leecher, no seed.
         leechers = np.bincount(a_film, minlength=n_films) if a_film.size else 0
         empty = in_session & (leechers == 0) & (seed_count <= 0)
@@ -269,4 +278,5 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
         delivered_bytes_per_film=delivered_film,
         sessions_per_film=sessions,
         unserved_steps=unserved,
+        completion_step=completion,
     )
