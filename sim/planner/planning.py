@@ -185,6 +185,9 @@ class RatioPoint:
 
     upload_demand_ratio: float
     server_share: float
+    server_share_head: float
+    """The same for the head films alone: swarms with concurrency, where the crossover
+    is sharp (the tail's lone rentals cost a copy each whatever the upload)."""
 
 
 SWEEP_RENTALS = 100_000
@@ -221,7 +224,11 @@ def upload_sweep(config: PlanConfig, ratios: tuple[float, ...] = (
                       for link in base.clients.links)
         scaled = dataclasses.replace(base, clients=dataclasses.replace(base.clients,
                                                                        links=links))
-        _, out = _outcome(scaled)
+        work, out = _outcome(scaled)
         o, d = float(out.origin_bytes_per_film.sum()), float(out.delivered_bytes_per_film.sum())
-        points.append(RatioPoint(upload_demand_ratio(scaled), o / d if d else math.nan))
+        head = work.film_class == 0
+        oh = float(out.origin_bytes_per_film[head].sum())
+        dh = float(out.delivered_bytes_per_film[head].sum())
+        points.append(RatioPoint(upload_demand_ratio(scaled), o / d if d else math.nan,
+                                 oh / dh if dh else math.nan))
     return points

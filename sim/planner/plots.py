@@ -82,7 +82,9 @@ def plot_server_share(sweep: list[RatioPoint], current: float) -> Figure:
     ax = figure.add_subplot()
     x = [p.upload_demand_ratio for p in sweep]
     ax.plot(x, [p.server_share for p in sweep], marker="o", color=_ORIGIN,
-            label="model: CDN share")
+            label="model: CDN share, whole catalogue")
+    ax.plot(x, [p.server_share_head for p in sweep], marker="s", color="#1f77b4",
+            label="model: head films")
     grid = np.linspace(0, max([*x, current, 1.5]), 100)
     ax.plot(grid, np.clip(1 - grid, 0, 1), ls="--", color="grey",
             label="max(0, 1 - upload/demand)")

@@ -46,7 +46,8 @@ def build_plan_report(result: PlanResult, sweep: list[RatioPoint]) -> dict[str, 
             "offload": hourly_offload,
         },
         "upload_sweep": [{"upload_demand_ratio": _round(p.upload_demand_ratio),
-                          "server_share": _round(p.server_share)} for p in sweep],
+                          "server_share": _round(p.server_share),
+                          "server_share_head": _round(p.server_share_head)} for p in sweep],
         "plan": _plan_json(result),
         "plots": dict(PLOT_FILES),
     }
@@ -101,9 +102,10 @@ def render_plan_markdown(result: PlanResult, sweep: list[RatioPoint]) -> str:
         "A one-day, scaled-down copy of this plan (same rentals per film) with every "
         "client's upload scaled:",
         "",
-        "| upload/demand | CDN share of the bytes |",
-        "|---|---|",
-        *(f"| {p.upload_demand_ratio:.2f} | {p.server_share * 100:.1f} % |" for p in sweep),
+        "| upload/demand | CDN share of the bytes | head films only |",
+        "|---|---|---|",
+        *(f"| {p.upload_demand_ratio:.2f} | {p.server_share * 100:.1f} % | "
+          f"{p.server_share_head * 100:.1f} % |" for p in sweep),
         "",
         "## Plots",
         "",
