@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -67,5 +68,5 @@ def small_config() -> PlanConfig:
     )
 
 
-def with_clients(config: PlanConfig, **changes: object) -> PlanConfig:
+def with_clients(config: PlanConfig, **changes: Any) -> PlanConfig:
     return dataclasses.replace(config, clients=dataclasses.replace(config.clients, **changes))

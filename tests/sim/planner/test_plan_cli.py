@@ -88,7 +88,7 @@ def test_bad_plans_give_one_line_naming_the_key(
     assert old in SMALL_PLAN
     plan = tmp_path / "plan.toml"
     plan.write_text(SMALL_PLAN.replace(old, new, 1))
-    status, out, err = run(capsys, plan, "--out", tmp_path / "report")
+    status, _, err = run(capsys, plan, "--out", tmp_path / "report")
     assert status == 1
     assert err.count("\n") == 1
     assert err.startswith("error: ")
