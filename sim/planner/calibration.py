@@ -21,10 +21,10 @@ import numpy as np
 from sim.planner.errors import PlanError
 from sim.planner.origin_policy import (
     CALIBRATION_DIR,
-    SUPER_SEED_RATE_SHARE,
     SUPER_SEED_SILENCE_S,
     MeasuredRun,
     measured_copies_per_session,
+    super_seed_rate_share,
 )
 from sim.planner.swarm_model import Rentals, SwarmInputs, run_swarms
 from sim.scenario.addresses import AddressPool
@@ -37,11 +37,11 @@ __all__ = [
     "CALIBRATION_SCENARIOS",
     "CALIBRATION_STEP_S",
     "SCENARIO_DIR",
-    "SUPER_SEED_RATE_SHARE",
     "TOLERANCE",
     "CalibrationResult",
     "MeasuredRun",
     "calibrate",
+    "fit_super_seed_rate_share",
     "measured_copies_per_session",
     "predict_origin_bytes",
 ]
@@ -79,7 +79,7 @@ def _unlimited(rate_bps: int) -> float:
 
 
 def predict_origin_bytes(scenario: Scenario, film_bytes: int, copies_per_session: float,
-                         step_s: float = CALIBRATION_STEP_S) -> float:
+                         rate_share: float, step_s: float = CALIBRATION_STEP_S) -> float:
     """The model's origin bytes for ``scenario``'s seeded plan (the simulator's own plan:
     arrivals, links, who churns), moving ``film_bytes`` (the encrypted container)."""
     pool = AddressPool(tracker_host="127.0.0.1", origin_host="127.0.0.2",
@@ -87,7 +87,7 @@ def predict_origin_bytes(scenario: Scenario, film_bytes: int, copies_per_session
     plan = plan_swarm(scenario, pool, random.Random(scenario.seed))  # noqa: S311
     clients = sorted(plan.clients, key=lambda c: c.arrival_s)
     n = len(clients)
-    share = SUPER_SEED_RATE_SHARE if scenario.origin.super_seed else 1.0
+    share = rate_share if scenario.origin.super_seed else 1.0
     origin_bps = _unlimited(scenario.origin.upload_bps)
     rentals = Rentals(
         film=np.zeros(n, np.int64),
@@ -116,6 +116,7 @@ def calibrate(directory: Path = CALIBRATION_DIR,
     Raises `PlanError` when a record or scenario file is missing or malformed.
     """
     kappa = measured_copies_per_session(directory)
+    share = super_seed_rate_share(directory)
     results = []
     for name in CALIBRATION_SCENARIOS:
         record = directory / f"{name}.json"
@@ -123,6 +124,29 @@ def calibrate(directory: Path = CALIBRATION_DIR,
             raise PlanError(f"{record}: no measured run stored (run plan --calibrate --rerun)")
         run = MeasuredRun.load(record)
         scenario = load_scenario(scenario_dir / f"{name}.toml")
-        predicted = predict_origin_bytes(scenario, run.film_bytes, kappa)
+        predicted = predict_origin_bytes(scenario, run.film_bytes, kappa, share)
         results.append(CalibrationResult(name, round(predicted), run.origin_bytes))
     return results
+
+
+FIT_SCENARIO = "asymmetric"
+"""The one origin-bound scenario: its origin bytes measure the super-seeder's rate."""
+
+
+def fit_super_seed_rate_share(directory: Path = CALIBRATION_DIR,
+                              scenario_dir: Path = SCENARIO_DIR) -> dict[str, object]:
+    """Fit the super-seeder's rate share to the asymmetric crowd's measured origin bytes
+    (bisection: the model's origin bytes grow with the share); returns the contents of
+    ``fitted.json``. Raises `PlanError` for a missing record."""
+    run = MeasuredRun.load(directory / f"{FIT_SCENARIO}.json")
+    scenario = load_scenario(scenario_dir / f"{FIT_SCENARIO}.toml")
+    kappa = measured_copies_per_session(directory)
+    low, high = 0.05, 1.0
+    for _ in range(14):
+        mid = (low + high) / 2
+        if predict_origin_bytes(scenario, run.film_bytes, kappa, mid) < run.origin_bytes:
+            low = mid
+        else:
+            high = mid
+    return {"super_seed_rate_share": round((low + high) / 2, 3), "fitted_to": FIT_SCENARIO,
+            "origin_bytes": run.origin_bytes, "simulator_commit": run.simulator_commit}

@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--rerun", action="store_true",
                    help="with --calibrate: run the simulator again (minutes per scenario) "
                    "and store its measurements first")
+    p.add_argument("--refit", action="store_true",
+                   help="with --calibrate: refit the super-seeder's rate share to the stored "
+                   "records (done by --rerun too)")
     p.add_argument("--runs", type=int, default=1, metavar="N",
                    help="with --rerun: simulator runs per scenario (the median is used)")
     p.add_argument("--json", action="store_true",
@@ -76,6 +79,8 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     if args.rerun:
         _rerun(max(1, args.runs))
+    elif args.refit:
+        _refit()
     results = calibrate()
     for r in results:
         mark = "ok" if abs(r.error) <= TOLERANCE else "OUT OF TOLERANCE"
@@ -119,3 +124,15 @@ def _rerun(runs: int) -> None:
         record = MeasuredRun.from_reports(reports, name, commit)
         write_atomic(CALIBRATION_DIR / f"{name}.json",
                      (json.dumps(record.to_json(), indent=2) + "\n").encode())
+    _refit()
+
+
+def _refit() -> None:
+    """Fit the super-seeder's rate share to the stored records; write fitted.json."""
+    from sim.planner.calibration import fit_super_seed_rate_share
+    from sim.planner.origin_policy import CALIBRATION_DIR, FITTED_FILE
+    from support.atomic_write import write_atomic
+
+    fitted = fit_super_seed_rate_share()
+    write_atomic(CALIBRATION_DIR / FITTED_FILE, (json.dumps(fitted, indent=2) + "\n").encode())
+    sys.stderr.write(f"fitted the super-seeder's rate share: {fitted['super_seed_rate_share']}\n")

@@ -5,7 +5,10 @@ origin constants come from them (see docs/planner.md, "Calibration"):
 
 - copies per swarm session: the flash crowd's measured origin copies
   (`measured_copies_per_session`);
-- `SUPER_SEED_RATE_SHARE`: fitted to the asymmetric crowd, the one origin-bound scenario;
+- the super-seeder's rate share (`super_seed_rate_share`): the share of its upload cap a
+  super-seeding origin sends at, fitted to the asymmetric crowd, the one origin-bound
+  scenario (BEP 16 hands each peer one piece at a time and waits to see it elsewhere,
+  so the origin idles part of the time); stored in ``calibration/fitted.json``;
 - `SUPER_SEED_SILENCE_S`: not fitted, libtorrent's own constant.
 """
 
@@ -21,20 +24,20 @@ from sim.planner.errors import PlanError
 __all__ = [
     "CALIBRATION_DIR",
     "FALLBACK_COPIES_PER_SESSION",
-    "SUPER_SEED_RATE_SHARE",
+    "FITTED_FILE",
     "SUPER_SEED_SILENCE_S",
     "MeasuredRun",
     "measured_copies_per_session",
+    "super_seed_rate_share",
 ]
 
 CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 
-SUPER_SEED_RATE_SHARE = 0.69
-"""The share of its upload cap a super-seeding origin sends at, fitted to asymmetric.toml
-(2.55 origin copies measured at a 4 MB/s cap, where a fully used cap would send 3.3):
-BEP 16 hands each peer one piece at a time and waits to see it elsewhere, so the origin
-idles about a third of the time. The flash crowd agrees without being fitted: its
-measured median completion, 29 s, is about F / (0.69 x 4 MB/s) = 24 s plus start-up."""
+FITTED_FILE = "fitted.json"
+"""The constants fitted to the records (written by ``plan --calibrate --rerun``)."""
+
+FALLBACK_RATE_SHARE = 0.69
+"""Used only when the fitted file is missing."""
 
 SUPER_SEED_SILENCE_S = 10.0
 """libtorrent 2.1.1 sends nothing on a super-seeded connection for its first 10 s, so the
@@ -121,3 +124,17 @@ def measured_copies_per_session(directory: Path = CALIBRATION_DIR) -> float:
         return FALLBACK_COPIES_PER_SESSION
     run = MeasuredRun.load(path)
     return max(1.0, run.origin_bytes / run.film_bytes)
+
+
+def super_seed_rate_share(directory: Path = CALIBRATION_DIR) -> float:
+    """The fitted share of its upload cap the super-seeding origin sends at, 0-1."""
+    path = directory / FITTED_FILE
+    if not path.exists():
+        return FALLBACK_RATE_SHARE
+    try:
+        value = float(json.loads(path.read_text(encoding="utf-8"))["super_seed_rate_share"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise PlanError(f"{path}: not a fitted-constants file ({e!r})") from None
+    if not 0 < value <= 1:
+        raise PlanError(f"{path}: super_seed_rate_share must be in (0, 1], got {value}")
+    return value

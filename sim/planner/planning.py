@@ -15,9 +15,9 @@ import numpy.typing as npt
 from sim.analysis.figures import offload
 from sim.planner.config import LinkClass, PlanConfig
 from sim.planner.origin_policy import (
-    SUPER_SEED_RATE_SHARE,
     SUPER_SEED_SILENCE_S,
     measured_copies_per_session,
+    super_seed_rate_share,
 )
 from sim.planner.swarm_model import SwarmOutcome, run_swarms
 from sim.planner.workload import Workload, build_workload, pair_connectivity
@@ -126,7 +126,7 @@ def _outcome(config: PlanConfig) -> tuple[Workload, SwarmOutcome]:
     if config.origin.super_seed:
         inputs = dataclasses.replace(
             inputs, warm_start_silence_s=SUPER_SEED_SILENCE_S,
-            origin_per_swarm_bps=inputs.origin_per_swarm_bps * SUPER_SEED_RATE_SHARE)
+            origin_per_swarm_bps=inputs.origin_per_swarm_bps * super_seed_rate_share())
     return work, run_swarms(work.rentals, inputs)
 
 

@@ -196,13 +196,15 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
             a_seed = np.concatenate([a_seed, rentals.seed_steps[lo:hi]])
             a_arr = np.concatenate([a_arr, rentals.arrival_step[lo:hi]])
             a_idx = np.concatenate([a_idx, np.arange(lo, hi, dtype=np.int64)])
-            new = np.unique(rentals.film[lo:hi])
-            opened = new[~in_session[new]]
+            new = rentals.film[lo:hi]
+            opened = new[~in_session[new]]  # may repeat a film: indexed writes, not adds
             sessions[opened] += 1
             warm_over[opened] = silence <= 0
             in_session[new] = True
+        leechers: IntArray | int = 0
         if a_film.size:
             n_l = np.bincount(a_film, minlength=n_films)
+            leechers = n_l
             demand = np.bincount(a_film, weights=a_down, minlength=n_films)
             up_l = np.bincount(a_film, weights=a_up, minlength=n_films)
             others = np.where(n_l > 0, (n_l - 1) / np.maximum(n_l, 1), 0.0)
@@ -259,13 +261,13 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
                         pick = a_seed[seeding] == end
                         leaving.setdefault(t + 1 + int(end), []).append(
                             (films_s[pick], ups_s[pick]))
+                leechers = n_l - np.bincount(a_film[done], minlength=n_films)
                 keep = ~done
                 a_film, a_recv, a_target = a_film[keep], a_recv[keep], a_target[keep]
                 a_down, a_up, a_seed = a_down[keep], a_up[keep], a_seed[keep]
                 completion[a_idx[done]] = t
                 a_arr, a_idx = a_arr[keep], a_idx[keep]
         # A session ends when its swarm is empty: no leecher, no seed.
-        leechers = np.bincount(a_film, minlength=n_films) if a_film.size else 0
         empty = in_session & (leechers == 0) & (seed_count <= 0)
         if empty.any():
             close_sessions(empty, t)
