@@ -22,6 +22,7 @@ from sim.planner.errors import PlanError
 from sim.planner.origin_policy import (
     CALIBRATION_DIR,
     SUPER_SEED_SILENCE_S,
+    WARM_START_CAP_SHARE,
     MeasuredRun,
     measured_copies_per_session,
     super_seed_rate_share,
@@ -104,6 +105,7 @@ def predict_origin_bytes(scenario: Scenario, film_bytes: int, copies_per_session
         origin_capacity_bps=origin_bps * share if math.isfinite(origin_bps) else 0.0,
         origin_per_swarm_bps=origin_bps * share if math.isfinite(origin_bps) else 0.0,
         copies_per_session=copies_per_session,
+        warm_start_bps=origin_bps * WARM_START_CAP_SHARE if math.isfinite(origin_bps) else 0.0,
         warm_start_silence_s=SUPER_SEED_SILENCE_S if scenario.origin.super_seed else 0.0,
     )
     return float(run_swarms(rentals, inputs).origin_bytes_per_film[0])

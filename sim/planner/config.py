@@ -189,11 +189,16 @@ class ModelSpec:
     """Hosts per newly released film that hold it before release."""
     preposition_h: float = 24.0
     """Hours before release the hosts start seeding (they seed until release + seed_for_h)."""
+    warmup_h: float = 12.0
+    """Hours of drawn rentals run before the plan starts and left out of the figures, so
+    the plan does not begin with every swarm empty (not used with a rentals trace)."""
 
     def __post_init__(self) -> None:
         check_number("model.step_s", self.step_s, strict=True)
+        check_number("model.seed", self.seed)
         check_number("model.prepositioned_hosts", self.prepositioned_hosts)
         check_number("model.preposition_h", self.preposition_h)
+        check_number("model.warmup_h", self.warmup_h)
 
 
 @dataclass(frozen=True)

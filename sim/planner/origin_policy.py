@@ -26,6 +26,7 @@ __all__ = [
     "FALLBACK_COPIES_PER_SESSION",
     "FITTED_FILE",
     "SUPER_SEED_SILENCE_S",
+    "WARM_START_CAP_SHARE",
     "MeasuredRun",
     "measured_copies_per_session",
     "super_seed_rate_share",
@@ -43,6 +44,10 @@ SUPER_SEED_SILENCE_S = 10.0
 """libtorrent 2.1.1 sends nothing on a super-seeded connection for its first 10 s, so the
 origin runs a plain "warm start" session beside it until the super-seeder sends, i.e.
 until some leecher has been connected 10 s (peernode/operations/origin.py)."""
+
+WARM_START_CAP_SHARE = 0.9
+"""While a warm start runs, the origin gives it nine tenths of its upload cap (the
+super-seeder, silent anyway, keeps a tenth): peernode/operations/origin.py."""
 
 FALLBACK_COPIES_PER_SESSION = 1.2
 """Used only when the flash crowd's record is missing."""

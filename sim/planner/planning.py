@@ -16,6 +16,7 @@ from sim.analysis.figures import offload
 from sim.planner.config import LinkClass, PlanConfig
 from sim.planner.origin_policy import (
     SUPER_SEED_SILENCE_S,
+    WARM_START_CAP_SHARE,
     measured_copies_per_session,
     super_seed_rate_share,
 )
@@ -126,6 +127,7 @@ def _outcome(config: PlanConfig) -> tuple[Workload, SwarmOutcome]:
     if config.origin.super_seed:
         inputs = dataclasses.replace(
             inputs, warm_start_silence_s=SUPER_SEED_SILENCE_S,
+            warm_start_bps=inputs.origin_per_swarm_bps * WARM_START_CAP_SHARE,
             origin_per_swarm_bps=inputs.origin_per_swarm_bps * super_seed_rate_share())
     return work, run_swarms(work.rentals, inputs)
 

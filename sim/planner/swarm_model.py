@@ -62,9 +62,12 @@ class SwarmInputs:
     film_bytes: FloatArray
     step_s: float
     steps: int
+    """Every step, the warm-up included."""
     origin_capacity_bps: float
     origin_per_swarm_bps: float = 0.0
     copies_per_session: float = 1.0
+    warm_start_bps: float = 0.0
+    """The warm start's per-swarm rate (0: ``origin_per_swarm_bps``)."""
     warm_start_silence_s: float = 0.0
     """0: the origin only fills gaps. Else the super-seeding origin's warm start: from a
     session's start the origin seeds plainly, one more peer that leechers draw from in
@@ -77,11 +80,14 @@ class SwarmInputs:
     preposition_step: IntArray | None = None
     preposition_upload_bps: float = 0.0
     preposition_seed_steps: int = 0
+    warmup_steps: int = 0
+    """Steps run first to fill the swarms and left out of every output (a plan does not
+    start with every swarm empty)."""
 
 
 @dataclass(frozen=True)
 class SwarmOutcome:
-    """What the model computed: per step totals, per film totals (bytes)."""
+    """What the model computed after the warm-up: per step totals, per film totals (bytes)."""
 
     origin_bytes_per_step: FloatArray
     peer_bytes_per_step: FloatArray
@@ -107,6 +113,7 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
     """
     n_films = int(inputs.film_bytes.shape[0])
     steps, dt = inputs.steps, inputs.step_s
+    warmup = min(max(0, inputs.warmup_steps), steps)
     if len(rentals) and (np.any(np.diff(rentals.arrival_step) < 0)):
         raise ValueError("rentals must be sorted by arrival_step")
     if len(rentals) and (rentals.film.min() < 0 or rentals.film.max() >= n_films):
@@ -114,6 +121,7 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
     starts = _starts(rentals.arrival_step, steps)
     film_bytes = inputs.film_bytes.astype(np.float64)
     per_swarm = np.inf if inputs.origin_per_swarm_bps <= 0 else inputs.origin_per_swarm_bps
+    warm_bps = per_swarm if inputs.warm_start_bps <= 0 else inputs.warm_start_bps
     capacity = np.inf if inputs.origin_capacity_bps <= 0 else inputs.origin_capacity_bps
     kappa = max(1.0, inputs.copies_per_session)
     conn = inputs.pair_connectivity
@@ -167,6 +175,7 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
         has_copy[mask] = False
         in_session[mask] = False
 
+    at_warmup = (origin_film.copy(), delivered_film.copy(), sessions.copy(), unserved)
     for t in range(steps):
         for films_done, ups in leaving.pop(t, ()):
             np.subtract.at(seed_up, films_done, ups)
@@ -225,8 +234,8 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
                 warm = np.where(warm_over, 0.0,
                                 np.clip((silence - (t - first) * dt) / dt, 0, 1))
                 warm_over |= (t + 1 - first) * dt >= silence
-                supply = peers_up + per_swarm
-                plain = per_swarm * np.minimum(
+                supply = peers_up + warm_bps
+                plain = warm_bps * np.minimum(
                     1.0, np.divide(demand, supply, out=np.ones(n_films), where=supply > 0))
                 want = np.where(in_session, warm * np.maximum(plain, gap) + (1 - warm) * want,
                                 want)
@@ -271,11 +280,18 @@ def run_swarms(rentals: Rentals, inputs: SwarmInputs) -> SwarmOutcome:
         empty = in_session & (leechers == 0) & (seed_count <= 0)
         if empty.any():
             close_sessions(empty, t)
+        if t + 1 == warmup:
+            at_warmup = (origin_film.copy(), delivered_film.copy(), sessions.copy(), unserved)
     if in_session.any():
         close_sessions(in_session.copy(), steps - 1)
+    if warmup:
+        origin_film = origin_film - at_warmup[0]
+        delivered_film = delivered_film - at_warmup[1]
+        sessions = sessions - at_warmup[2]
+        unserved -= at_warmup[3]
     return SwarmOutcome(
-        origin_bytes_per_step=origin_step,
-        peer_bytes_per_step=peer_step,
+        origin_bytes_per_step=origin_step[warmup:],
+        peer_bytes_per_step=peer_step[warmup:],
         origin_bytes_per_film=origin_film,
         delivered_bytes_per_film=delivered_film,
         sessions_per_film=sessions,

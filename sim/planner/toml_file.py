@@ -80,6 +80,7 @@ step_s = 60              # time step
 seed = 1
 prepositioned_hosts = 0  # hosts per premiere holding it before release
 preposition_h = 24       # ... from this many hours before
+warmup_h = 12            # rentals run before the plan starts, so swarms are not all empty
 """
 
 _KEYS = {
@@ -92,7 +93,7 @@ _KEYS = {
     "clients.links": ("name", "weight", "download_mbps", "upload_mbps"),
     "origin": ("gbps", "per_swarm_gbps", "copies_per_session", "super_seed"),
     "price": ("usd_per_gb",),
-    "model": ("step_s", "seed", "prepositioned_hosts", "preposition_h"),
+    "model": ("step_s", "seed", "prepositioned_hosts", "preposition_h", "warmup_h"),
 }
 _REQUIRED = {
     "": ("catalogue", "audience", "clients", "origin"),
@@ -226,7 +227,7 @@ def plan_from_mapping(raw: Mapping[str, Any], base: Path = Path()) -> PlanConfig
         seed=_integer("model", "seed", mod.get("seed", 1)),
         prepositioned_hosts=_integer("model", "prepositioned_hosts",
                                      mod.get("prepositioned_hosts", 0)),
-        **_numbers(mod, "model", "step_s", "preposition_h"),
+        **_numbers(mod, "model", "step_s", "preposition_h", "warmup_h"),
     )
     return PlanConfig(catalogue=catalogue, audience=audience, clients=_clients(top["clients"]),
                       origin=origin, price=price, model=model)

@@ -93,12 +93,13 @@ def _weights_at(weights: npt.NDArray[np.float64], release: npt.NDArray[np.float6
 
 
 def _draw_rentals(config: PlanConfig, rng: np.random.Generator, weights: npt.NDArray[np.float64],
-                  release: npt.NDArray[np.float64], steps: int,
-                  step_s: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(film, arrival step) of every rental, sorted by step."""
+                  release: npt.NDArray[np.float64], steps: int, step_s: float,
+                  warmup: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(film, arrival step) of every rental, sorted by step; the plan's hour 0 is step
+    ``warmup``."""
     aud = config.audience
     diurnal = np.asarray(aud.diurnal or (1.0,) * 24, dtype=np.float64)
-    hour_of_step = ((np.arange(steps) * step_s) // 3600 % 24).astype(np.int64)
+    hour_of_step = (((np.arange(steps) - warmup) * step_s) // 3600 % 24).astype(np.int64)
     step_rate = diurnal[hour_of_step] / diurnal.mean() * aud.rentals_per_day * step_s / 86400
     counts = rng.poisson(step_rate)
     arrival = np.repeat(np.arange(steps, dtype=np.int64), counts)
@@ -126,16 +127,21 @@ def build_workload(config: PlanConfig, copies_per_session: float) -> Workload:
     """
     rng = np.random.default_rng(config.model.seed)
     step_s = config.model.step_s
-    steps = max(1, math.ceil(config.audience.days * 86400 / step_s))
-    weights, sizes, release = _films(config, rng, steps, step_s)
+    plan_steps = max(1, math.ceil(config.audience.days * 86400 / step_s))
+    weights, sizes, release = _films(config, rng, plan_steps, step_s)
     n_films = weights.shape[0]
     if config.audience.rentals_csv is not None:
+        warmup = 0
         trace = RentalRows.read(config.audience.rentals_csv, config, n_films)
         order = np.argsort(trace.time_s, kind="stable")
         film = trace.film[order]
         arrival = (trace.time_s[order] // step_s).astype(np.int64)
     else:
-        film, arrival = _draw_rentals(config, rng, weights, release, steps, step_s)
+        warmup = round(config.model.warmup_h * 3600 / step_s)
+        release = release + warmup
+        film, arrival = _draw_rentals(config, rng, weights, release, warmup + plan_steps,
+                                      step_s, warmup)
+    steps = warmup + plan_steps
     n = film.shape[0]
     links = config.clients.links
     link_w = np.array([link.weight for link in links])
@@ -160,7 +166,7 @@ def build_workload(config: PlanConfig, copies_per_session: float) -> Workload:
     prepositioned = None
     pre_step = None
     if pre_hosts:
-        released_in_plan = np.isfinite(release) & (release >= 0)
+        released_in_plan = np.isfinite(release) & (release >= warmup)
         prepositioned = np.where(released_in_plan, pre_hosts, 0).astype(np.int64)
         lead = config.model.preposition_h * 3600 / step_s
         pre_step = np.clip(np.where(released_in_plan, release - lead, 0), 0, steps - 1
@@ -176,6 +182,7 @@ def build_workload(config: PlanConfig, copies_per_session: float) -> Workload:
         preposition_upload_bps=mean_up,
         preposition_seed_steps=round((config.model.preposition_h + clients.seed_for_h)
                                      * 3600 / step_s),
+        warmup_steps=warmup,
     )
     order = np.argsort(-weights, kind="stable")
     rank = np.empty(n_films, np.int64)

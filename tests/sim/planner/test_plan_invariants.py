@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from sim.planner.config import PlanConfig
@@ -64,3 +65,13 @@ def test_server_share_crosses_over_at_upload_equal_to_demand(
     assert max(high) < 0.25
     assert [p.server_share for p in points] == sorted(
         (p.server_share for p in points), reverse=True)
+
+
+def test_the_warm_up_keeps_the_first_hour_from_a_cold_start(small_config: PlanConfig) -> None:
+    flat = dataclasses.replace(small_config, audience=dataclasses.replace(
+        small_config.audience, days=1.0, diurnal=()))
+    cold = dataclasses.replace(flat, model=dataclasses.replace(flat.model, warmup_h=0.0))
+    warm_hours = run_plan(flat).hourly_cdn_egress_tb
+    cold_hours = run_plan(cold).hourly_cdn_egress_tb
+    assert cold_hours[0] > 1.5 * float(np.median(cold_hours))
+    assert warm_hours[0] < 1.5 * float(np.median(warm_hours))
