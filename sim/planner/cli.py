@@ -81,7 +81,13 @@ def _calibrate(args: argparse.Namespace) -> int:
         _rerun(max(1, args.runs))
     elif args.refit:
         _refit()
+    from sim.planner.origin_policy import measured_copies_per_session, super_seed_rate_share
+
     results = calibrate()
+    sys.stdout.write(
+        f"model constants: {measured_copies_per_session():.3f} origin copies per swarm "
+        f"session (flash-crowd, measured), super-seeder rate share "
+        f"{super_seed_rate_share():.3f} (fitted to asymmetric); poisson is fitted to nothing\n")
     for r in results:
         mark = "ok" if abs(r.error) <= TOLERANCE else "OUT OF TOLERANCE"
         sys.stdout.write(f"{r.name}: predicted {r.predicted_origin_bytes:,} B, measured "

@@ -138,11 +138,13 @@ def run_plan(config: PlanConfig) -> PlanResult:
     step_s = config.model.step_s
     origin_total = float(out.origin_bytes_per_film.sum())
     delivered_total = float(out.delivered_bytes_per_film.sum())
-    n_rentals = len(work.rentals)
+    in_plan = work.rentals.arrival_step >= work.inputs.warmup_steps
+    n_rentals = int(np.count_nonzero(in_plan))
     price = config.price.usd_per_gb
     gbps = out.origin_bytes_per_step * 8 / step_s / 1e9
     classes = []
-    per_film_rentals = np.bincount(work.rentals.film, minlength=work.film_class.shape[0])
+    per_film_rentals = np.bincount(work.rentals.film[in_plan],
+                                   minlength=work.film_class.shape[0])
     for k, name in enumerate(CLASS_NAMES):
         mask = work.film_class == k
         o = float(out.origin_bytes_per_film[mask].sum())

@@ -8,12 +8,17 @@ Each rental is one leecher of its film's swarm from its arrival step. In a step 
   peer pairs that can connect at all (NAT), and a lone leecher uploads to nobody
   (leecher upload counts ``(n - 1) / n``);
 - the origin fills the gap ``D - peers``, within its per-swarm cap and its share of the
-  total origin capacity (swarms share it in proportion to their gaps);
+  total origin capacity (swarms share it in proportion to what they want);
+- until a full copy is in the swarm (a seed, or one copy sent by the origin this
+  session) the origin also streams new content, at its per-swarm rate or one leecher's
+  download rate, whichever is less;
+- with a warm start (`SwarmInputs.warm_start_silence_s`) the origin is instead a plain
+  seed, drawn from in proportion to its rate, until some leecher has been connected
+  that long;
 - everyone then progresses at the same share of their download rate, but never past the
-  swarm's content frontier: until a full copy is in the swarm (a seed, or one copy sent
-  by the origin this session), no leecher holds more than the origin has sent, which is
-  Kumar & Ross's ``F / u_s`` term; ``F / d_min`` and ``N F / (u_s + sum u)`` hold by
-  construction;
+  swarm's content frontier: until a full copy is in the swarm no leecher holds more than
+  the origin has sent, which is Kumar & Ross's ``F / u_s`` term; ``F / d_min`` and
+  ``N F / (u_s + sum u)`` hold by construction;
 - a *swarm session* is a stretch during which the swarm is not empty; when one ends the
   origin is billed at least ``copies_per_session`` copies for it (the measured cost of the
   super-seeding origin), never more than the session delivered.
