@@ -13,8 +13,12 @@ from sim.planner.planning import run_plan, upload_sweep
 from .conftest import with_clients
 
 
-def test_more_consent_never_gives_less_offload(small_config: PlanConfig) -> None:
-    shares = [run_plan(with_clients(small_config, share_consent=c)).figures.offload
+@pytest.mark.parametrize("per_swarm_gbps", [0.0, 0.05])  # 0.05: warm start, super-seeding
+def test_more_consent_never_gives_less_offload(small_config: PlanConfig,
+                                               per_swarm_gbps: float) -> None:
+    config = dataclasses.replace(small_config, origin=dataclasses.replace(
+        small_config.origin, per_swarm_gbps=per_swarm_gbps))
+    shares = [run_plan(with_clients(config, share_consent=c)).figures.offload
               for c in (0.0, 0.25, 0.5, 0.75, 1.0)]
     assert shares[0] == pytest.approx(0.0, abs=1e-9)
     assert shares == sorted(shares)
@@ -31,7 +35,7 @@ def test_doubling_the_catalogue_at_the_same_rentals_never_gives_more_offload(
     assert shares == sorted(shares, reverse=True)
 
 
-def test_nobody_connectable_halves_nothing_but_kills_offload(small_config: PlanConfig) -> None:
+def test_nobody_connectable_means_no_offload(small_config: PlanConfig) -> None:
     none = run_plan(with_clients(small_config, connectable_share=0.0)).figures
     assert none.offload == pytest.approx(0.0, abs=1e-9)
 
