@@ -79,3 +79,9 @@ def test_the_warm_up_keeps_the_first_hour_from_a_cold_start(small_config: PlanCo
     cold_hours = run_plan(cold).hourly_cdn_egress_tb
     assert cold_hours[0] > 1.5 * float(np.median(cold_hours))
     assert warm_hours[0] < 1.5 * float(np.median(warm_hours))
+
+
+def test_longer_seeding_never_gives_less_offload(small_config: PlanConfig) -> None:
+    shares = [run_plan(with_clients(small_config, seed_for_h=h)).figures.offload
+              for h in (0.0, 0.5, 1.0, 2.0)]
+    assert shares == sorted(shares)
