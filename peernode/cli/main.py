@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     from certs.authority import cli as certs_cli
     from peernode.cli import daemon, demo, node, package, play
     from sim import cli as sim_cli
+    from sim.planner import cli as planner_cli
     from tracker import cli as tracker_cli
 
     parser = _Parser(
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     for node_commands in (package, node, play, demo, daemon):
         node_commands.register(sub)
     sim_cli.register(sub)
+    planner_cli.register(sub)
     return parser
 
 
