@@ -2,8 +2,9 @@
 
 A TOML file holds any field of `TrackerConfig` at top level, the swarm policy in a
 ``[swarm]`` table, the connect-back probe policy in a ``[probe]`` table and the
-operator's network map (CIDR = "name") in a ``[networks]`` table; unknown keys are rejected so that a typo never silently falls back
-to a default. Relative paths in a file are resolved against the file's directory.
+operator's network map (CIDR = "name") in a ``[networks]`` table; unknown keys are
+rejected so that a typo never silently falls back to a default. Relative paths in a
+file are resolved against the file's directory.
 """
 
 from __future__ import annotations

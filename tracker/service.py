@@ -18,9 +18,8 @@ from ipaddress import IPv4Address, IPv6Address
 from tracker.admission import CertInfo, Decision, admit, admit_scrape
 from tracker.catalog import Catalog
 from tracker.errors import MalformedRequest, UnknownPath
-from tracker.request import MAX_SCRAPE_HASHES, AnnounceRequest, parse_request_target
 from tracker.reachability import ProbeVerdict
-from tracker.request import Event
+from tracker.request import MAX_SCRAPE_HASHES, AnnounceRequest, Event, parse_request_target
 from tracker.response import encode_announce, encode_failure, encode_scrape
 from tracker.store import StoreRefusal
 from tracker.swarm import AnnounceResult, Swarms
@@ -87,9 +86,12 @@ class TrackerService:
         table = self.swarms.reachability
         if stopped:
             table.forget(address)
-        elif self.probe_sink is not None and table.consider(address, now) is ProbeVerdict.PROBE:
-            if not self.probe_sink(address):
-                table.dropped(address)
+        elif (
+            self.probe_sink is not None
+            and table.consider(address, now) is ProbeVerdict.PROBE
+            and not self.probe_sink(address)
+        ):
+            table.dropped(address)
 
     def handle(
         self,

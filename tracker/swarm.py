@@ -27,7 +27,6 @@ from tracker.store import PeerChange, Role, StoreRefusal, SwarmCounts, SwarmStor
 __all__ = ["AnnounceResult", "Swarms", "compact_address"]
 
 
-
 @dataclass(frozen=True, slots=True)
 class AnnounceResult:
     """The answer to one admitted announce, before bencoding."""
