@@ -75,16 +75,20 @@ class ReachabilityTable:
         """Every address that announced and is not expired, with its class."""
         return {a: self.class_of(a) for a in self._seen}
 
-    def consider(self, address: bytes, now: float) -> ProbeVerdict:
-        """Note an admitted announce from ``address``; decide whether to probe it now.
-
-        On `ProbeVerdict.PROBE` the address is pending until `record` (or
-        `dropped`) is called for it.
-        """
+    def note(self, address: bytes, now: float) -> None:
+        """Note an admitted announce from ``address`` (without considering a probe)."""
         seen = self._seen
         if address in seen:
             del seen[address]  # re-inserted last: the dict is in order of last announce
         seen[address] = now
+
+    def consider(self, address: bytes, now: float) -> ProbeVerdict:
+        """`note` an admitted announce from ``address``; decide whether to probe it now.
+
+        On `ProbeVerdict.PROBE` the address is pending until `record` (or
+        `dropped`) is called for it.
+        """
+        self.note(address, now)
         policy = self.policy
         if not policy.enabled:
             return ProbeVerdict.CACHED

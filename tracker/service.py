@@ -86,11 +86,9 @@ class TrackerService:
         table = self.swarms.reachability
         if stopped:
             table.forget(address)
-        elif (
-            self.probe_sink is not None
-            and table.consider(address, now) is ProbeVerdict.PROBE
-            and not self.probe_sink(address)
-        ):
+        elif self.probe_sink is None:
+            table.note(address, now)
+        elif table.consider(address, now) is ProbeVerdict.PROBE and not self.probe_sink(address):
             table.dropped(address)
 
     def handle(
