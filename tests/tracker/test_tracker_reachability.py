@@ -62,7 +62,7 @@ def test_global_token_bucket_and_pending_bound() -> None:
 
 
 def test_disabled_never_probes() -> None:
-    t = table(enabled=False)  # type: ignore[arg-type]
+    t = table(enabled=False)
     assert t.consider(a(1), 0.0) is ProbeVerdict.CACHED
     assert t.counters.sent == 0
 
