@@ -78,8 +78,13 @@ def announce_cpu_us(announces: int, *, probing: bool) -> float:
         ip = IPv4Address(0x0A000000 + n)
         service.handle(_target(n, n % 4), certs[n], ip, now=0.0, wall_now=NOW, rng=rng)
     queued: list[bytes] = []
+
+    def sink(address: bytes) -> bool:
+        queued.append(address)
+        return True
+
     if probing:  # the shell's queue, as cheap as it gets: what remains is the policy's cost
-        service.probe_sink = lambda a: queued.append(a) is None
+        service.probe_sink = sink
     jobs = [
         (_target(10_000 + n, 1000), certs[500 + n], IPv4Address(0x0B000000 + n))
         for n in range(announces)

@@ -49,7 +49,7 @@ class SwarmPolicy:
     are exempt."""
     max_listed_per_serial: int = 2
     """Members of one serial in one peer list, at most (so no serial fills a list)."""
-    candidates_per_wanted: float = 3.0
+    candidates_per_wanted: float = 1.5
     """Members sampled per peer wanted, from which the list is shaped (reachability,
     locality, serial caps)."""
     local_share: float = 0.75

@@ -17,15 +17,18 @@ A member counts once even when it is listed with both an IPv4 and an IPv6 addres
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from tracker.locality import NetworkMap
 from tracker.reachability import Reachability
-from tracker.store import NO_OWNER, member_addresses, member_owner
+from tracker.store import MEMBER_BYTES, NO_OWNER, OWNER_BYTES, member_addresses
 
 __all__ = ["ListShape", "shape_peer_list"]
 
 _V4 = 6
+_V6_AT = OWNER_BYTES + _V4
+_EMPTY_V4, _EMPTY_V6 = bytes(_V4), bytes(18)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +55,26 @@ def shape_peer_list(
     origins: Iterable[bytes],
     candidates: Iterable[bytes],
     shape: ListShape,
-    class_of: Callable[[bytes], Reachability],
-    network_of: Callable[[bytes], str],
+    classes: Mapping[bytes, Reachability],
+    networks: NetworkMap,
 ) -> tuple[bytes, bytes]:
     """The compact IPv4 (``peers``) and IPv6 (``peers6``) lists for member ``requester``.
 
-    ``candidates`` are members in random order (the store's sample); ``class_of`` and
-    ``network_of`` take a compact address.
+    ``candidates`` are members in random order (the store's sample); ``classes`` maps
+    a compact address to its class (absent: unknown); ``networks`` says which
+    addresses share a network.
     """
     own = [a for a in member_addresses(requester) if a is not None]
     v4_ok = any(len(a) == _V4 for a in own)
     v6_ok = any(len(a) != _V4 for a in own)
-    home = {network_of(a) for a in own}
+    prefixes = networks.byte_prefixes()
+    if prefixes is not None:  # the network is the leading bytes: compare those
+        homes = {a[: prefixes[len(a) != _V4]] for a in own}
+        # an IPv4 prefix never equals an IPv6 one of another length; of the same length
+        # (/48 and a 6-byte IPv4 key, impossible: at most 4 bytes) it could not match
+        key_v4, key_v6 = prefixes
+    else:
+        names = {networks.name_of(a) for a in own}
 
     listed: list[list[bytes]] = []
     for member in origins:
@@ -72,34 +83,60 @@ def shape_peer_list(
             listed.append(addresses)
     room = max(0, shape.numwant - len(listed))
 
-    # (connectable, unknown) x (local, remote), each in the sample's random order
+    # (connectable, unknown) x (local, remote), each in the sample's random order; this
+    # loop runs for every sampled member of every announce, so it is kept flat
     buckets: tuple[list[list[bytes]], ...] = ([], [], [], [])
     per_owner: dict[bytes, int] = {}
+    cap = shape.max_per_owner
+    remote_slots = math.ceil(room * (1 - shape.local_share))
+    enough_local = room - remote_slots
+    conn_local_n = conn_remote_n = 0
+    unreachable, connectable = Reachability.UNREACHABLE, Reachability.CONNECTABLE
+    class_get = classes.get
+    # which slices of a member to look at: (start, end, empty slot, network key bytes)
+    slots: list[tuple[int, int, bytes, int | None]] = []
+    if v6_ok:
+        slots.append((_V6_AT, MEMBER_BYTES, _EMPTY_V6, None if prefixes is None else key_v6))
+    if v4_ok:
+        slots.append((OWNER_BYTES, _V6_AT, _EMPTY_V4, None if prefixes is None else key_v4))
     for member in candidates:
-        owner = member_owner(member)
-        if owner != NO_OWNER and per_owner.get(owner, 0) >= shape.max_per_owner:
-            continue
         addresses = []
-        connectable = local = False
-        for a in _usable(member, v4_ok, v6_ok):
-            cls = class_of(a)
-            if cls is Reachability.UNREACHABLE:
+        is_connectable = local = False
+        for start, end, empty, key in slots:
+            a = member[start:end]
+            if a == empty:
                 continue
-            addresses.append(a)
-            connectable = connectable or cls is Reachability.CONNECTABLE
-            local = local or network_of(a) in home
+            cls = class_get(a)
+            if cls is unreachable:
+                continue
+            if cls is connectable:
+                is_connectable = True
+                addresses.insert(0, a)  # its connectable address first
+            else:
+                addresses.append(a)
+            if not local:
+                local = networks.name_of(a) in names if key is None else a[:key] in homes
         if not addresses:
             continue
+        owner = member[:OWNER_BYTES]
         if owner != NO_OWNER:
-            per_owner[owner] = per_owner.get(owner, 0) + 1
-        if connectable:  # its connectable addresses first
-            addresses.sort(key=lambda a: class_of(a) is not Reachability.CONNECTABLE)
-        buckets[(0 if connectable else 2) + (0 if local else 1)].append(addresses)
+            held = per_owner.get(owner, 0)
+            if held >= cap:
+                continue
+            per_owner[owner] = held + 1
+        buckets[(0 if is_connectable else 2) + (0 if local else 1)].append(addresses)
+        if is_connectable:
+            if local:
+                conn_local_n += 1
+            else:
+                conn_remote_n += 1
+            if conn_local_n >= enough_local and conn_remote_n >= remote_slots:
+                break  # nothing later in the sample could be placed before these
 
     conn_local, conn_remote, unk_local, unk_remote = buckets
     locals_ = conn_local + unk_local
     remotes = conn_remote + unk_remote
-    remote_slots = min(len(remotes), math.ceil(room * (1 - shape.local_share)))
+    remote_slots = min(len(remotes), remote_slots)
     n_local = min(len(locals_), room - remote_slots)
     n_remote = min(len(remotes), room - n_local)
     picked_local, picked_remote = locals_[:n_local], remotes[:n_remote]

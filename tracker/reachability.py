@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from tracker.config import ProbePolicy
 
@@ -60,6 +62,7 @@ class ReachabilityTable:
         self.policy = policy or ProbePolicy()
         self.counters = ProbeCounters()
         self._results: dict[bytes, tuple[Reachability, float]] = {}
+        self._class: dict[bytes, Reachability] = {}  # the same classes, for `class_of`
         self._pending: set[bytes] = set()
         self._per_ip: dict[bytes, tuple[int, float]] = {}  # IP -> probes, window start
         self._tokens = float(self.policy.burst)
@@ -68,8 +71,12 @@ class ReachabilityTable:
 
     def class_of(self, address: bytes) -> Reachability:
         """The class of a compact address: its last probe result, else unknown."""
-        result = self._results.get(address)
-        return Reachability.UNKNOWN if result is None else result[0]
+        return self._class.get(address, Reachability.UNKNOWN)
+
+    @property
+    def classes(self) -> Mapping[bytes, Reachability]:
+        """Every address with a probe result, and its class (read-only view)."""
+        return MappingProxyType(self._class)
 
     def seen(self) -> dict[bytes, Reachability]:
         """Every address that announced and is not expired, with its class."""
@@ -148,12 +155,12 @@ class ReachabilityTable:
             self.counters.failed += 1
         results = self._results
         results.pop(address, None)
-        results[address] = (
-            Reachability.CONNECTABLE if connected else Reachability.UNREACHABLE,
-            now,
-        )
+        cls = Reachability.CONNECTABLE if connected else Reachability.UNREACHABLE
+        results[address] = (cls, now)
+        self._class[address] = cls
         while len(results) > self.policy.max_entries:  # oldest result first
-            del results[next(iter(results))]
+            oldest = next(iter(results))
+            del results[oldest], self._class[oldest]
 
     def forget(self, address: bytes) -> None:
         """The address's peer stopped: it is no longer a peer (its result is kept)."""
@@ -173,7 +180,7 @@ class ReachabilityTable:
         keep_s = 2 * max(self.policy.connectable_ttl_s, self.policy.unreachable_ttl_s)
         stale = [a for a, (_, t) in self._results.items() if now - t >= keep_s]
         for address in stale:
-            del self._results[address]
+            del self._results[address], self._class[address]
         window = self.policy.per_ip_interval_s
         for ip in [ip for ip, (_, t) in self._per_ip.items() if now - t >= window]:
             del self._per_ip[ip]

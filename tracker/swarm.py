@@ -139,8 +139,8 @@ class Swarms:
                 reply.origins,
                 reply.peers,
                 ListShape(wanted, policy.max_listed_per_serial, policy.local_share),
-                self.reachability.class_of,
-                self.networks.name_of,
+                self.reachability.classes,
+                self.networks,
             )
         return AnnounceResult(
             interval_s=policy.announce_interval_s,

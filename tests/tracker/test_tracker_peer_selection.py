@@ -51,8 +51,8 @@ def shape(
         origins or [],
         candidates,
         ListShape(numwant, **kw),  # type: ignore[arg-type]
-        lambda a: known.get(a, Reachability.UNKNOWN),
-        NETS.name_of,
+        known,
+        NETS,
     )
     return split(p4, 6), split(p6, 18)
 

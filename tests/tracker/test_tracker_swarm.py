@@ -380,10 +380,10 @@ def test_a_known_unreachable_address_is_never_listed(rng: random.Random) -> None
         s.reachability.record(addr(n), False, 0.0)
     for n in range(10, 12):
         s.reachability.record(addr(n), True, 0.0)
-    for _ in range(10):  # 7 wanted: the store's sample (3 per wanted) is the whole swarm
-        got = s.announce(req(100, numwant=7), ip(100), 0.0, rng)
+    for _ in range(10):  # 14 wanted: the store's sample (1.5 per wanted) is the whole swarm
+        got = s.announce(req(100, numwant=14), ip(100), 0.0, rng)
         raw = got.peers
         listed = [raw[i : i + 6] for i in range(0, len(raw), 6)]
-        assert len(listed) == 7
+        assert len(listed) == 10  # 20 peers, 10 of them unreachable
         assert not set(listed) & {addr(n) for n in range(10)}
         assert listed[:2] == [addr(10), addr(11)] or listed[:2] == [addr(11), addr(10)]
