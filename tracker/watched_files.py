@@ -34,6 +34,7 @@ Stamp = tuple[tuple[str, int, int, int], ...]
 TORRENT_SUFFIX = ".torrent"
 
 
+
 def announced_info_hashes(ti: lt.torrent_info) -> tuple[bytes, ...]:
     """The 20-byte info-hashes clients announce for a torrent (v1 and/or truncated v2)."""
     hashes = ti.info_hashes()
