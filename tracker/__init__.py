@@ -30,10 +30,15 @@ _LAZY = {
     "LibraryError": "tracker.errors",
     "MalformedRequest": "tracker.errors",
     "MemoryStore": "tracker.memory_store",
+    "NetworkMap": "tracker.locality",
     "OutageTolerantService": "tracker.redis_backend.outage",
     "Outcome": "tracker.service",
     "parse_request_target": "tracker.request",
     "PeerChange": "tracker.store",
+    "ProbePolicy": "tracker.config",
+    "ProbeRunner": "tracker.probe",
+    "Reachability": "tracker.reachability",
+    "ReachabilityTable": "tracker.reachability",
     "Reason": "tracker.admission",
     "RedisStore": "tracker.redis_backend.store",
     "RedisUnavailable": "tracker.redis_backend.store",
@@ -43,6 +48,7 @@ _LAZY = {
     "ScrapeRequest": "tracker.request",
     "serve_tracker": "tracker.server",
     "STORE_UNAVAILABLE": "tracker.redis_backend.outage",
+    "StoreRefusal": "tracker.store",
     "StoreReply": "tracker.store",
     "SwarmCounts": "tracker.store",
     "SwarmPolicy": "tracker.config",
@@ -59,7 +65,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from tracker.admission import CertInfo, Decision, Reason, admit, admit_scrape
     from tracker.catalog import Catalog
-    from tracker.config import SwarmPolicy, TrackerConfig
+    from tracker.config import ProbePolicy, SwarmPolicy, TrackerConfig
     from tracker.errors import (
         ConfigError,
         CrlError,
@@ -69,15 +75,25 @@ if TYPE_CHECKING:
         TrackerError,
         UnknownPath,
     )
+    from tracker.locality import NetworkMap
     from tracker.memory_store import MemoryStore
+    from tracker.probe import ProbeRunner
     from tracker.prometheus_metrics import TrackerMetrics
+    from tracker.reachability import Reachability, ReachabilityTable
     from tracker.redis_backend.outage import STORE_UNAVAILABLE, OutageTolerantService
     from tracker.redis_backend.store import RedisStore, RedisUnavailable
     from tracker.request import AnnounceRequest, Event, ScrapeRequest, parse_request_target
     from tracker.response import encode_announce, encode_failure, encode_scrape
     from tracker.server import RunningTracker, serve_tracker
     from tracker.service import Outcome, RequestKind, TrackerService
-    from tracker.store import PeerChange, Role, StoreReply, SwarmCounts, SwarmStore
+    from tracker.store import (
+        PeerChange,
+        Role,
+        StoreRefusal,
+        StoreReply,
+        SwarmCounts,
+        SwarmStore,
+    )
     from tracker.swarm import AnnounceResult, Swarms
     from tracker.watched_files import announced_info_hashes
 
@@ -96,9 +112,14 @@ __all__ = [
     "LibraryError",
     "MalformedRequest",
     "MemoryStore",
+    "NetworkMap",
     "OutageTolerantService",
     "Outcome",
     "PeerChange",
+    "ProbePolicy",
+    "ProbeRunner",
+    "Reachability",
+    "ReachabilityTable",
     "Reason",
     "RedisStore",
     "RedisUnavailable",
@@ -106,6 +127,7 @@ __all__ = [
     "Role",
     "RunningTracker",
     "ScrapeRequest",
+    "StoreRefusal",
     "StoreReply",
     "SwarmCounts",
     "SwarmPolicy",

@@ -62,8 +62,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--listen",
         required=True,
+        action="append",
         metavar="HOST:PORT",
-        help="address to serve HTTPS on (port 0 picks a free one)",
+        help="address to serve HTTPS on (port 0 picks a free one); give it again for more"
+        " addresses; [::]:PORT serves IPv6 and IPv4 on one port. Serve both families so"
+        " that nodes announce both of their addresses",
     )
     p.add_argument(
         "--metrics",
@@ -90,7 +93,7 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
 
     Raises `ConfigError` for a bad file and `support.errors.InputError` for a bad address.
     """
-    listen_host, listen_port = parse_hostport(args.listen)
+    (listen_host, listen_port), *more_listen = [parse_hostport(a) for a in args.listen]
     metrics_host, metrics_port = parse_hostport(args.metrics) if args.metrics else (None, None)
     flags = {
         "ca_path": args.ca,
@@ -100,6 +103,7 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
         "crl_path": args.crl,
         "listen_host": listen_host,
         "listen_port": listen_port,
+        "more_listen": tuple(more_listen) or None,
         "metrics_host": metrics_host,
         "metrics_port": metrics_port,
         "redis_url": args.redis,

@@ -1,8 +1,10 @@
 """Tracker configuration: frozen dataclasses with units in field names, loadable from TOML.
 
-A TOML file holds any field of `TrackerConfig` at top level and the swarm policy in a
-``[swarm]`` table; unknown keys are rejected so that a typo never silently falls back
-to a default. Relative paths in a file are resolved against the file's directory.
+A TOML file holds any field of `TrackerConfig` at top level, the swarm policy in a
+``[swarm]`` table, the connect-back probe policy in a ``[probe]`` table and the
+operator's network map (CIDR = "name") in a ``[networks]`` table; unknown keys are
+rejected so that a typo never silently falls back to a default. Relative paths in a
+file are resolved against the file's directory.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from typing import Any, Self, get_type_hints
 from urllib.parse import urlsplit
 
 from tracker.errors import ConfigError
+from tracker.locality import NetworkMap
 
-__all__ = ["SwarmPolicy", "TrackerConfig"]
+__all__ = ["ProbePolicy", "SwarmPolicy", "TrackerConfig"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -41,6 +44,21 @@ class SwarmPolicy:
     """A leecher always receives every origin seeder, on top of the random sample."""
     max_peers_per_swarm: int = 200_000
     """New peers beyond this are answered but not stored (bounds memory per swarm)."""
+    max_peers_per_serial: int = 4
+    """Peer ids one rental certificate may hold in one swarm (eclipse defence); origins
+    are exempt."""
+    max_listed_per_serial: int = 2
+    """Members of one serial in one peer list, at most (so no serial fills a list)."""
+    candidates_per_wanted: float = 1.5
+    """Members sampled per peer wanted, from which the list is shaped (reachability,
+    locality, serial caps)."""
+    local_share: float = 0.75
+    """Share of a list given to peers on the requester's network when it has enough;
+    the rest comes from elsewhere so that swarms stay connected."""
+    local_prefix_v4: int = 24
+    """Without an operator network map, peers in one IPv4 /N are one network."""
+    local_prefix_v6: int = 48
+    """Without an operator network map, peers in one IPv6 /N are one network."""
 
     def __post_init__(self) -> None:
         if self.announce_interval_s < 1:
@@ -53,11 +71,54 @@ class SwarmPolicy:
             raise ConfigError("numwant_default must be in 0..numwant_max")
         if self.max_peers_per_swarm < 1:
             raise ConfigError("max_peers_per_swarm must be at least 1")
+        if self.max_peers_per_serial < 1 or self.max_listed_per_serial < 1:
+            raise ConfigError("max_peers_per_serial and max_listed_per_serial must be at least 1")
+        if self.candidates_per_wanted < 1:
+            raise ConfigError("candidates_per_wanted must be at least 1")
+        if not 0 <= self.local_share <= 1:
+            raise ConfigError("local_share must be in 0..1")
+        if not 0 <= self.local_prefix_v4 <= 32 or not 0 <= self.local_prefix_v6 <= 128:
+            raise ConfigError("local_prefix_v4 must be in 0..32 and local_prefix_v6 in 0..128")
 
     @property
     def peer_ttl_s(self) -> float:
         """Seconds after its last announce that a peer expires."""
         return self.announce_interval_s * self.peer_timeout_intervals
+
+
+@dataclass(frozen=True, slots=True)
+class ProbePolicy:
+    """The connect-back probe: is an announcer reachable on its announced port?"""
+
+    enabled: bool = True
+    connect_timeout_s: float = 3.0
+    """A connect not done by then counts as unreachable."""
+    connectable_ttl_s: float = 1800.0
+    """A connectable result is trusted this long, then probed again."""
+    unreachable_ttl_s: float = 600.0
+    """An unreachable result is trusted this long (a port mapping may appear)."""
+    per_ip_probes: int = 4
+    """Probes to one IP address (any port) per ``per_ip_interval_s``, at most."""
+    per_ip_interval_s: float = 60.0
+    rate_per_s: float = 50.0
+    """Probes per second in all, at most (token bucket)..."""
+    burst: int = 100
+    """...with this many at once."""
+    max_pending: int = 256
+    """Probes queued or running at once; beyond it a wanted probe waits for a later
+    announce (counted as rate-limited)."""
+    max_entries: int = 200_000
+    """Results kept, at most (oldest dropped first)."""
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout_s", "connectable_ttl_s", "unreachable_ttl_s", "rate_per_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"probe.{name} must be positive")
+        if self.per_ip_interval_s < 0:
+            raise ConfigError("probe.per_ip_interval_s must not be negative")
+        for name in ("per_ip_probes", "burst", "max_pending", "max_entries"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"probe.{name} must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +136,10 @@ class TrackerConfig:
     crl_path: Path | None = None
     """The CA's CRL (PEM), reloaded when it changes; ``None``: nothing revoked."""
     listen_host: str = "127.0.0.1"
+    """Host ``::`` listens on IPv6 and IPv4 (all interfaces) on one port."""
     listen_port: int = 0
+    more_listen: tuple[tuple[str, int], ...] = ()
+    """Further (host, port) addresses to serve on (``--listen`` given again)."""
     metrics_host: str | None = None
     """Where to serve Prometheus text; ``None``: no metrics listener."""
     metrics_port: int = 0
@@ -101,6 +165,9 @@ class TrackerConfig:
     """``redis://HOST:PORT/DB``: keep swarm state in Redis, shared with other trackers
     using the same one (issue 8); ``None``: in this process's memory."""
     swarm: SwarmPolicy = field(default_factory=SwarmPolicy)
+    probe: ProbePolicy = field(default_factory=ProbePolicy)
+    networks: tuple[tuple[str, str], ...] = ()
+    """The operator's network map: (CIDR, network name) pairs, longest prefix wins."""
 
     def __post_init__(self) -> None:
         if self.redis_url is not None and urlsplit(self.redis_url).scheme not in _REDIS_SCHEMES:
@@ -125,6 +192,19 @@ class TrackerConfig:
             raise ConfigError("shutdown_grace_s must not be negative")
         if self.tls_session_tickets < 0:
             raise ConfigError("tls_session_tickets must not be negative")
+        for _, port in self.more_listen:
+            if not 0 <= port <= 65535:
+                raise ConfigError("listen ports must be in 0..65535")
+        # checks every CIDR and name now (one-line ConfigError), not at the first announce
+        self.network_map()
+
+    def network_map(self) -> NetworkMap:
+        """The locality map of ``networks`` and the swarm policy's prefix lengths."""
+        return NetworkMap(
+            dict(self.networks),
+            v4_prefix=self.swarm.local_prefix_v4,
+            v6_prefix=self.swarm.local_prefix_v6,
+        )
 
     @classmethod
     def from_mapping(
@@ -138,13 +218,19 @@ class TrackerConfig:
         key, a value of the wrong type, a missing required field or a bad value.
         """
         raw = dict(values)
-        swarm_raw = raw.pop("swarm", {})
-        if not isinstance(swarm_raw, Mapping):
-            raise ConfigError("swarm must be a table")
+        tables = {}
+        for name in ("swarm", "probe", "networks"):
+            table = raw.pop(name, {})
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"{name} must be a table")
+            tables[name] = table
         fields: dict[str, Any] = {k: _typed(cls, k, v, base_dir) for k, v in raw.items()}
-        fields["swarm"] = SwarmPolicy(
-            **{k: _typed(SwarmPolicy, k, v, None) for k, v in swarm_raw.items()}
-        )
+        for name, kind in (("swarm", SwarmPolicy), ("probe", ProbePolicy)):
+            fields[name] = kind(**{k: _typed(kind, k, v, None) for k, v in tables[name].items()})
+        fields["networks"] = tuple((str(k), v) for k, v in tables["networks"].items())
+        for cidr, net in fields["networks"]:
+            if not isinstance(net, str):
+                raise ConfigError(f"networks: the name of {cidr} must be a string")
         fields.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**fields)
@@ -170,8 +256,8 @@ class TrackerConfig:
 def _typed(cls: type, name: str, value: Any, base_dir: Path | None) -> Any:
     """Check one TOML value against the dataclass field's annotation and convert it."""
     known = {f.name for f in dataclasses.fields(cls)}
-    section = "" if cls is TrackerConfig else "swarm."
-    if name not in known or name == "swarm":
+    section = {TrackerConfig: "", SwarmPolicy: "swarm.", ProbePolicy: "probe."}.get(cls, "")
+    if name not in known or name in ("swarm", "probe", "networks", "more_listen"):
         raise ConfigError(f"unknown configuration key {section}{name}")
     hint = get_type_hints(cls)[name]
     kinds = hint.__args__ if isinstance(hint, types.UnionType) else (hint,)

@@ -2,10 +2,11 @@
 
 Each peer costs one dict entry ``peer_id -> record`` plus one slot in its role's list
 (so a random sample is ``rng.sample`` over indices, not a scan). The record is one
-``bytes`` object packing expiry time, byte counters, list index, role and compact
-address: a ``bytes`` has 33 bytes of overhead where a ``__slots__`` object with the
-same fields would hold five more objects. Measured: about 110 bytes per peer at 100k
-peers (see tests/tracker and bench/tracker.py).
+``bytes`` object packing expiry time, byte counters, list index, role and the member
+(owner serial, IPv4 and IPv6 address slots): a ``bytes`` has 33 bytes of overhead
+where a ``__slots__`` object with the same fields would hold five more objects.
+Measured: about 150 bytes per peer at 100k peers (see tests/tracker and
+bench/tracker.py). Peer ids per owner are counted per swarm for the owner cap.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import random
 import struct
 from collections.abc import Iterable, Iterator
 
-from tracker.store import PeerChange, Role, StoreReply, SwarmCounts
+from tracker.store import (
+    NO_OWNER,
+    OWNER_BYTES,
+    PeerChange,
+    Role,
+    StoreRefusal,
+    StoreReply,
+    SwarmCounts,
+    merge_member,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -24,17 +34,34 @@ _EXPIRES = struct.Struct("<d")
 _INDEX = struct.Struct("<I")
 _INDEX_AT = 24
 _ROLE_AT = 28
-_ADDR_AT = _HEAD.size
+_MEMBER_AT = _HEAD.size
+_OWNER_END = _MEMBER_AT + OWNER_BYTES
 
 
 class _Swarm:
-    """One torrent's peers: records by peer id, and peer ids by role."""
+    """One torrent's peers: records by peer id, peer ids by role, peer ids per owner."""
 
-    __slots__ = ("by_role", "peers")
+    __slots__ = ("by_role", "owners", "peers")
 
     def __init__(self) -> None:
         self.peers: dict[bytes, bytes] = {}
         self.by_role: tuple[list[bytes], ...] = tuple([] for _ in Role)
+        self.owners: dict[bytes, int] = {}
+
+    def own(self, owner: bytes, delta: int) -> None:
+        if owner == NO_OWNER:
+            return
+        n = self.owners.get(owner, 0) + delta
+        if n > 0:
+            self.owners[owner] = n
+        else:
+            self.owners.pop(owner, None)
+
+    def drop(self, peer_id: bytes) -> None:
+        """Forget a stored peer: its record, its role slot, its owner's count."""
+        record = self.peers.pop(peer_id)
+        self.unlink(record)
+        self.own(record[_MEMBER_AT:_OWNER_END], -1)
 
     def link(self, peer_id: bytes, role: Role) -> int:
         members = self.by_role[role]
@@ -127,18 +154,31 @@ class MemoryStore:
         previous = swarm.peers.get(pid) if swarm is not None else None
         prev_up = prev_down = prev_role = None
         if previous is not None:
+            if previous[_MEMBER_AT:_OWNER_END] != change.owner:
+                return StoreReply(
+                    self._counts(ih), [], None, None, refusal=StoreRefusal.OTHER_OWNER
+                )
             _, prev_up, prev_down, _, prev_role = _HEAD.unpack_from(previous)
+        elif (
+            change.max_per_owner > 0
+            and not change.stopped
+            and swarm is not None
+            and swarm.owners.get(change.owner, 0) >= change.max_per_owner
+        ):
+            return StoreReply(self._counts(ih), [], None, None, refusal=StoreRefusal.OWNER_CAP)
         # a peer already seeding that repeats "completed" is not counted twice
         if change.completed and prev_role not in (Role.SEEDER, Role.ORIGIN):
             self._completed[ih] = self._completed.get(ih, 0) + 1
+        member = merge_member(
+            previous[_MEMBER_AT:] if previous is not None else None, change.owner, change.address
+        )
 
         if change.stopped:
             if swarm is not None and previous is not None:
-                swarm.unlink(previous)
-                del swarm.peers[pid]
+                swarm.drop(pid)
                 if not swarm.peers:
                     del self._swarms[ih]
-            return StoreReply(self._counts(ih), [], prev_up, prev_down)
+            return StoreReply(self._counts(ih), [], prev_up, prev_down, member=member)
 
         if swarm is None:
             swarm = self._swarms[ih] = _Swarm()
@@ -150,30 +190,37 @@ class MemoryStore:
             index = swarm.link(pid, role)
         elif len(swarm.peers) < self._max_peers:
             index = swarm.link(pid, role)
+            swarm.own(change.owner, 1)
         else:
             index = -1  # the swarm is full: answer the peer without storing it
         if index >= 0:
             swarm.peers[pid] = (
-                _HEAD.pack(expires_at, change.uploaded, change.downloaded, index, role)
-                + change.address
+                _HEAD.pack(expires_at, change.uploaded, change.downloaded, index, role) + member
             )
 
         r = swarm.by_role
         chosen: list[bytes] = []
+        origins: list[bytes] = []
         pools: tuple[list[bytes], ...]
         if numwant > 0:
             if role is Role.LEECHER:
                 if origins_for_leechers:
-                    chosen = [o for o in r[Role.ORIGIN] if o != pid]
+                    origins = [o for o in r[Role.ORIGIN] if o != pid]
                     pools = (r[Role.SEEDER], r[Role.LEECHER], r[Role.UPLOAD_ONLY])
                 else:
                     pools = (r[Role.ORIGIN], r[Role.SEEDER], r[Role.LEECHER], r[Role.UPLOAD_ONLY])
-                chosen += _sample(pools, max(0, numwant - len(chosen)), pid, rng)
+                chosen = _sample(pools, numwant, pid, rng)
             else:
                 chosen = _sample((r[Role.LEECHER],), numwant, pid, rng)
         peers = swarm.peers
-        addresses = [peers[p][_ADDR_AT:] for p in chosen]
-        return StoreReply(self._counts(ih), addresses, prev_up, prev_down)
+        return StoreReply(
+            self._counts(ih),
+            [peers[p][_MEMBER_AT:] for p in chosen],
+            prev_up,
+            prev_down,
+            origins=[peers[p][_MEMBER_AT:] for p in origins],
+            member=member,
+        )
 
     def _counts(self, info_hash: bytes) -> SwarmCounts:
         swarm = self._swarms.get(info_hash)
@@ -188,7 +235,7 @@ class MemoryStore:
             peers = swarm.peers
             stale = [p for p, rec in peers.items() if _EXPIRES.unpack_from(rec)[0] <= now]
             for pid in stale:
-                swarm.unlink(peers.pop(pid))
+                swarm.drop(pid)
             dropped += len(stale)
             if not peers:
                 del self._swarms[ih]

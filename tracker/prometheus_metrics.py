@@ -1,4 +1,5 @@
-"""Prometheus metrics of one tracker: announces by reason, swarms, bytes and origin offload.
+"""Prometheus metrics of one tracker: announces by reason, swarms, bytes, origin offload,
+peer reachability and connect-back probes, peers per network.
 
 Counting happens on the announce path, so it is plain dictionary arithmetic; the
 Prometheus families are built only when the metrics endpoint is scraped (a custom
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tracker.reachability import Reachability
 from tracker.service import Outcome, RequestKind, TrackerService
 
 __all__ = ["ConnectionCounts", "TrackerMetrics"]
@@ -40,6 +42,7 @@ class TrackerMetrics(Collector):
         self._client_downloaded: Counter[str] = Counter()
         self._handshake_failures: Counter[str] = Counter()
         self._reload_failures: Counter[str] = Counter()
+        self._swarm_refusals: Counter[str] = Counter()
         self.connections: ConnectionCounts | None = None
         """Where open and evicted connections are counted (the server's slots)."""
         self.registry = CollectorRegistry(auto_describe=False)
@@ -56,6 +59,9 @@ class TrackerMetrics(Collector):
         result_ = outcome.result
         film = decision.film
         if result_ is None or film is None:
+            return
+        if result_.refusal is not None:
+            self._swarm_refusals[result_.refusal.value] += 1
             return
         self._uploaded[film] += result_.uploaded_delta
         self._downloaded[film] += result_.downloaded_delta
@@ -119,8 +125,55 @@ class TrackerMetrics(Collector):
             yield GaugeMetricFamily(
                 "tracker_connections", "Open client connections", value=self.connections.open
             )
+        yield _counter(
+            "tracker_swarm_refusals",
+            "Admitted announces the swarm refused (peer id of another serial, serial cap)",
+            "reason",
+            self._swarm_refusals,
+        )
         yield from self._swarm_families()
         yield from self._byte_families()
+        yield from self._reachability_families()
+
+    def _reachability_families(self) -> Iterator[Metric]:
+        swarms = self._service.swarms
+        table = swarms.reachability
+        by_class: Counter[str] = Counter()
+        by_network: Counter[str] = Counter()
+        for address, cls in table.seen().items():
+            by_class[cls.value] += 1
+            by_network[swarms.networks.name_of(address)] += 1
+        for cls in Reachability:
+            by_class.setdefault(cls.value, 0)
+        yield _gauge(
+            "tracker_peer_addresses",
+            "Announcing peer addresses (not expired) by reachability class",
+            "reachability",
+            by_class,
+        )
+        yield _gauge(
+            "tracker_network_peer_addresses",
+            "Announcing peer addresses (not expired) per network (operator map, else /24 or /48)",
+            "network",
+            by_network,
+        )
+        c = table.counters
+        probes = CounterMetricFamily(
+            "tracker_probes", "Connect-back probes, by result", labels=["result"]
+        )
+        for result, n in (
+            ("sent", c.sent),
+            ("ok", c.ok),
+            ("failed", c.failed),
+            ("rate_limited", c.rate_limited),
+        ):
+            probes.add_metric([result], n)
+        yield probes
+        yield CounterMetricFamily(
+            "tracker_probe_seconds",
+            "Wall time connect-back probes took, summed (the probe cost)",
+            value=c.seconds,
+        )
 
     def _swarm_families(self) -> Iterator[Metric]:
         service = self._service

@@ -23,7 +23,10 @@ from tracker.connection import ConnectionContext, serve_connection
 from tracker.connection_slots import ConnectionSlots
 from tracker.errors import ConfigError, TrackerError
 from tracker.http import read_request, response_bytes
+from tracker.listeners import open_listeners
+from tracker.probe import ProbeRunner
 from tracker.prometheus_metrics import TrackerMetrics
+from tracker.reachability import ReachabilityTable
 from tracker.redis_backend.outage import OutageTolerantService
 from tracker.redis_backend.store import RedisStore, RedisUnavailable
 from tracker.service import TrackerService
@@ -49,6 +52,8 @@ class RunningTracker:
     metrics_port: int | None
     service: TrackerService
     metrics: TrackerMetrics
+    listening: list[tuple[str, int]] = field(default_factory=list)
+    """Every bound (host, port), IPv4 and IPv6."""
     _stop: trio.Event = field(default_factory=trio.Event)
     _reload: trio.Event = field(default_factory=trio.Event)
 
@@ -193,8 +198,10 @@ def _defer_accept(listener: trio.SocketListener, seconds: float) -> None:
 
 async def _service(config: TrackerConfig) -> TrackerService:
     """The service over the configured swarm store (in memory, or shared in Redis)."""
+    reachability, networks = ReachabilityTable(config.probe), config.network_map()
     if config.redis_url is None:
-        return TrackerService(Swarms(config.swarm), max_scrape_hashes=config.max_scrape_hashes)
+        swarms = Swarms(config.swarm, reachability=reachability, networks=networks)
+        return TrackerService(swarms, max_scrape_hashes=config.max_scrape_hashes)
     policy = config.swarm
     try:
         store = RedisStore.from_url(
@@ -215,7 +222,10 @@ async def _service(config: TrackerConfig) -> TrackerService:
         log.info("swarm state in redis at %s", config.redis_url)
     except RedisUnavailable as e:
         log.error("starting without redis: %s", e)
-    return OutageTolerantService(Swarms(policy, store), max_scrape_hashes=config.max_scrape_hashes)
+    return OutageTolerantService(
+        Swarms(policy, store, reachability=reachability, networks=networks),
+        max_scrape_hashes=config.max_scrape_hashes,
+    )
 
 
 async def serve_tracker(
@@ -240,7 +250,7 @@ async def serve_tracker(
     sources = _Sources(config, service, metrics)
     await trio.to_thread.run_sync(functools.partial(sources.load_library, force=True))
     await trio.to_thread.run_sync(functools.partial(sources.load_crl, force=True))
-    listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
+    listeners = await open_listeners(config)
     for listener in listeners:
         _defer_accept(listener, config.handshake_timeout_s)
     metrics_listeners: list[trio.SocketListener] = []
@@ -254,6 +264,7 @@ async def serve_tracker(
         metrics_port=metrics_listeners[0].socket.getsockname()[1] if metrics_listeners else None,
         service=service,
         metrics=metrics,
+        listening=[lst.socket.getsockname()[:2] for lst in listeners],
     )
     slots = ConnectionSlots(config.max_connections)
     metrics.connections = slots
@@ -262,6 +273,10 @@ async def serve_tracker(
     async with trio.open_nursery() as chores:
         chores.start_soon(sources.watch, running)
         chores.start_soon(_expire_peers, config, service)
+        if config.probe.enabled:
+            probes = ProbeRunner(service.swarms.reachability)
+            service.probe_sink = probes.submit
+            chores.start_soon(probes.run)
         if metrics_listeners:
             chores.start_soon(_serve_metrics, metrics_listeners, metrics)
         async with trio.open_nursery() as connections:

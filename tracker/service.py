@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address
@@ -17,8 +18,10 @@ from ipaddress import IPv4Address, IPv6Address
 from tracker.admission import CertInfo, Decision, admit, admit_scrape
 from tracker.catalog import Catalog
 from tracker.errors import MalformedRequest, UnknownPath
-from tracker.request import MAX_SCRAPE_HASHES, AnnounceRequest, parse_request_target
+from tracker.reachability import ProbeVerdict
+from tracker.request import MAX_SCRAPE_HASHES, AnnounceRequest, Event, parse_request_target
 from tracker.response import encode_announce, encode_failure, encode_scrape
+from tracker.store import StoreRefusal
 from tracker.swarm import AnnounceResult, Swarms
 
 __all__ = ["Outcome", "RequestKind", "TrackerService"]
@@ -26,6 +29,11 @@ __all__ = ["Outcome", "RequestKind", "TrackerService"]
 HTTP_OK = 200
 HTTP_BAD_REQUEST = 400
 HTTP_NOT_FOUND = 404
+
+_REFUSAL_TEXT = {
+    StoreRefusal.OTHER_OWNER: "peer id in use by another rental",
+    StoreRefusal.OWNER_CAP: "too many peers for this rental in this swarm",
+}
 
 
 class RequestKind(enum.StrEnum):
@@ -68,6 +76,20 @@ class TrackerService:
         self.catalog = catalog if catalog is not None else Catalog()
         self.revoked_serials = revoked_serials
         self.max_scrape_hashes = max_scrape_hashes
+        self.probe_sink: Callable[[bytes], bool] | None = None
+        """Where probes are queued (the shell's `ProbeRunner.submit`: False if it is
+        full); ``None``: no probing (every peer stays unknown)."""
+
+    def _consider_probe(self, address: bytes, stopped: bool, now: float) -> None:
+        # the probe goes to the connection's own address and the announced port only
+        # (`AnnounceResult.address`), never to an address the request names
+        table = self.swarms.reachability
+        if stopped:
+            table.forget(address)
+        elif self.probe_sink is None:
+            table.note(address, now)
+        elif table.consider(address, now) is ProbeVerdict.PROBE and not self.probe_sink(address):
+            table.dropped(address)
 
     def handle(
         self,
@@ -121,7 +143,16 @@ class TrackerService:
                 decision.failure_reason, min_interval_s=policy.announce_interval_s
             )
             return Outcome(RequestKind.ANNOUNCE, HTTP_OK, body, decision, request=request)
-        result = self.swarms.announce(request, peer_ip, now, rng, is_origin=decision.is_origin)
+        result = self.swarms.announce(
+            request, peer_ip, now, rng, is_origin=decision.is_origin, serial=decision.serial
+        )
+        if result.refusal is not None:
+            body = encode_failure(
+                _REFUSAL_TEXT[result.refusal], min_interval_s=policy.announce_interval_s
+            )
+            return Outcome(RequestKind.ANNOUNCE, HTTP_OK, body, decision, result, request)
+        if not decision.is_origin:
+            self._consider_probe(result.address, request.event is Event.STOPPED, now)
         return Outcome(
             RequestKind.ANNOUNCE, HTTP_OK, encode_announce(result), decision, result, request
         )

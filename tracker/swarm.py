@@ -1,26 +1,30 @@
 """Swarm state: turn an admitted announce into a peer list (pure core).
 
-`Swarms.announce(request, peer_ip, now, rng, is_origin=...)` is the tracker's whole
-announce logic once a request is admitted; `Swarms.expire(now)` is the separate
-cleaning pass. Time (``now``, seconds on any monotonic clock) and randomness (``rng``)
+`Swarms.announce(request, peer_ip, now, rng, is_origin=..., serial=...)` is the
+tracker's whole announce logic once a request is admitted: the store applies it and
+samples candidates, `tracker.peer_selection` shapes the list (reachability classes
+from `Swarms.reachability`, networks from `Swarms.networks`). `Swarms.expire(now)` is
+the separate cleaning pass. Time (``now``, seconds on any monotonic clock) and randomness (``rng``)
 are parameters, so tests drive both.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from tracker.config import SwarmPolicy
+from tracker.locality import NetworkMap
 from tracker.memory_store import MemoryStore
+from tracker.peer_selection import ListShape, shape_peer_list
+from tracker.reachability import ReachabilityTable
 from tracker.request import AnnounceRequest, Event
-from tracker.store import PeerChange, Role, SwarmCounts, SwarmStore
+from tracker.store import PeerChange, Role, StoreRefusal, SwarmCounts, SwarmStore, owner_bytes
 
 __all__ = ["AnnounceResult", "Swarms", "compact_address"]
-
-_COMPACT_V4 = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,10 @@ class AnnounceResult:
     """Bytes the peer reports having uploaded since its previous announce."""
     downloaded_delta: int
     """Bytes the peer reports having downloaded since its previous announce."""
+    refusal: StoreRefusal | None = None
+    """Set when the swarm refused the announce (nothing was changed, no peers)."""
+    address: bytes = b""
+    """The compact address recorded for the peer (connection address, announced port)."""
 
 
 def compact_address(ip: IPv4Address | IPv6Address, port: int) -> bytes:
@@ -63,10 +71,21 @@ def _delta(now: int, before: int | None) -> int:
 class Swarms:
     """Every swarm the tracker knows, behind a `SwarmStore` (in memory by default)."""
 
-    def __init__(self, policy: SwarmPolicy | None = None, store: SwarmStore | None = None):
+    def __init__(
+        self,
+        policy: SwarmPolicy | None = None,
+        store: SwarmStore | None = None,
+        *,
+        reachability: ReachabilityTable | None = None,
+        networks: NetworkMap | None = None,
+    ):
         self.policy = policy or SwarmPolicy()
         self.store: SwarmStore = store or MemoryStore(
             max_peers_per_swarm=self.policy.max_peers_per_swarm
+        )
+        self.reachability = reachability or ReachabilityTable()
+        self.networks = networks or NetworkMap(
+            v4_prefix=self.policy.local_prefix_v4, v6_prefix=self.policy.local_prefix_v6
         )
 
     def announce(
@@ -77,37 +96,52 @@ class Swarms:
         rng: random.Random,
         *,
         is_origin: bool = False,
+        serial: int | None = None,
     ) -> AnnounceResult:
         """Record an admitted announce and select peers for it.
 
         ``peer_ip`` is the connection's remote address (never the request's ``ip``
         parameter); the peer's port is the announced one. ``is_origin`` marks an
-        origin seeder (admitted by SAN ``*``).
+        origin seeder (admitted by SAN ``*``). ``serial`` is the client certificate's:
+        the record belongs to it (another serial's announce for the same peer id is
+        refused) and it may hold at most ``max_peers_per_serial`` peer ids per swarm
+        (origins exempt). ``None`` (pure tests, benchmarks only) binds to no serial.
         """
         policy = self.policy
-        wanted = policy.numwant_default if request.numwant is None else request.numwant
+        wanted = min(
+            policy.numwant_default if request.numwant is None else request.numwant,
+            policy.numwant_max,
+        )
+        address = compact_address(peer_ip, request.port)
         change = PeerChange(
             info_hash=request.info_hash,
             peer_id=request.peer_id,
-            address=compact_address(peer_ip, request.port),
+            address=address,
             role=_role(request, is_origin),
             uploaded=request.uploaded,
             downloaded=request.downloaded,
             completed=request.event is Event.COMPLETED,
             stopped=request.event is Event.STOPPED,
+            owner=owner_bytes(serial),
+            max_per_owner=0 if is_origin or serial is None else policy.max_peers_per_serial,
         )
         reply = self.store.announce(
             change,
-            numwant=min(wanted, policy.numwant_max),
+            numwant=math.ceil(wanted * policy.candidates_per_wanted) if wanted else 0,
             expires_at=now + policy.peer_ttl_s,
             origins_for_leechers=policy.origin_always_included,
             rng=rng,
         )
-        v4 = b"".join(reply.peers)
-        v6 = b""
-        if len(v4) != _COMPACT_V4 * len(reply.peers):  # some IPv6 peers: split by family
-            v4 = b"".join(a for a in reply.peers if len(a) == _COMPACT_V4)
-            v6 = b"".join(a for a in reply.peers if len(a) != _COMPACT_V4)
+        v4 = v6 = b""
+        if wanted and reply.refusal is None and not change.stopped:
+            v4, v6 = shape_peer_list(
+                reply.member,
+                reply.origins,
+                reply.peers,
+                ListShape(wanted, policy.max_listed_per_serial, policy.local_share),
+                self.reachability.classes,
+                self.networks,
+            )
         return AnnounceResult(
             interval_s=policy.announce_interval_s,
             min_interval_s=policy.min_announce_interval_s,
@@ -116,10 +150,13 @@ class Swarms:
             peers6=v6,
             uploaded_delta=_delta(request.uploaded, reply.previous_uploaded),
             downloaded_delta=_delta(request.downloaded, reply.previous_downloaded),
+            refusal=reply.refusal,
+            address=address,
         )
 
     def expire(self, now: float) -> int:
         """Drop peers not heard from for the policy's peer TTL; return how many."""
+        self.reachability.expire(now, self.policy.peer_ttl_s)
         return self.store.expire(now)
 
     def scrape(self, info_hashes: Iterable[bytes]) -> dict[bytes, SwarmCounts]:

@@ -31,6 +31,7 @@ def _rss_kib(pid: int) -> int:
 
 def _announce(op: Operator, ctx: ssl.SSLContext, n: int) -> tuple[float, dict[Any, Any]]:
     """One announce on a fresh mutual-TLS connection; (seconds taken, decoded body)."""
+    n %= 4  # one rental holds at most 4 peer ids per swarm (the tracker's eclipse cap)
     query = urlencode({
         "info_hash": op.film.info_hash_v2_truncated, "peer_id": b"-SEC001-" + n.to_bytes(12, "big"),
         "port": 30000 + n, "uploaded": 0, "downloaded": 0, "left": 1000, "compact": 1,

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import certs
 import certs.authority
 import support.atomic_write
-from tracker.config import TrackerConfig
+from tracker.config import ProbePolicy, TrackerConfig
 from tracker.server import RunningTracker, serve_tracker
 from tracker.watched_files import announced_info_hashes
 
@@ -98,8 +98,14 @@ class Pki:
     films: dict[str, Film]
 
     def config(self, **over: Any) -> TrackerConfig:
-        """A tracker config on 127.0.0.1:0 serving this library."""
+        """A tracker config on 127.0.0.1:0 serving this library.
+
+        Connect-back probes are off unless ``over`` has a ``probe`` policy: most tests
+        announce made-up peers whose ports nobody listens on, which a probe would
+        (rightly) class unreachable and keep out of peer lists.
+        """
         fields: dict[str, Any] = {
+            "probe": ProbePolicy(enabled=False),
             "ca_path": self.ca_path,
             "cert_path": self.cert_path,
             "key_path": self.key_path,
@@ -135,7 +141,7 @@ class Pki:
 
 @pytest.fixture
 def pki(tmp_path: Path, ca: certs.authority.CA) -> Pki:
-    server = ca.issue_server(["127.0.0.1"])
+    server = ca.issue_server(["127.0.0.1", "::1"])
     server.save(tmp_path, "server")
     ca_path = tmp_path / "ca.pem"
     ca_path.write_bytes(ca.cert_pem)
@@ -185,9 +191,9 @@ class HttpsClient:
         self.conn = h11.Connection(h11.CLIENT)
 
     @classmethod
-    async def connect(cls, port: int, ctx: ssl.SSLContext) -> HttpsClient:
+    async def connect(cls, port: int, ctx: ssl.SSLContext, host: str = "127.0.0.1") -> HttpsClient:
         stream = await trio.open_ssl_over_tcp_stream(
-            "127.0.0.1", port, ssl_context=ctx, https_compatible=True
+            host, port, ssl_context=ctx, https_compatible=True
         )
         await stream.do_handshake()
         return cls(stream)
@@ -215,9 +221,11 @@ class HttpsClient:
         await trio.aclose_forcefully(self.stream)
 
 
-async def announce_once(port: int, ctx: ssl.SSLContext, target: bytes) -> dict[bytes, Any]:
+async def announce_once(
+    port: int, ctx: ssl.SSLContext, target: bytes, *, host: str = "127.0.0.1"
+) -> dict[bytes, Any]:
     """One announce on a fresh connection (as libtorrent does); the decoded body."""
-    client = await HttpsClient.connect(port, ctx)
+    client = await HttpsClient.connect(port, ctx, host)
     try:
         status, body = await client.get(target, close=True)
     finally:

@@ -93,6 +93,11 @@ def test_cli_serves_announces_reloads_on_sighup_and_stops_on_sigterm(pki: Pki) -
         pytest.param(
             lambda p, tmp: [_loosen(p)], "accessible by other users", id="key readable by others"
         ),
+        pytest.param(
+            lambda p, tmp: ["--config", str(_toml(tmp, '[networks]\n"10.0.0.1/8" = "isp"'))],
+            "networks: '10.0.0.1/8' is not a CIDR prefix",
+            id="bad CIDR",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_error_line(
@@ -114,6 +119,44 @@ def test_cli_bad_input_is_one_error_line(
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("error: ")
     assert message in lines[0]
+
+
+def test_cli_listens_on_every_listen_address(pki: Pki) -> None:
+    proc = subprocess.Popen(
+        tracker_argv(pki, "--listen", "127.0.0.1:0", "--listen", "[::1]:0"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        assert LISTENING.search(proc.stderr.readline())
+        rental = issue_rental(pki.ca, "film-a")
+        ctx = pki.client_context(rental.cert_pem, rental.key_pem)
+        port6 = _v6_port(proc.pid)
+        target = announce_target(pki.films["film-a"].info_hash, 1).decode()
+        with urllib.request.urlopen(f"https://[::1]:{port6}{target}", context=ctx) as r:
+            assert b"peers" in bdecoded(r.read())
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0
+
+
+def _v6_port(pid: int) -> int:
+    """The port of the process's listening IPv6 TCP socket on ::1 (from /proc)."""
+    inodes = {
+        link.readlink().name[len("socket:[") : -1]
+        for link in Path(f"/proc/{pid}/fd").iterdir()
+        if link.readlink().name.startswith("socket:[")
+    }
+    loopback6 = "00000000000000000000000001000000"
+    for line in Path("/proc/net/tcp6").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and inode in inodes and local.startswith(loopback6):
+            return int(local.split(":")[1], 16)
+    raise AssertionError("no IPv6 listener on ::1")
 
 
 def _toml(tmp: Path, text: str) -> Path:

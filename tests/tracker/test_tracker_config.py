@@ -68,6 +68,12 @@ def test_from_toml_with_overrides_and_relative_paths(tmp_path: Path) -> None:
         ("[swarm]\nnumwant_default = 300", "numwant_default"),
         ("[swarm]\npeer_timeout_intervals = 0.5", "peer_timeout_intervals"),
         ("this is = not toml", "not valid TOML"),
+        ("[probe]\nrate_per_s = 0", "probe.rate_per_s must be positive"),
+        ("[probe]\nbogus = 1", "unknown configuration key probe.bogus"),
+        ("networks = 1", "networks must be a table"),
+        ('[networks]\n"10.0.0.0/33" = "a"', "networks: '10.0.0.0/33' is not a CIDR prefix"),
+        ('[networks]\n"10.0.0.0/8" = 3', "networks: the name of 10.0.0.0/8 must be a string"),
+        ("[swarm]\nlocal_share = 2", "local_share must be in 0..1"),
     ],
 )
 def test_bad_files_are_refused(tmp_path: Path, toml: str, message: str) -> None:
@@ -82,3 +88,18 @@ def test_missing_file_and_missing_required_field(tmp_path: Path) -> None:
         TrackerConfig.from_toml(tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match="incomplete"):
         TrackerConfig.from_mapping({}, ca_path=Path("/ca.pem"))
+
+
+def test_probe_policy_and_network_map_from_toml(tmp_path: Path) -> None:
+    f = tmp_path / "t.toml"
+    f.write_text(
+        "[probe]\nconnect_timeout_s = 1\nper_ip_probes = 2\n"
+        '[networks]\n"10.0.0.0/8" = "isp-a"\n"2001:db8::/32" = "isp-a"\n'
+        "[swarm]\nmax_peers_per_serial = 8\nlocal_prefix_v4 = 16\n"
+    )
+    cfg = TrackerConfig.from_toml(f, **PATHS)
+    assert (cfg.probe.connect_timeout_s, cfg.probe.per_ip_probes) == (1.0, 2)
+    assert cfg.swarm.max_peers_per_serial == 8
+    names = cfg.network_map()
+    assert names.name_of(bytes([10, 1, 2, 3])) == "isp-a"
+    assert names.name_of(bytes([192, 0, 2, 1])) == "192.0.0.0/16"

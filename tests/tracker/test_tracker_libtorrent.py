@@ -174,3 +174,29 @@ async def test_revoked_while_running_the_next_announce_is_refused(
             assert alert.failure_reason() == "rental has been revoked"
         tracker.shutdown()
     assert f"reason=revoked film=film-a serial={rental.cert.serial_number}" in caplog.text
+
+
+async def test_a_libtorrent_node_is_probed_connectable_on_its_ssl_port(
+    pki: Pki, tmp_path: Path
+) -> None:
+    from ipaddress import IPv4Address
+
+    from tracker.config import ProbePolicy
+    from tracker.reachability import Reachability
+    from tracker.swarm import compact_address
+
+    film = pki.films["film-a"]
+    rental = issue_rental(pki.ca, "film-a")
+    async with trio.open_nursery() as nursery:
+        config = pki.config(probe=ProbePolicy())
+        tracker: RunningTracker = await nursery.start(serve_tracker, config)
+        table = tracker.service.swarms.reachability
+        with node(film, tracker, rental.cert_pem, rental.key_pem, tmp_path / "c") as client:
+            reply = await client.next_alert(TRACKER_ALERTS)
+            assert isinstance(reply, lt.tracker_reply_alert), reply.message()
+            address = compact_address(IPv4Address("127.0.0.1"), client.port)
+            with trio.fail_after(10):
+                while table.class_of(address) is not Reachability.CONNECTABLE:
+                    await trio.sleep(0.05)
+            assert table.counters.failed == 0
+        tracker.shutdown()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tracker.config import SwarmPolicy
 from tracker.request import AnnounceRequest, Event
+from tracker.store import StoreRefusal
 from tracker.swarm import AnnounceResult, Swarms, compact_address
 
 IH = b"\x11" * 20
@@ -146,7 +147,12 @@ def test_address_comes_from_the_connection_and_ipv6_goes_to_peers6(rng: random.R
     s.announce(req(2, left=0), ip_address("::ffff:10.0.0.2"), 0.0, rng)
     result = s.announce(req(3), ip(3), 0.0, rng)
     assert result.peers == addr(2)
-    assert result.peers6 == v6.packed + (1001).to_bytes(2, "big")
+    assert result.peers6 == b""  # it announced over IPv4 only: it may have no IPv6
+    # the same peer announcing over IPv6 as well (libtorrent: once per listen socket)
+    both = s.announce(req(3), IPv6Address("2001:db8::3"), 0.0, rng)
+    assert both.peers == addr(2)
+    assert both.peers6 == v6.packed + (1001).to_bytes(2, "big")
+    assert (both.counts.seeders, both.counts.leechers) == (2, 1)
 
 
 def test_reannounce_updates_address_and_role(rng: random.Random) -> None:
@@ -239,7 +245,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)  # speed is bench/, not tests
 @given(ops)
 def test_store_matches_a_simple_model(operations: list[tuple[int, str]]) -> None:
     """Random announce sequences: counts and peer lists agree with a plain dict model."""
@@ -286,3 +292,98 @@ def test_memory_per_peer_below_200_bytes() -> None:
         tracemalloc.stop()
     assert sum(c.seeders + c.leechers for _, c in s.swarms()) == 100_000
     assert per_peer < 200, per_peer
+
+
+# ---------------------------------------------------------------- members and their owners
+# (run against the Redis store too, by tests/tracker/redis_backend/test_tracker_redis_swarm.py)
+
+V6_BASE = int(IPv6Address("2001:db8::"))
+
+
+def ip6(n: int) -> IPv6Address:
+    return IPv6Address(V6_BASE + (n << 80) + n)  # each n in its own /48
+
+
+def test_one_peer_over_both_families_is_one_member(rng: random.Random) -> None:
+    s = Swarms()
+    s.announce(req(1, left=0), ip(1), 0.0, rng, serial=11)
+    s.announce(req(1, left=0), ip6(1), 0.0, rng, serial=11)
+    s.announce(req(2), ip(2), 0.0, rng, serial=12)
+    both = s.announce(req(2), ip6(2), 0.0, rng, serial=12)
+    assert (both.counts.seeders, both.counts.leechers) == (1, 1)
+    assert both.peers == addr(1)
+    assert both.peers6 == compact_address(ip6(1), 1001)
+    # a stop removes the member (both addresses)
+    s.announce(req(1, left=0, event=Event.STOPPED), ip(1), 0.0, rng, serial=11)
+    gone = s.announce(req(2), ip6(2), 0.0, rng, serial=12)
+    assert (gone.counts.seeders, gone.peers, gone.peers6) == (0, b"", b"")
+
+
+def test_another_serial_can_neither_stop_nor_replace_a_record(rng: random.Random) -> None:
+    s = Swarms()
+    s.announce(req(1, left=0), ip(1), 0.0, rng, is_origin=True, serial=1)
+    stop = s.announce(req(1, event=Event.STOPPED), ip(66), 0.0, rng, serial=66)
+    assert stop.refusal is StoreRefusal.OTHER_OWNER
+    hijack = s.announce(req(1), ip(66), 0.0, rng, serial=66)
+    assert hijack.refusal is StoreRefusal.OTHER_OWNER
+    assert (hijack.peers, hijack.counts.seeders, hijack.counts.leechers) == (b"", 1, 0)
+    # the evidence: the origin is still there, at its own address
+    assert s.announce(req(2), ip(2), 0.0, rng, serial=2).peers == addr(1)
+    # its own serial may update and stop it
+    assert s.announce(req(1, left=0), ip(1), 0.0, rng, is_origin=True, serial=1).refusal is None
+    s.announce(req(1, left=0, event=Event.STOPPED), ip(1), 0.0, rng, is_origin=True, serial=1)
+    assert s.announce(req(2), ip(2), 0.0, rng, serial=2).peers == b""
+
+
+def test_a_serial_holds_a_few_peer_ids_per_swarm(rng: random.Random) -> None:
+    s = Swarms(SwarmPolicy(max_peers_per_serial=3))
+    results = [s.announce(req(n), ip(n), 0.0, rng, serial=5) for n in range(10)]
+    assert [r.refusal for r in results[:3]] == [None] * 3
+    assert {r.refusal for r in results[3:]} == {StoreRefusal.OWNER_CAP}
+    assert results[-1].counts.leechers == 3
+    # a stop frees a place; the cap is per swarm; origins are exempt
+    s.announce(req(0, event=Event.STOPPED), ip(0), 0.0, rng, serial=5)
+    assert s.announce(req(20), ip(20), 0.0, rng, serial=5).refusal is None
+    assert s.announce(req(21, ih=OTHER_IH), ip(21), 0.0, rng, serial=5).refusal is None
+    for n in range(30, 40):
+        assert s.announce(req(n, left=0), ip(n), 0.0, rng, is_origin=True, serial=9).refusal is None
+
+
+def test_an_expired_peer_frees_its_serials_place(rng: random.Random) -> None:
+    s = Swarms(SwarmPolicy(max_peers_per_serial=1))
+    s.announce(req(1), ip(1), 0.0, rng, serial=5)
+    assert s.announce(req(2), ip(2), 1.0, rng, serial=5).refusal is StoreRefusal.OWNER_CAP
+    s.expire(SwarmPolicy().peer_ttl_s + 1)
+    assert s.announce(req(2), ip(2), 700.0, rng, serial=5).refusal is None
+
+
+def test_two_thousand_peer_ids_of_one_serial_do_not_fill_a_newcomers_list(
+    rng: random.Random,
+) -> None:
+    s = Swarms()
+    populate(s, rng, seeders=range(0), leechers=range(0), origins=range(9000, 9001))
+    for n in range(2000):
+        s.announce(req(n, left=0), ip(n), 0.0, rng, serial=666)
+    for n in range(3000, 3030):  # honest peers, one serial each
+        s.announce(req(n, left=0), ip(n), 0.0, rng, serial=n)
+    got = s.announce(req(5000, numwant=20), ip(5000), 0.0, rng, serial=5000)
+    listed = addrs(got)
+    assert len(listed) == 20
+    assert addr(9000) in listed  # the origin
+    assert len(listed & {addr(n) for n in range(2000)}) <= SwarmPolicy().max_listed_per_serial
+
+
+def test_a_known_unreachable_address_is_never_listed(rng: random.Random) -> None:
+    s = Swarms()
+    populate(s, rng, seeders=range(0, 20), leechers=range(0))
+    for n in range(0, 10):
+        s.reachability.record(addr(n), False, 0.0)
+    for n in range(10, 12):
+        s.reachability.record(addr(n), True, 0.0)
+    for _ in range(10):  # 14 wanted: the store's sample (1.5 per wanted) is the whole swarm
+        got = s.announce(req(100, numwant=14), ip(100), 0.0, rng)
+        raw = got.peers
+        listed = [raw[i : i + 6] for i in range(0, len(raw), 6)]
+        assert len(listed) == 10  # 20 peers, 10 of them unreachable
+        assert not set(listed) & {addr(n) for n in range(10)}
+        assert listed[:2] == [addr(10), addr(11)] or listed[:2] == [addr(11), addr(10)]

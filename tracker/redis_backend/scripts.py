@@ -2,12 +2,14 @@
 
 Layout of one swarm, under ``PREFIX:INFOHASH:`` (the info-hash as its 20 raw bytes):
 
-- ``p``: hash peer id -> record: ``<QQB`` (uploaded, downloaded, role) + compact address;
-- ``r0`` .. ``r3``: one sorted set per `Role` of members ``peer id + compact address``,
-  scored by expiry time, so counts are ``ZCARD``, expired peers are a
-  ``ZRANGEBYSCORE`` and a sample carries its addresses (no lookup in ``p``, whose
-  small-hash encoding makes each field lookup a scan: an ``HMGET`` of 50 peers cost
-  Redis ~100 us, more than the rest of the script);
+- ``p``: hash peer id -> record: ``<QQB`` (uploaded, downloaded, role) + member
+  (`tracker.store.MEMBER_BYTES`: owner serial, IPv4 slot, IPv6 slot);
+- ``r0`` .. ``r3``: one sorted set per `Role` of members ``peer id + member``, scored
+  by expiry time, so counts are ``ZCARD``, expired peers are a ``ZRANGEBYSCORE`` and a
+  sample carries its addresses and owner (no lookup in ``p``, whose small-hash
+  encoding makes each field lookup a scan: an ``HMGET`` of 50 peers cost Redis ~100 us,
+  more than the rest of the script);
+- ``s``: hash owner serial -> peer ids it holds in the swarm (the per-serial cap);
 - ``c``: the ``completed`` counter.
 
 ``PREFIX:swarms`` is a sorted set of the info-hashes with peers, scored by their latest
@@ -26,18 +28,26 @@ PEER_ID_BYTES = 20
 """Peer ids are 20 bytes (BEP 3); a set member is the id, then the address."""
 
 RECORD_HEAD_BYTES = 17
-"""``<QQB``: uploaded, downloaded, role; the compact address follows."""
+"""``<QQB``: uploaded, downloaded, role; the member follows."""
 
-# Shared by both scripts: drop the members of `zkey` scored <= now from it and their
-# peer ids from `hkey`, in chunks (Lua's unpack() is limited to a few thousand values).
+# Shared by both scripts: drop the members of `zkey` scored <= now from it, their
+# peer ids from `hkey` and their owners' counts in `okey`, in chunks (Lua's unpack()
+# is limited to a few thousand values).
 _TRIM = """
-local function trim(zkey, hkey, now)
+local NO_OWNER = string.rep('\\0', 20)
+local function disown(okey, owner)
+  if owner ~= NO_OWNER and redis.call('HINCRBY', okey, owner, -1) <= 0 then
+    redis.call('HDEL', okey, owner)
+  end
+end
+local function trim(zkey, hkey, okey, now)
   local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
   for i = 1, #stale, 1000 do
     local chunk, ids = {}, {}
     for j = i, math.min(i + 999, #stale) do
       chunk[#chunk + 1] = stale[j]
       ids[#ids + 1] = string.sub(stale[j], 1, 20)
+      disown(okey, string.sub(stale[j], 21, 40))
     end
     redis.call('ZREM', zkey, unpack(chunk))
     redis.call('HDEL', hkey, unpack(ids))
@@ -49,57 +59,79 @@ end
 ANNOUNCE_LUA = (
     _TRIM
     + """
--- KEYS: 1 peers hash, 2..5 role sets r0..r3, 6 completed counter, 7 swarm index
--- ARGV: 1 peer id, 2 record, 3 role, 4 expires_at, 5 now, 6 numwant,
+-- KEYS: 1 peers hash, 2..5 role sets r0..r3, 6 completed counter, 7 owner counts,
+--       8 swarm index
+-- ARGV: 1 peer id, 2 record head (<QQB), 3 role, 4 expires_at, 5 now, 6 numwant,
 --       7 origins for leechers (0/1), 8 completed (0/1), 9 stopped (0/1),
---       10 max peers per swarm, 11 random seed, 12 key TTL (ms), 13 info-hash
+--       10 max peers per swarm, 11 random seed, 12 key TTL (ms), 13 info-hash,
+--       14 owner (20 bytes), 15 compact address, 16 max peer ids per owner (0: no cap)
 local pid, role, numwant = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[6])
-for r = 2, 5 do trim(KEYS[r], KEYS[1], ARGV[5]) end
+local owner, cap = ARGV[14], tonumber(ARGV[16])
+for r = 2, 5 do trim(KEYS[r], KEYS[1], KEYS[7], ARGV[5]) end
+
+local function card(k) return redis.call('ZCARD', KEYS[k]) end
+local function refuse(reason)  -- nothing changed: counts and the reason
+  return {card(3) + card(4), card(2) + card(5),
+          tonumber(redis.call('GET', KEYS[6]) or '0'), reason}
+end
 
 local prev = redis.call('HGET', KEYS[1], pid)
 local prev_role = -1
-if prev then prev_role = string.byte(prev, 17) end
+if prev then
+  -- a record belongs to the serial that created it
+  if string.sub(prev, 18, 37) ~= owner then return refuse('other_owner') end
+  prev_role = string.byte(prev, 17)
+elseif ARGV[9] ~= '1' and cap > 0
+    and tonumber(redis.call('HGET', KEYS[7], owner) or '0') >= cap then
+  return refuse('owner_cap')
+end
 -- a peer already seeding that repeats "completed" is not counted twice
 if ARGV[8] == '1' and prev_role ~= 1 and prev_role ~= 2 then
   redis.call('INCR', KEYS[6])
 end
 
+-- the member: this announce's address in its family's slot, the other slot kept
+local v4, v6 = string.rep('\\0', 6), string.rep('\\0', 18)
+if prev then v4, v6 = string.sub(prev, 38, 43), string.sub(prev, 44, 61) end
+if #ARGV[15] == 6 then v4 = ARGV[15] else v6 = ARGV[15] end
+local member = owner .. v4 .. v6
+
 local function total()
   local n = 0
-  for r = 2, 5 do n = n + redis.call('ZCARD', KEYS[r]) end
+  for r = 2, 5 do n = n + card(r) end
   return n
 end
 
-local v4, v6 = {}, {}
-local function give(member)  -- unless it is the announcing peer itself
-  if string.sub(member, 1, 20) ~= pid then
-    local a = string.sub(member, 21)
-    if #a == 6 then v4[#v4 + 1] = a else v6[#v6 + 1] = a end
+local cands, orig = {}, {}
+local function give(list, m)  -- unless it is the announcing peer itself
+  if string.sub(m, 1, 20) ~= pid then
+    list[#list + 1] = string.sub(m, 21)
     return 1
   end
   return 0
 end
 
-if prev then  -- its member names its old address: take it out, put it back below
+if prev then  -- its set member names its old member: take it out, put it back below
   redis.call('ZREM', KEYS[2 + prev_role], pid .. string.sub(prev, 18))
 end
 if ARGV[9] == '1' then
   if prev then
     redis.call('HDEL', KEYS[1], pid)
-    if total() == 0 then redis.call('ZREM', KEYS[7], ARGV[13]) end
+    disown(KEYS[7], owner)
+    if total() == 0 then redis.call('ZREM', KEYS[8], ARGV[13]) end
   end
 else
   local stored = prev or total() < tonumber(ARGV[10])
   if stored then
-    redis.call('ZADD', KEYS[2 + role], ARGV[4], pid .. string.sub(ARGV[2], 18))
-    redis.call('HSET', KEYS[1], pid, ARGV[2])
-    redis.call('ZADD', KEYS[7], 'GT', ARGV[4], ARGV[13])
+    redis.call('ZADD', KEYS[2 + role], ARGV[4], pid .. member)
+    redis.call('HSET', KEYS[1], pid, ARGV[2] .. member)
+    if not prev and owner ~= NO_OWNER then redis.call('HINCRBY', KEYS[7], owner, 1) end
+    redis.call('ZADD', KEYS[8], 'GT', ARGV[4], ARGV[13])
   end  -- else the swarm is full: answer the peer without storing it
   if numwant > 0 then
     local pools
-    local given = 0
     if role == 0 and ARGV[7] == '1' then
-      for _, o in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do given = given + give(o) end
+      for _, o in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do give(orig, o) end
       pools = {3, 2, 5}
     elseif role == 0 then
       pools = {4, 3, 2, 5}
@@ -111,10 +143,10 @@ else
     local mine = stored and (2 + role) or -1
     local sizes, left = {}, 0
     for i, k in ipairs(pools) do
-      sizes[i] = redis.call('ZCARD', KEYS[k]) - ((k == mine) and 1 or 0)
+      sizes[i] = card(k) - ((k == mine) and 1 or 0)
       left = left + sizes[i]
     end
-    local want = math.min(math.max(0, numwant - given), left)
+    local want = math.min(numwant, left)
     local take = {}
     for i = 1, #pools do take[i] = 0 end
     math.randomseed(tonumber(ARGV[11]))
@@ -132,23 +164,28 @@ else
         local extra = (k == mine) and 1 or 0
         local got = 0
         for _, m in ipairs(redis.call('ZRANDMEMBER', KEYS[k], take[i] + extra)) do
-          if got < take[i] then got = got + give(m) end
+          if got < take[i] then got = got + give(cands, m) end
         end
       end
+    end
+    -- ZRANDMEMBER returns a large share of a set in the set's order, and lists are cut
+    -- from the front: shuffle (Fisher-Yates)
+    for i = #cands, 2, -1 do
+      local j = math.random(i)
+      cands[i], cands[j] = cands[j], cands[i]
     end
   end
 end
 
 local ttl = ARGV[12]
-for k = 1, 7 do redis.call('PEXPIRE', KEYS[k], ttl) end
+for k = 1, 8 do redis.call('PEXPIRE', KEYS[k], ttl) end
 
-local function card(k) return redis.call('ZCARD', KEYS[k]) end
--- the addresses go back as two strings (IPv4, IPv6), each of fixed-size entries:
--- one bulk string parses far faster in the client than one per peer
+-- members go back as two strings of fixed-size entries (candidates, origins): one
+-- bulk string parses far faster in the client than one per peer
 return {
   card(3) + card(4), card(2) + card(5),
   tonumber(redis.call('GET', KEYS[6]) or '0'), prev or '',
-  table.concat(v4), table.concat(v6),
+  table.concat(cands), table.concat(orig),
 }
 """
 )
@@ -164,12 +201,12 @@ for _, ih in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local base = ARGV[2] .. ih .. ':'
   local left = 0
   for r = 0, 3 do
-    dropped = dropped + trim(base .. 'r' .. r, base .. 'p', ARGV[1])
+    dropped = dropped + trim(base .. 'r' .. r, base .. 'p', base .. 's', ARGV[1])
     left = left + redis.call('ZCARD', base .. 'r' .. r)
   end
   if left == 0 then
     redis.call('ZREM', KEYS[1], ih)
-    redis.call('DEL', base .. 'p')
+    redis.call('DEL', base .. 'p', base .. 's')
   end
 end
 return dropped

@@ -36,7 +36,14 @@ from redis.retry import Retry
 from tracker.errors import TrackerError
 from tracker.redis_backend.breaker import OutageBreaker
 from tracker.redis_backend.scripts import ANNOUNCE_LUA, EXPIRE_LUA, PEER_ID_BYTES, RECORD_HEAD_BYTES
-from tracker.store import PeerChange, StoreReply, SwarmCounts
+from tracker.store import (
+    MEMBER_BYTES,
+    PeerChange,
+    StoreRefusal,
+    StoreReply,
+    SwarmCounts,
+    merge_member,
+)
 
 __all__ = ["SOCKET_TIMEOUT_S", "RedisStore", "RedisUnavailable"]
 
@@ -48,7 +55,6 @@ SOCKET_TIMEOUT_S = 0.25
 _RECORD = struct.Struct("<QQB")
 assert _RECORD.size == RECORD_HEAD_BYTES
 _T = TypeVar("_T")
-_V4, _V6 = 6, 18  # compact address sizes: IPv4 or IPv6, then the port
 
 
 class RedisUnavailable(TrackerError):
@@ -134,7 +140,10 @@ class RedisStore:
 
     def _keys(self, info_hash: bytes) -> list[bytes]:
         base = self._prefix + info_hash + b":"
-        return [base + b"p", base + b"r0", base + b"r1", base + b"r2", base + b"r3", base + b"c"]
+        return [
+            *(base + b"p", base + b"r0", base + b"r1", base + b"r2", base + b"r3"),
+            *(base + b"c", base + b"s"),
+        ]
 
     def announce(
         self,
@@ -154,7 +163,7 @@ class RedisStore:
         expires = expires_at + self._offset
         args: list[bytes | str | int | float] = [
             change.peer_id,
-            _RECORD.pack(change.uploaded, change.downloaded, change.role) + change.address,
+            _RECORD.pack(change.uploaded, change.downloaded, change.role),
             int(change.role),
             repr(expires),
             repr(expires - self._peer_ttl_s),
@@ -166,16 +175,35 @@ class RedisStore:
             rng.getrandbits(31),
             self._key_ttl_ms,
             change.info_hash,
+            change.owner,
+            change.address,
+            change.max_per_owner,
         ]
         keys = [*self._keys(change.info_hash), self._index]
         reply = self._call("announce", lambda: self._announce(keys=keys, args=args))
-        seeders, leechers, completed, previous, v4, v6 = reply
-        peers = [v4[i : i + _V4] for i in range(0, len(v4), _V4)]
-        peers += [v6[i : i + _V6] for i in range(0, len(v6), _V6)]
+        if len(reply) == 4:  # refused: nothing changed
+            seeders, leechers, completed, reason = reply
+            return StoreReply(
+                SwarmCounts(seeders, leechers, completed),
+                [],
+                None,
+                None,
+                refusal=StoreRefusal(reason.decode()),
+            )
+        seeders, leechers, completed, previous, candidates, origins = reply
         prev_up = prev_down = None
         if previous:
             prev_up, prev_down, _ = _RECORD.unpack_from(previous)
-        return StoreReply(SwarmCounts(seeders, leechers, completed), peers, prev_up, prev_down)
+        return StoreReply(
+            SwarmCounts(seeders, leechers, completed),
+            _split(candidates),
+            prev_up,
+            prev_down,
+            origins=_split(origins),
+            member=merge_member(
+                previous[RECORD_HEAD_BYTES:] if previous else None, change.owner, change.address
+            ),
+        )
 
     def expire(self, now: float) -> int:
         """See `SwarmStore.expire`; logs and returns 0 if Redis is unreachable."""
@@ -194,7 +222,7 @@ class RedisStore:
         def fetch() -> list[Any]:
             pipe = self._client.pipeline(transaction=False)
             for ih in info_hashes:
-                _, *roles, completed = self._keys(ih)
+                _, *roles, completed, _owners = self._keys(ih)
                 for key in roles:
                     pipe.zcard(key)
                 pipe.get(completed)
@@ -229,6 +257,10 @@ class RedisStore:
         for ih, c in zip(hashes, counts, strict=True):
             if c.seeders or c.leechers:
                 yield ih, c
+
+
+def _split(members: bytes) -> list[bytes]:
+    return [members[i : i + MEMBER_BYTES] for i in range(0, len(members), MEMBER_BYTES)]
 
 
 def _describe(client: redis.Redis) -> str:
