@@ -97,6 +97,10 @@ class ProbePolicy:
     """A connectable result is trusted this long, then probed again."""
     unreachable_ttl_s: float = 600.0
     """An unreachable result is trusted this long (a port mapping may appear)."""
+    first_retry_s: float = 20.0
+    """A peer's first failed probe is tried once more this long after, without waiting
+    for its next announce: a node announces as it starts, while its router is still
+    mapping its port (UPnP/NAT-PMP take up to about 15 s). 0: no retry."""
     per_ip_probes: int = 4
     """Probes to one IP address (any port) per ``per_ip_interval_s``, at most."""
     per_ip_interval_s: float = 60.0
@@ -116,6 +120,8 @@ class ProbePolicy:
                 raise ConfigError(f"probe.{name} must be positive")
         if self.per_ip_interval_s < 0:
             raise ConfigError("probe.per_ip_interval_s must not be negative")
+        if self.first_retry_s < 0:
+            raise ConfigError("probe.first_retry_s must not be negative")
         for name in ("per_ip_probes", "burst", "max_pending", "max_entries"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"probe.{name} must be at least 1")

@@ -17,7 +17,7 @@ from ipaddress import ip_address
 
 import trio
 
-from tracker.reachability import ReachabilityTable
+from tracker.reachability import ProbeVerdict, ReachabilityTable
 
 __all__ = ["ProbeRunner", "connects"]
 
@@ -71,9 +71,18 @@ class ProbeRunner:
         async with trio.open_nursery() as nursery:
             async for address in self._receive:
                 await running.acquire()
-                nursery.start_soon(self._probe, address, running)
+                nursery.start_soon(self._probe, address, running, nursery)
 
-    async def _probe(self, address: bytes, running: trio.Semaphore) -> None:
+    async def _retry_later(self, address: bytes) -> None:
+        """Ask the table again after ``first_retry_s``; it applies every rate limit."""
+        await trio.sleep(self._table.policy.first_retry_s)
+        verdict = self._table.consider(address, self._clock(), retry=True)
+        if verdict is ProbeVerdict.PROBE and not self.submit(address):
+            self._table.dropped(address)
+
+    async def _probe(
+        self, address: bytes, running: trio.Semaphore, nursery: trio.Nursery
+    ) -> None:
         try:
             start = time.perf_counter()
             ok = await connects(address, self._table.policy.connect_timeout_s)
@@ -81,3 +90,5 @@ class ProbeRunner:
             log.debug("probe %s: %s", address.hex(), "connectable" if ok else "unreachable")
         finally:
             running.release()
+        if not ok and self._table.wants_retry(address):
+            nursery.start_soon(self._retry_later, address)

@@ -68,6 +68,7 @@ class ReachabilityTable:
         self._tokens = float(self.policy.burst)
         self._tokens_at: float | None = None
         self._seen: dict[bytes, float] = {}  # address -> last announce
+        self._failures: dict[bytes, int] = {}  # address -> failed probes in a row
 
     def class_of(self, address: bytes) -> Reachability:
         """The class of a compact address: its last probe result, else unknown."""
@@ -89,20 +90,26 @@ class ReachabilityTable:
             del seen[address]  # re-inserted last: the dict is in order of last announce
         seen[address] = now
 
-    def consider(self, address: bytes, now: float) -> ProbeVerdict:
+    def consider(self, address: bytes, now: float, *, retry: bool = False) -> ProbeVerdict:
         """`note` an admitted announce from ``address``; decide whether to probe it now.
 
+        ``retry``: the probe runner asks again after a first failure (`wants_retry`);
+        then the cached failure does not count, but every rate limit still does.
         On `ProbeVerdict.PROBE` the address is pending until `record` (or
         `dropped`) is called for it.
         """
-        self.note(address, now)
         policy = self.policy
+        if retry:
+            if not self.wants_retry(address):
+                return ProbeVerdict.CACHED
+        else:
+            self.note(address, now)
         if not policy.enabled:
             return ProbeVerdict.CACHED
         if address in self._pending:
             return ProbeVerdict.PENDING
         result = self._results.get(address)
-        if result is not None:
+        if result is not None and not retry:
             cls, checked_at = result
             ttl = (
                 policy.connectable_ttl_s
@@ -151,8 +158,10 @@ class ReachabilityTable:
         self.counters.seconds += seconds
         if connected:
             self.counters.ok += 1
+            self._failures.pop(address, None)
         else:
             self.counters.failed += 1
+            self._failures[address] = self._failures.get(address, 0) + 1
         results = self._results
         results.pop(address, None)
         cls = Reachability.CONNECTABLE if connected else Reachability.UNREACHABLE
@@ -161,6 +170,15 @@ class ReachabilityTable:
         while len(results) > self.policy.max_entries:  # oldest result first
             oldest = next(iter(results))
             del results[oldest], self._class[oldest]
+
+    def wants_retry(self, address: bytes) -> bool:
+        """Whether ``address`` failed its first probe (and only that one) and still
+        announces: worth one more probe after ``first_retry_s``."""
+        return (
+            self.policy.first_retry_s > 0
+            and self._failures.get(address) == 1
+            and address in self._seen
+        )
 
     def forget(self, address: bytes) -> None:
         """The address's peer stopped: it is no longer a peer (its result is kept)."""
@@ -181,6 +199,7 @@ class ReachabilityTable:
         stale = [a for a, (_, t) in self._results.items() if now - t >= keep_s]
         for address in stale:
             del self._results[address], self._class[address]
+            self._failures.pop(address, None)
         window = self.policy.per_ip_interval_s
         for ip in [ip for ip, (_, t) in self._per_ip.items() if now - t >= window]:
             del self._per_ip[ip]

@@ -186,3 +186,35 @@ async def test_two_thousand_peer_ids_of_one_serial_leave_room_for_everyone_else(
         assert len(got) == 8
         assert len(got & set(range(21000, 23000))) <= 2  # the sybil's at most 2 of 8
         tracker.shutdown()
+
+
+async def test_a_port_mapped_after_the_first_announce_is_found_by_the_retry(pki: Pki) -> None:
+    """A node announces as it starts, before its router has mapped its port (seen in the
+    home-router lab): the first probe fails; one retry, without waiting for the next
+    announce, finds the mapping. A port that stays closed is retried once, not forever."""
+    ih = pki.films["film-a"].info_hash
+    rental = pki.rental_context("film-a")[1]
+    stays_closed = pki.rental_context("film-a")[1]
+    port, never = closed_port(), closed_port()
+    policy = ProbePolicy(per_ip_probes=1000, connect_timeout_s=2.0, first_retry_s=1.0)
+    async with trio.open_nursery() as nursery:
+        tracker = await start_tracker(nursery, pki, probe=policy)
+        table = tracker.service.swarms.reachability
+        address = compact_address(LOOP4, port)
+        await announce_once(tracker.port, rental, announce_target(ih, 1, left=0, port=port))
+        await announce_once(tracker.port, stays_closed,
+                            announce_target(ih, 2, left=0, port=never))
+        await wait_until(lambda: table.class_of(address) is Reachability.UNREACHABLE)
+        # the "router" maps the port now; nobody announces again
+        listener = trio.socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        await listener.bind(("127.0.0.1", port))
+        listener.listen()
+        await wait_until(lambda: table.class_of(address) is Reachability.CONNECTABLE,
+                         timeout_s=10)
+        await trio.sleep(2.5)  # past a second retry, were there one
+        assert table.counters.sent == 4  # two first probes, one retry each
+        assert table.class_of(compact_address(LOOP4, never)) is Reachability.UNREACHABLE
+        listener.close()
+        tracker.shutdown()
+        nursery.cancel_scope.cancel()

@@ -86,3 +86,24 @@ def test_seen_addresses_expire_and_results_are_bounded() -> None:
     assert t.expire(100.5, peer_ttl_s=100) == 2
     assert set(t.seen()) == {a(1)}
     assert t.class_of(a(1)) is Reachability.UNKNOWN
+
+
+def test_only_a_first_failure_is_retried_and_the_retry_obeys_the_rate_limits() -> None:
+    from tracker.config import ProbePolicy
+    from tracker.reachability import ProbeVerdict, ReachabilityTable
+
+    table = ReachabilityTable(ProbePolicy(first_retry_s=20.0, per_ip_probes=2))
+    a = bytes([10, 0, 0, 1, 0x1A, 0xE1])
+    assert table.consider(a, 0.0) is ProbeVerdict.PROBE
+    table.record(a, False, 0.1)
+    assert table.wants_retry(a)
+    assert table.consider(a, 1.0) is ProbeVerdict.CACHED  # an announce: the failure is cached
+    assert table.consider(a, 20.1, retry=True) is ProbeVerdict.PROBE
+    table.record(a, False, 20.2)
+    assert not table.wants_retry(a)  # a second failure in a row: wait for the TTL
+    assert table.consider(a, 21.0, retry=True) is ProbeVerdict.CACHED
+    b = bytes([10, 0, 0, 1, 0x1A, 0xE2])  # the same IP: its per-IP budget (2) is spent
+    assert table.consider(b, 22.0) is ProbeVerdict.RATE_LIMITED
+    table.record(a, True, 700.0)
+    assert not table.wants_retry(a)
+    assert ReachabilityTable(ProbePolicy(first_retry_s=0.0)).wants_retry(a) is False
