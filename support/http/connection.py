@@ -199,7 +199,8 @@ class _Connection:
                 await self.stream.send_all(self.protocol.complete_response(response, response.body))
             else:
                 await self.stream.send_all(self.protocol.response_head(response))
-                await response.body(self._send_body)
+                if not self.protocol.head_only:
+                    await response.body(self._send_body)
                 await self.stream.send_all(self.protocol.end_bytes())
         except Exception as e:  # reported by the caller, outside any nursery
             return e

@@ -66,7 +66,8 @@ class Request:
 class Response:
     """A response; ``close`` ends the connection after it (``Connection: close``).
 
-    The HTTP core adds Content-Length for a ``bytes`` body and sends no body to HEAD.
+    The HTTP core adds Content-Length for a ``bytes`` body, and sends no body to
+    HEAD (a `BodyStream` is then not called).
     """
 
     status: int

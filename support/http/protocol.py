@@ -90,6 +90,11 @@ class ServerProtocol:
         return has_body
 
     @property
+    def head_only(self) -> bool:
+        """The request is a HEAD: its response has no body."""
+        return self._head_only
+
+    @property
     def waiting_for_continue(self) -> bool:
         """The client waits for ``100 Continue`` before it sends the body."""
         return self._conn.they_are_waiting_for_100_continue

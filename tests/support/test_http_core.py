@@ -273,3 +273,31 @@ async def test_a_small_ignored_body_keeps_the_connection() -> None:
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         HttpLimits(idle_timeout_s=0)
+
+
+async def test_a_request_pipelined_during_a_watched_response_is_answered_next() -> None:
+    client, server = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(partial(serve, server, handler, cancel_when_client_leaves=True))
+        await client.send_all(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"
+                              b"GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
+        replies = b""
+        with trio.fail_after(5):
+            while b"GET /next" not in replies:
+                replies += await client.receive_some(65536)
+        nursery.cancel_scope.cancel()
+    assert replies.count(b"HTTP/1.1 200 ") == 2
+    assert BIG in replies
+
+
+async def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with connected() as stream:
+        await stream.send_all(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b"\n\n") and b"GET /a" not in reply:
+            reply += await stream.receive_some(65536)
+        answered = trio.current_time()
+        assert await read_until_closed(stream) == b""
+        assert trio.current_time() - answered == pytest.approx(LIMITS.idle_timeout_s)
