@@ -116,50 +116,58 @@ class _Connection:
         self.protocol = ServerProtocol(limits)
         self.deadline = math.inf  # for the current request to arrive
         self.client_left = False
+        self.read_body = self._read_body  # bound once: every request gets it
 
     async def serve_one(self) -> bool:
         """Read and answer one request; False once the connection is to be closed."""
-        request: Request | Wait = Wait.CLOSED
-        refusal: HttpError | None = None
-        with trio.CancelScope(deadline=trio.current_time() + self.limits.idle_timeout_s) as scope:
+        limits = self.limits
+        phases = self.phases
+        request: Request | Wait | HttpError = Wait.CLOSED
+        answering = False
+        # one scope per request: its deadline bounds reading the request, then answering it
+        with trio.CancelScope(deadline=trio.current_time() + limits.idle_timeout_s) as scope:
             self.deadline = scope.deadline
-            if self.phases is not None:
-                self.phases.set_idle(scope)
+            if phases is not None:
+                phases.set_idle(scope)
             try:
                 request = await self._read_head(scope)
             except HttpError as e:
-                refusal = e
+                request = e
             finally:
-                if self.phases is not None:
-                    self.phases.set_busy(scope)
+                if phases is not None:
+                    phases.set_busy(scope)
+            if isinstance(request, Request):
+                answering = True
+                scope.deadline = trio.current_time() + limits.response_timeout_s
+                return await self._answer(request)
         if scope.cancelled_caught:  # timed out, or closed by the server (evicted, draining)
-            if self.protocol.begun and trio.current_time() >= scope.deadline:
+            if not answering and self.protocol.begun and trio.current_time() >= scope.deadline:
                 await self._refuse(HttpError(408, "request not received in time"))
             return False
-        if refusal is not None:
-            await self._refuse(refusal)
-            return False
-        if isinstance(request, Wait):
-            return False  # the client closed the connection
-        return await self._answer(request)
+        if isinstance(request, HttpError):
+            await self._refuse(request)
+        return False  # refused, or the client closed the connection
 
     async def _read_head(self, scope: trio.CancelScope) -> Request | Wait:
         protocol = self.protocol
-        if protocol.begun:
+        if protocol.begun:  # pipelined
             self._tighten(scope)
-        while (request := protocol.next_request(self._read_body)) is NEED_DATA:
+        while (request := protocol.next_request(self.read_body)) is NEED_DATA:
+            begun = protocol.begun
             protocol.receive_data(bytes(await self.stream.receive_some(_RECEIVE_BYTES)))
-            self._tighten(scope)
+            if not begun:
+                self._tighten(scope)
         return request
 
     def _tighten(self, scope: trio.CancelScope) -> None:
         # once a request has begun it must arrive quickly (slowloris)
         if self.protocol.begun:
-            scope.deadline = self.deadline = min(
-                scope.deadline, trio.current_time() + self.limits.request_timeout_s
-            )
+            deadline = trio.current_time() + self.limits.request_timeout_s
+            if deadline < scope.deadline:  # setting a deadline is not free: only if it moves
+                scope.deadline = self.deadline = deadline
 
     async def _read_body(self) -> bytes:
+        """`Request.body` of the current request."""
         protocol = self.protocol
         chunks: list[bytes] = []
         with trio.move_on_at(self.deadline):
@@ -175,12 +183,12 @@ class _Connection:
         raise HttpError(408, "request body not received in time")
 
     async def _answer(self, request: Request) -> bool:
-        failure: Exception | None = None
-        with trio.move_on_after(self.limits.response_timeout_s):
-            if self.watch and self.protocol.request_complete:
-                failure = await self._respond_watched(request)
-            else:
-                failure = await self._respond(request)
+        if self.watch and self.protocol.request_complete:
+            failure = await self._respond_watched(request)
+        else:
+            failure = await self._respond(request)
+        if failure is None:
+            return not self.client_left
         if self.client_left or isinstance(failure, (AbortResponse, *_GONE)):
             return False  # nothing to tell a client that left, or of a response cut short
         if isinstance(failure, HttpError):
