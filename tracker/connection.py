@@ -200,5 +200,7 @@ async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> No
         pass  # the client went away
     except TrackerError as e:
         log.info("connection dropped: %s", e)
+    except Exception:  # a bug: it ends this connection, never the tracker
+        log.exception("connection failed")
     finally:
         tls.close()

@@ -91,8 +91,10 @@ async def serve_http_connection(
             await _linger(stream, limits)
     except _GONE:
         pass
-    except Exception:  # a bug of the core itself: still, one connection only
+    except Exception:  # a bug (of the core, or of error_response): one connection only
         served.log.exception("HTTP connection failed")
+        with contextlib.suppress(Exception):
+            await served.refuse(HttpError(500, "internal error"), plain_error)
 
 
 class _Connection:
@@ -246,11 +248,14 @@ class _Connection:
         await trio.sleep_forever()  # enough is buffered: the next cycle reads the rest
 
     async def _refuse(self, error: HttpError) -> None:
+        await self.refuse(error, self.error_response)
+
+    async def refuse(self, error: HttpError, render: ErrorResponse) -> None:
         """Answer ``error`` if no response has begun (then the connection closes)."""
         self.log.debug("refused %d: %s", error.status, error.reason)
         if not self.protocol.can_answer:
             return
-        response = self.error_response(error)
+        response = render(error)
         body = response.body if isinstance(response.body, bytes) else b""
         with trio.move_on_after(self.limits.request_timeout_s), contextlib.suppress(*_GONE):
             await self.stream.send_all(self.protocol.complete_response(response, body))

@@ -301,3 +301,21 @@ async def test_a_kept_alive_connection_is_closed_after_the_idle_timeout(
         answered = trio.current_time()
         assert await read_until_closed(stream) == b""
         assert trio.current_time() - answered == pytest.approx(LIMITS.idle_timeout_s)
+
+
+async def test_a_failing_error_page_still_answers_500_and_spares_the_server(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken_page(_error: HttpError) -> Response:
+        raise RuntimeError("error page bug")
+
+    async with loopback(error_response=broken_page) as url:
+        with trio.socket.socket() as raw:
+            await raw.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+            await raw.send(b"GARBAGE\r\n\r\n")
+            reply = await raw.recv(65536)
+        async with httpx.AsyncClient(base_url=url) as client:
+            after = await client.get("/next")
+    assert reply.startswith(b"HTTP/1.1 500 ")
+    assert after.status_code == 200
+    assert "error page bug" in caplog.text
