@@ -55,9 +55,9 @@ _TEXT = [("Content-Type", "text/plain")]
 def http_limits(config: TrackerConfig) -> HttpLimits:
     """The HTTP bounds of a tracker connection.
 
-    A whole request (announces have no body) and then its answer must each come
-    within ``idle_timeout_s`` of the wait for it beginning; nothing lingers after
-    a refusal (the client is libtorrent, and a TLS stream has no half-close).
+    A whole request (announces have no body) must come and be answered within
+    ``idle_timeout_s`` of the wait for it beginning; nothing lingers after a
+    refusal (the client is libtorrent, and a TLS stream has no half-close).
     """
     return HttpLimits(
         max_head_bytes=config.max_request_bytes,
@@ -65,7 +65,7 @@ def http_limits(config: TrackerConfig) -> HttpLimits:
         max_body_bytes=config.max_request_bytes,
         idle_timeout_s=config.idle_timeout_s,
         request_timeout_s=config.idle_timeout_s,
-        response_timeout_s=config.idle_timeout_s,
+        response_timeout_s=None,  # the request's deadline bounds its answer too
         linger_s=0,
     )
 

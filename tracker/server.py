@@ -39,7 +39,7 @@ _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBU
 _ACCEPT_BACKOFF_S = 0.1
 _METRICS_LIMITS = HttpLimits(
     max_head_bytes=8192, max_header_count=64, max_body_bytes=0,
-    idle_timeout_s=10.0, request_timeout_s=10.0, response_timeout_s=10.0, linger_s=0,
+    idle_timeout_s=10.0, request_timeout_s=10.0, response_timeout_s=None, linger_s=0,
 )
 _METRICS_TYPE = [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]
 

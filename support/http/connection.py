@@ -119,6 +119,7 @@ class _Connection:
         self.deadline = math.inf  # for the current request to arrive
         self.client_left = False
         self.read_body = self._read_body  # bound once: every request gets it
+        self.tightens = limits.request_timeout_s < limits.idle_timeout_s
 
     async def serve_one(self) -> bool:
         """Read and answer one request; False once the connection is to be closed."""
@@ -140,7 +141,8 @@ class _Connection:
                     phases.set_busy(scope)
             if isinstance(request, Request):
                 answering = True
-                scope.deadline = trio.current_time() + limits.response_timeout_s
+                if limits.response_timeout_s is not None:
+                    scope.deadline = trio.current_time() + limits.response_timeout_s
                 return await self._answer(request)
         if scope.cancelled_caught:  # timed out, or closed by the server (evicted, draining)
             if not answering and self.protocol.begun and trio.current_time() >= scope.deadline:
@@ -163,7 +165,7 @@ class _Connection:
 
     def _tighten(self, scope: trio.CancelScope) -> None:
         # once a request has begun it must arrive quickly (slowloris)
-        if self.protocol.begun:
+        if self.protocol.begun and self.tightens:
             deadline = trio.current_time() + self.limits.request_timeout_s
             if deadline < scope.deadline:  # setting a deadline is not free: only if it moves
                 scope.deadline = self.deadline = deadline
