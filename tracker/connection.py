@@ -1,5 +1,10 @@
 """One client connection of the HTTPS tracker: TLS handshake, then keep-alive requests.
 
+HTTP is `support.http`'s; this module brings the transport (the lean TLS stream,
+TCP_NODELAY and TCP_QUICKACK), the connection slots (idle while reading a
+request, so evictable; busy while answering) and the handler: one announce or
+scrape through the `TrackerService`.
+
 libtorrent opens a new connection per announce and leaves Nagle on. After a TLS 1.3
 handshake the server has nothing to send (no session tickets: libtorrent never
 resumes a session), so the client's request waits behind Nagle for our delayed ACK
@@ -19,24 +24,50 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
-import h11
 import trio
 
+from support.http import (
+    ErrorResponse,
+    Handler,
+    HttpError,
+    HttpLimits,
+    Request,
+    Response,
+    serve_http_connection,
+)
 from tracker.admission import CertInfo
 from tracker.config import TrackerConfig
 from tracker.connection_slots import ConnectionSlots
 from tracker.errors import TrackerError
-from tracker.http import HttpRefusal, read_request, response_bytes
 from tracker.prometheus_metrics import TrackerMetrics
 from tracker.service import Outcome, TrackerService
 from tracker.tls_stream import ServerTlsStream
 
-__all__ = ["ConnectionContext", "serve_connection"]
+__all__ = ["ConnectionContext", "http_limits", "serve_connection"]
 
 log = logging.getLogger("tracker")
 
 _CERT_CACHE_SIZE = 4096
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+_TEXT = [("Content-Type", "text/plain")]
+
+
+def http_limits(config: TrackerConfig) -> HttpLimits:
+    """The HTTP bounds of a tracker connection.
+
+    A whole request (announces have no body) must come and be answered within
+    ``idle_timeout_s`` of the wait for it beginning; nothing lingers after a
+    refusal (the client is libtorrent, and a TLS stream has no half-close).
+    """
+    return HttpLimits(
+        max_head_bytes=config.max_request_bytes,
+        max_header_count=config.max_header_count,
+        max_body_bytes=config.max_request_bytes,
+        idle_timeout_s=config.idle_timeout_s,
+        request_timeout_s=config.idle_timeout_s,
+        response_timeout_s=None,  # the request's deadline bounds its answer too
+        linger_s=0,
+    )
 
 
 @dataclass
@@ -50,6 +81,10 @@ class ConnectionContext:
     slots: ConnectionSlots
     rng: random.Random = field(default_factory=random.Random)
     cert_cache: dict[bytes, CertInfo] = field(default_factory=dict)
+    limits: HttpLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = http_limits(self.config)
 
     def cert_info(self, der: bytes) -> CertInfo:
         """Parse a client certificate once; clients of a rental reconnect often."""
@@ -109,63 +144,36 @@ async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:
     return True
 
 
-def _answer(
-    ctx: ConnectionContext,
-    conn: h11.Connection,
-    request: h11.Request | HttpRefusal,
-    cert: CertInfo,
-    peer_ip: IPv4Address | IPv6Address,
-) -> bytes:
-    """The bytes of the response to one request (logged and counted)."""
-    if isinstance(request, h11.Request) and request.method != b"GET":
-        request = HttpRefusal(405, "only GET is supported")
-    if isinstance(request, HttpRefusal):
-        log.info(
-            "request refused status=%d detail=%r peer=%s", request.status, request.reason, peer_ip
+def _handler(ctx: ConnectionContext, cert: CertInfo, peer_ip: IPv4Address | IPv6Address) -> Handler:
+    """The answers to one client's requests (logged and counted)."""
+
+    async def handle(request: Request) -> Response:
+        if request.raw_method != b"GET":
+            log.info("request refused status=405 method=%r peer=%s", request.raw_method, peer_ip)
+            return Response(405, _TEXT, b"only GET is supported", close=True)
+        outcome = ctx.service.handle(
+            request.raw_target,
+            cert,
+            peer_ip,
+            now=trio.current_time(),
+            wall_now=datetime.now(UTC),
+            rng=ctx.rng,
         )
-        return response_bytes(conn, request.status, request.reason.encode(), close=True)
-    outcome = ctx.service.handle(
-        request.target,
-        cert,
-        peer_ip,
-        now=trio.current_time(),
-        wall_now=datetime.now(UTC),
-        rng=ctx.rng,
-    )
-    ctx.metrics.observe(outcome)
-    _log_refusal(outcome, peer_ip)
-    return response_bytes(conn, outcome.status, outcome.body, close=ctx.slots.draining)
+        ctx.metrics.observe(outcome)
+        _log_refusal(outcome, peer_ip)
+        return Response(outcome.status, _TEXT, outcome.body, close=ctx.slots.draining)
+
+    return handle
 
 
-async def _serve_requests(
-    tls: ServerTlsStream,
-    ctx: ConnectionContext,
-    cert: CertInfo,
-    peer_ip: IPv4Address | IPv6Address,
-) -> None:
-    cfg = ctx.config
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=cfg.max_request_bytes)
-    while True:
-        # one scope per request: idle (evictable) while reading, busy while answering;
-        # its deadline bounds reading the request and sending the response alike
-        with trio.CancelScope(deadline=trio.current_time() + cfg.idle_timeout_s) as scope:
-            ctx.slots.set_idle(scope)
-            try:
-                request = await read_request(
-                    tls,
-                    conn,
-                    max_request_bytes=cfg.max_request_bytes,
-                    max_header_count=cfg.max_header_count,
-                )
-            finally:
-                ctx.slots.set_busy(scope)
-            if request is None:
-                return
-            await tls.send_all(_answer(ctx, conn, request, cert, peer_ip))
-        # after "connection: close" (libtorrent sends it) or a refusal, states are MUST_CLOSE
-        if scope.cancelled_caught or (conn.our_state, conn.their_state) != (h11.DONE, h11.DONE):
-            return
-        conn.start_next_cycle()
+def _refusal(peer_ip: IPv4Address | IPv6Address) -> ErrorResponse:
+    """The answer to a request refused at the HTTP layer (broken, too large, late)."""
+
+    def refuse(error: HttpError) -> Response:
+        log.info("request refused status=%d detail=%r peer=%s", error.status, error.reason, peer_ip)
+        return Response(error.status, _TEXT, error.reason.encode(), close=True)
+
+    return refuse
 
 
 async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> None:
@@ -180,10 +188,19 @@ async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> No
         if await _handshake(tls, ctx):
             der = tls.getpeercert(binary_form=True)
             if der is not None:  # never None after a handshake with CERT_REQUIRED
-                await _serve_requests(tls, ctx, ctx.cert_info(der), peer_ip)
+                await serve_http_connection(
+                    tls,
+                    _handler(ctx, ctx.cert_info(der), peer_ip),
+                    ctx.limits,
+                    error_response=_refusal(peer_ip),
+                    phases=ctx.slots,
+                    log=log,
+                )
     except (trio.BrokenResourceError, OSError):
         pass  # the client went away
     except TrackerError as e:
         log.info("connection dropped: %s", e)
+    except Exception:  # a bug: it ends this connection, never the tracker
+        log.exception("connection failed")
     finally:
         tls.close()

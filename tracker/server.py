@@ -15,14 +15,13 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-import h11
 import trio
 
+from support.http import HttpLimits, Request, Response, serve_http_connection
 from tracker.config import TrackerConfig
 from tracker.connection import ConnectionContext, serve_connection
 from tracker.connection_slots import ConnectionSlots
 from tracker.errors import ConfigError, TrackerError
-from tracker.http import read_request, response_bytes
 from tracker.listeners import open_listeners
 from tracker.probe import ProbeRunner
 from tracker.prometheus_metrics import TrackerMetrics
@@ -41,6 +40,11 @@ log = logging.getLogger("tracker")
 # accept() failures that mean "out of resources for now", as in trio.serve_listeners
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 _ACCEPT_BACKOFF_S = 0.1
+_METRICS_LIMITS = HttpLimits(
+    max_head_bytes=8192, max_header_count=64, max_body_bytes=0,
+    idle_timeout_s=10.0, request_timeout_s=10.0, response_timeout_s=None, linger_s=0,
+)
+_METRICS_TYPE = [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]
 
 
 @dataclass
@@ -138,23 +142,16 @@ async def _expire_peers(config: TrackerConfig, service: TrackerService) -> None:
 
 
 async def _serve_metrics(listeners: list[trio.SocketListener], metrics: TrackerMetrics) -> None:
+    async def render(request: Request) -> Response:
+        if request.path != "/metrics":
+            return Response(404, _METRICS_TYPE, b"see /metrics\n")
+        return Response(200, _METRICS_TYPE, metrics.render())
+
     async def handle(stream: trio.SocketStream) -> None:
-        conn = h11.Connection(h11.SERVER)
-        with trio.move_on_after(10):
-            request = await read_request(stream, conn, max_request_bytes=8192, max_header_count=64)
-            if isinstance(request, h11.Request):
-                ok = request.target.partition(b"?")[0] == b"/metrics"
-                body = metrics.render() if ok else b"see /metrics\n"
-                await stream.send_all(
-                    response_bytes(
-                        conn,
-                        200 if ok else 404,
-                        body,
-                        close=True,
-                        content_type=b"text/plain; version=0.0.4; charset=utf-8",
-                    )
-                )
-        await trio.aclose_forcefully(stream)
+        try:
+            await serve_http_connection(stream, render, _METRICS_LIMITS, log=log)
+        finally:
+            await trio.aclose_forcefully(stream)
 
     await trio.serve_listeners(handle, listeners)
 

@@ -28,22 +28,30 @@ from urllib.parse import quote
 import trio
 
 from peernode.errors import ContainerError, PeernodeError
-from peernode.playback.http import (
-    DEFAULT_HTTP_LIMITS,
-    AbortResponse,
-    HttpLimits,
-    HttpRequest,
-    ResponseWriter,
-    serve_http_connection,
-)
 from peernode.playback.plan import DEFAULT_READ_AHEAD, ReadAheadPolicy
 from peernode.playback.ranges import UNSATISFIABLE, ByteRange, FilmLayout, parse_range
 from peernode.playback.source import FilmSource
 from peernode.runtime.download import Download, RentalExpiredError
 from peernode.runtime.node import Node
 from support.hostport import format_hostport
+from support.http import (
+    AbortResponse,
+    BodyStream,
+    BodyWriter,
+    HttpLimits,
+    Request,
+    Response,
+    serve_http_connection,
+    text_response,
+)
 
-__all__ = ["PLAYBACK_SESSION_SETTINGS", "PlaybackServer", "serve_playback", "start_playback"]
+__all__ = [
+    "DEFAULT_PLAYBACK_LIMITS",
+    "PLAYBACK_SESSION_SETTINGS",
+    "PlaybackServer",
+    "serve_playback",
+    "start_playback",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +63,12 @@ log = logging.getLogger(__name__)
 # 0.43-0.72 s with this node tuned, 0.31-0.40 / 0.43 s with the seeding
 # customers' nodes tuned too (their rate limiter paces what they send).
 PLAYBACK_SESSION_SETTINGS: Mapping[str, object] = MappingProxyType({"tick_interval": 100})
+
+# Players send small GET/HEAD requests and may pause long between requests on a
+# kept-alive connection; a response may wait for pieces (unbounded).
+DEFAULT_PLAYBACK_LIMITS = HttpLimits(
+    max_head_bytes=16 * 1024, max_body_bytes=16 * 1024, idle_timeout_s=75.0, request_timeout_s=10.0
+)
 
 _TOKEN_BYTES = 32  # 256 bits: not guessable, even by a local user trying for the rental's life
 
@@ -90,15 +104,19 @@ class PlaybackServer:
 
     async def serve_connection(self, stream: trio.abc.Stream) -> None:
         """Serve one accepted connection (503 to every request when all slots are taken)."""
-        try:
-            self._slots.acquire_nowait()
-        except trio.WouldBlock:
-            await serve_http_connection(stream, _busy, self._limits)
-            return
-        try:
-            await serve_http_connection(stream, self.respond, self._limits)
-        finally:
-            self._slots.release()
+        async with stream:
+            try:
+                self._slots.acquire_nowait()
+            except trio.WouldBlock:
+                await serve_http_connection(stream, _busy, self._limits, log=log)
+                return
+            try:
+                # a player that seeks closes its connection: what its response asked
+                # of libtorrent is withdrawn at once, not when the pieces arrive
+                await serve_http_connection(stream, self.respond, self._limits, log=log,
+                                            cancel_when_client_leaves=True)
+            finally:
+                self._slots.release()
 
     async def warm_up(self) -> None:
         """Fetch the header and the film's first pieces before the player asks for them."""
@@ -108,32 +126,25 @@ class PlaybackServer:
         except (ContainerError, RentalExpiredError) as e:
             log.error("%s: cannot prepare playback: %s", self._source.film_id, e)
 
-    async def respond(self, request: HttpRequest, writer: ResponseWriter) -> None:
+    async def respond(self, request: Request) -> Response:
         """Answer one request of the playback URL."""
         if not secrets.compare_digest(request.path.encode("latin-1"), self.path.encode()):
-            await writer.simple(404, "not found")
-            return
+            return text_response(404, "not found")
         if request.method not in ("GET", "HEAD"):
-            await writer.simple(405, "only GET and HEAD", [("Allow", "GET, HEAD")])
-            return
+            return text_response(405, "only GET and HEAD", [("Allow", "GET, HEAD")])
         refusal = self._source.rental_refusal()
         if refusal is not None:
-            await writer.simple(403, refusal)
-            return
+            return text_response(403, refusal)
         try:
             layout = await self._source.open()
         except ContainerError as e:
             log.error("%s: cannot decrypt the film: %s", self._source.film_id, e)
-            await writer.simple(500, f"the film cannot be decrypted: {e}")
-            return
+            return text_response(500, f"the film cannot be decrypted: {e}")
         except RentalExpiredError as e:
-            await writer.simple(403, str(e))
-            return
-        await self._send_film(request, writer, layout)
+            return text_response(403, str(e))
+        return self._film_response(request, layout)
 
-    async def _send_film(
-        self, request: HttpRequest, writer: ResponseWriter, layout: FilmLayout
-    ) -> None:
+    def _film_response(self, request: Request, layout: FilmLayout) -> Response:
         total = layout.plaintext_bytes
         header = layout.header
         etag = f'"{header.digest.hex()[:32]}"'
@@ -143,15 +154,14 @@ class PlaybackServer:
             ("ETag", etag),
             ("Cache-Control", "no-store"),  # decrypted rental content: no caches
         ]
-        range_header = request.headers.get("range")
+        range_header = request.header("range")
         # RFC 9110 13.1.5: with a validator other than ours, send the whole film.
-        if request.headers.get("if-range", etag) != etag:
+        if request.header("if-range") not in (None, etag):
             range_header = None
         answer = parse_range(range_header, total)
         if answer is UNSATISFIABLE:
-            await writer.simple(416, "range not satisfiable",
-                                [("Content-Range", UNSATISFIABLE.content_range(total))])
-            return
+            return text_response(416, "range not satisfiable",
+                                 [("Content-Range", UNSATISFIABLE.content_range(total))])
         wanted: ByteRange | None = answer if isinstance(answer, ByteRange) else None
         if wanted is not None:
             status = 206
@@ -160,14 +170,20 @@ class PlaybackServer:
             status = 200
             wanted = ByteRange(0, total - 1) if total else None
         headers.append(("Content-Length", str(wanted.length if wanted else 0)))
-        await writer.start(status, headers)
-        if wanted is not None and not writer.is_head:
-            await self._stream(wanted, writer)
-        await writer.finish()
+        return Response(status, headers, self._film_bytes(wanted))
 
-    async def _stream(self, wanted: ByteRange, writer: ResponseWriter) -> None:
+    def _film_bytes(self, wanted: ByteRange | None) -> BodyStream:
+        """The body: ``wanted`` decrypted as its pieces arrive (never run for HEAD)."""
+
+        async def send(write: BodyWriter) -> None:
+            if wanted is not None:
+                await self._stream(wanted, write)
+
+        return send
+
+    async def _stream(self, wanted: ByteRange, write: BodyWriter) -> None:
         try:
-            await self._source.stream(wanted.start, wanted.stop, writer.write)
+            await self._source.stream(wanted.start, wanted.stop, write)
         except ContainerError as e:
             log.error("%s: bytes %d-%d: %s; response cut short",
                       self._source.film_id, wanted.start, wanted.end, e)
@@ -177,8 +193,8 @@ class PlaybackServer:
             raise AbortResponse from None
 
 
-async def _busy(_request: HttpRequest, writer: ResponseWriter) -> None:
-    await writer.simple(503, "too many playback connections", [("Connection", "close")])
+async def _busy(_request: Request) -> Response:
+    return text_response(503, "too many playback connections", close=True)
 
 
 async def start_playback(node: Node, download: Download) -> str:
@@ -200,7 +216,7 @@ async def serve_playback(
     port: int = 0,
     wall_clock: Callable[[], datetime] = _utc_now,
     policy: ReadAheadPolicy = DEFAULT_READ_AHEAD,
-    limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+    limits: HttpLimits = DEFAULT_PLAYBACK_LIMITS,
     max_connections: int = 16,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:

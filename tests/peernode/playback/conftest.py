@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -173,3 +174,41 @@ async def ffprobe(url: str) -> dict[str, Any]:
     )
     parsed: dict[str, Any] = json.loads(result.stdout)
     return parsed
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A response read to its end; ``complete`` is False if the server cut the body short."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    complete: bool
+
+
+async def fetch(
+    url: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    client: httpx.AsyncClient | None = None,
+    on_head: Callable[[int], None] | None = None,
+) -> Fetched:
+    """One request with httpx (on ``client``'s kept-alive connections, or a fresh client).
+
+    ``on_head(status)`` is called once the status line and headers are in.
+    """
+    if client is None:
+        async with httpx.AsyncClient(timeout=60) as fresh:
+            return await fetch(url, method=method, headers=headers, client=fresh,
+                               on_head=on_head)
+    async with client.stream(method, url, headers=headers) as response:
+        if on_head is not None:
+            on_head(response.status_code)
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_raw():
+                body += chunk
+        except httpx.RemoteProtocolError:  # closed before the promised Content-Length
+            return Fetched(response.status_code, response.headers, bytes(body), False)
+    return Fetched(response.status_code, response.headers, bytes(body), True)

@@ -15,9 +15,8 @@ import trio
 
 from certs import generate_node_key, save_node_key
 from certs.authority import CA, IssuedCert, make_rental_bundle
-from peernode.testing.playback_client import fetch_url
 
-from .conftest import Film, running_origin
+from .conftest import Film, fetch, running_origin
 
 PEERNODE = [sys.executable, "-m", "peernode"]
 
@@ -70,7 +69,7 @@ async def test_play_prints_the_url_serves_the_film_and_resumes_from_its_director
              "--peer", f"{origin[0]}:{origin[1]}"], nursery)
         assert url.startswith("http://127.0.0.1:")
         assert url.endswith(f"/{film.film_id}")
-        part = await fetch_url(url, headers=[("Range", "bytes=1000-1999")])
+        part = await fetch(url, headers={"Range": "bytes=1000-1999"})
         assert part.body == film.plaintext[1000:2000]
         assert await stop(process) == 0
 
@@ -79,7 +78,7 @@ async def test_play_prints_the_url_serves_the_film_and_resumes_from_its_director
             [str(download_dir), "--rental", str(rental), "--node-key", str(key_path),
              "--peer", f"{origin[0]}:{origin[1]}"], nursery)
         assert again != url  # a fresh token every run
-        tail = await fetch_url(again, headers=[("Range", "bytes=-5000")])
+        tail = await fetch(again, headers={"Range": "bytes=-5000"})
         assert tail.body == film.plaintext[-5000:]
         assert await stop(process) == 0
     assert (download_dir / film.film_id).exists()

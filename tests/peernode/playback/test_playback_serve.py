@@ -7,15 +7,15 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 
 from peernode.container.header import CONTAINER_SEGMENT_BYTES, SEGMENT_TAG_BYTES
 from peernode.errors import PeernodeError
 from peernode.playback.server import serve_playback
-from peernode.testing.playback_client import fetch_url, open_http_connection
 
-from .conftest import Film, RentalFactory, complete_download, playback
+from .conftest import Film, RentalFactory, complete_download, fetch, playback
 
 
 async def test_range_requests_answer_the_original_bytes(
@@ -25,7 +25,7 @@ async def test_range_requests_answer_the_original_bytes(
     total = len(data)
     async with complete_download(film, rent, tmp_path / "c") as download, \
             playback(download) as url:
-        whole = await fetch_url(url)
+        whole = await fetch(url)
         assert whole.status == 200
         assert whole.body == data
         assert whole.headers["content-type"] == "video/mp4"
@@ -40,21 +40,20 @@ async def test_range_requests_answer_the_original_bytes(
             f"bytes=100-{total + 5000}": (100, total - 1),  # past the end: clamped
         }
         for header, (first, last) in cases.items():
-            part = await fetch_url(url, headers=[("Range", header)])
+            part = await fetch(url, headers={"Range": header})
             assert part.status == 206, header
             assert part.body == data[first : last + 1], header
             assert part.headers["content-range"] == f"bytes {first}-{last}/{total}"
         for header in (f"bytes={total}-", f"bytes={total + 10}-{total + 20}", "bytes=-0"):
-            refused = await fetch_url(url, headers=[("Range", header)])
+            refused = await fetch(url, headers={"Range": header})
             assert refused.status == 416, header
             assert refused.headers["content-range"] == f"bytes */{total}"
-        head = await fetch_url(url, method="HEAD", headers=[("Range", "bytes=10-19")])
+        head = await fetch(url, method="HEAD", headers={"Range": "bytes=10-19"})
         assert (head.status, head.body) == (206, b"")
         assert head.headers["content-length"] == "10"
-        stale = await fetch_url(url, headers=[("Range", "bytes=0-9"), ("If-Range", '"other"')])
+        stale = await fetch(url, headers={"Range": "bytes=0-9", "If-Range": '"other"'})
         assert stale.status == 200  # a validator we did not issue: the whole film
-        fresh = await fetch_url(url, headers=[("Range", "bytes=0-9"),
-                                             ("If-Range", whole.headers["etag"])])
+        fresh = await fetch(url, headers={"Range": "bytes=0-9", "If-Range": whole.headers["etag"]})
         assert (fresh.status, fresh.body) == (206, data[:10])
 
 
@@ -64,16 +63,16 @@ async def test_keep_alive_and_concurrent_readers_at_different_offsets(
     data = film.plaintext
     async with complete_download(film, rent, tmp_path / "c") as download, \
             playback(download) as url:
-        async with open_http_connection(url) as (http, target):
+        async with httpx.AsyncClient(timeout=60) as client:
             for first in (0, 500_000, 5):  # one connection, several requests
-                wanted = [("Range", f"bytes={first}-{first + 99}")]
-                part = await http.request(target, headers=wanted)
+                wanted = {"Range": f"bytes={first}-{first + 99}"}
+                part = await fetch(url, headers=wanted, client=client)
                 assert part.body == data[first : first + 100]
 
         results: dict[int, bytes] = {}
 
         async def read_from(offset: int) -> None:
-            response = await fetch_url(url, headers=[("Range", f"bytes={offset}-")])
+            response = await fetch(url, headers={"Range": f"bytes={offset}-"})
             results[offset] = response.body
 
         async with trio.open_nursery() as nursery:
@@ -90,11 +89,11 @@ async def test_a_wrong_token_or_method_gets_nothing(
         base, token, film_id = url.rsplit("/", 2)
         for wrong in (f"{base}/{token[:-1]}x/{film_id}", f"{base}/{film_id}",
                       f"{base}/{token}/other-film", f"{base}/"):
-            response = await fetch_url(wrong)
+            response = await fetch(wrong)
             assert response.status == 404, wrong
             assert film.plaintext[:100] not in response.body
-        assert (await fetch_url(url, method="DELETE")).status == 405
-        assert (await fetch_url(url + "?t=1", headers=[("Range", "bytes=0-3")])).status == 206
+        assert (await fetch(url, method="DELETE")).status == 405
+        assert (await fetch(url + "?t=1", headers={"Range": "bytes=0-3"})).status == 206
 
 
 async def test_after_the_rental_ends_playback_is_refused(
@@ -103,10 +102,10 @@ async def test_after_the_rental_ends_playback_is_refused(
     now = [datetime.now(UTC)]
     async with complete_download(film, rent, tmp_path / "c") as download, \
             playback(download, wall_clock=lambda: now[0]) as url:
-        assert (await fetch_url(url, headers=[("Range", "bytes=0-9")])).status == 206
+        assert (await fetch(url, headers={"Range": "bytes=0-9"})).status == 206
         now[0] = download.rental.not_after
-        refused = await fetch_url(url, headers=[("Range", "bytes=0-9")])
-        head = await fetch_url(url, method="HEAD")
+        refused = await fetch(url, headers={"Range": "bytes=0-9"})
+        head = await fetch(url, method="HEAD")
     assert refused.status == 403
     assert b"ended" in refused.body
     assert film.plaintext[:10] not in refused.body
@@ -126,9 +125,9 @@ async def test_a_tampered_segment_ends_the_response_without_a_wrong_byte(
             f.write(bytes([byte ^ 0x01]))
         with caplog.at_level(logging.ERROR, logger="peernode.playback.server"):
             async with playback(download) as url:
-                whole = await fetch_url(url)
-                tail = await fetch_url(url, headers=[("Range", "bytes=2000000-")])
-                before = await fetch_url(url, headers=[("Range", "bytes=0-99999")])
+                whole = await fetch(url)
+                tail = await fetch(url, headers={"Range": "bytes=2000000-"})
+                before = await fetch(url, headers={"Range": "bytes=0-99999"})
     bad_start = bad_segment * (CONTAINER_SEGMENT_BYTES - SEGMENT_TAG_BYTES)
     assert not whole.complete
     assert len(whole.body) <= bad_start
@@ -151,7 +150,7 @@ async def test_a_tampered_header_serves_nothing(
             f.write(b"video/mp5")
         with caplog.at_level(logging.ERROR, logger="peernode.playback.server"):
             async with playback(download) as url:
-                response = await fetch_url(url, headers=[("Range", "bytes=0-99")])
+                response = await fetch(url, headers={"Range": "bytes=0-99"})
     assert response.status == 500
     assert film.plaintext[:100] not in response.body
     assert any("does not authenticate" in r.getMessage() for r in caplog.records)

@@ -12,13 +12,14 @@ import trio
 from certs.authority import IssuedCert
 from peernode.container.header import CONTAINER_SEGMENT_BYTES, parse_header
 from peernode.playback.ranges import FilmLayout
-from peernode.testing.playback_client import HttpResponse, fetch_url
 
 from .conftest import (
     FILM_SECONDS,
+    Fetched,
     Film,
     RentalFactory,
     client_download,
+    fetch,
     ffprobe,
     playback,
     running_origin,
@@ -66,11 +67,11 @@ async def test_a_response_in_progress_stops_when_the_rental_ends(
             client_download(film, rent, tmp_path / "c", peers=[origin]) as (_node, download), \
             playback(download, wall_clock=lambda: now[0]) as url, \
             trio.open_nursery() as nursery:
-        responses: list[HttpResponse] = []
+        responses: list[Fetched] = []
         begun = trio.Event()
 
         async def watch() -> None:
-            responses.append(await fetch_url(url, on_head=lambda _status: begun.set()))
+            responses.append(await fetch(url, on_head=lambda _status: begun.set()))
 
         nursery.start_soon(watch)
         with trio.fail_after(30):
@@ -111,7 +112,7 @@ async def test_a_reader_that_leaves_withdraws_what_it_asked_for_at_once(
 
             async def seek_far() -> None:
                 with reader:
-                    await fetch_url(url, headers=[("Range", f"bytes={far}-")])
+                    await fetch(url, headers={"Range": f"bytes={far}-"})
 
             nursery.start_soon(seek_far)
             with trio.fail_after(30):  # the reader is waiting for its pieces
