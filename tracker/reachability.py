@@ -71,7 +71,11 @@ class ReachabilityTable:
         self._failures: dict[bytes, int] = {}  # address -> failed probes in a row
 
     def class_of(self, address: bytes) -> Reachability:
-        """The class of a compact address: its last probe result, else unknown."""
+        """The class of a compact address: its last probe result, else unknown.
+
+        A first failure awaiting its retry is still unknown: one refused connect while
+        the node's router may still be mapping its port is no evidence yet.
+        """
         return self._class.get(address, Reachability.UNKNOWN)
 
     @property
@@ -166,7 +170,8 @@ class ReachabilityTable:
         results.pop(address, None)
         cls = Reachability.CONNECTABLE if connected else Reachability.UNREACHABLE
         results[address] = (cls, now)
-        self._class[address] = cls
+        # the class peer lists use: a first failure awaiting its retry is no evidence yet
+        self._class[address] = Reachability.UNKNOWN if self.wants_retry(address) else cls
         while len(results) > self.policy.max_entries:  # oldest result first
             oldest = next(iter(results))
             del results[oldest], self._class[oldest]

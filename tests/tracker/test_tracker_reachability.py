@@ -14,6 +14,8 @@ def a(n: int, port: int = 7000) -> bytes:
 
 
 def table(**kw: float) -> ReachabilityTable:
+    """A table whose first failure is final (the retry has a test of its own)."""
+    kw.setdefault("first_retry_s", 0.0)
     return ReachabilityTable(ProbePolicy(**kw))  # type: ignore[arg-type]
 
 
@@ -97,10 +99,12 @@ def test_only_a_first_failure_is_retried_and_the_retry_obeys_the_rate_limits() -
     assert table.consider(a, 0.0) is ProbeVerdict.PROBE
     table.record(a, False, 0.1)
     assert table.wants_retry(a)
+    assert table.class_of(a) is Reachability.UNKNOWN  # one failure: no evidence yet
     assert table.consider(a, 1.0) is ProbeVerdict.CACHED  # an announce: the failure is cached
     assert table.consider(a, 20.1, retry=True) is ProbeVerdict.PROBE
     table.record(a, False, 20.2)
     assert not table.wants_retry(a)  # a second failure in a row: wait for the TTL
+    assert table.class_of(a) is Reachability.UNREACHABLE
     assert table.consider(a, 21.0, retry=True) is ProbeVerdict.CACHED
     b = bytes([10, 0, 0, 1, 0x1A, 0xE2])  # the same IP: its per-IP budget (2) is spent
     assert table.consider(b, 22.0) is ProbeVerdict.RATE_LIMITED
