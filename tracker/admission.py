@@ -86,6 +86,8 @@ class Reason(enum.StrEnum):
     EXPIRED = "expired"
     NOT_YET_VALID = "not_yet_valid"
     REVOKED = "revoked"
+    CRL_EXPIRED = "crl_expired"
+    """The tracker's CRL is past nextUpdate + grace: it cannot tell who is revoked."""
 
 
 _FAILURE_TEXT = {
@@ -94,6 +96,7 @@ _FAILURE_TEXT = {
     Reason.EXPIRED: "rental has expired",
     Reason.NOT_YET_VALID: "rental is not valid yet",
     Reason.REVOKED: "rental has been revoked",
+    Reason.CRL_EXPIRED: "the tracker's revocation list is out of date; retry later",
 }
 
 

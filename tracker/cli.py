@@ -13,6 +13,7 @@ import trio
 
 from support.hostport import format_hostport, parse_hostport
 from tracker.config import TrackerConfig
+from tracker.errors import ConfigError
 
 if TYPE_CHECKING:  # the server (and Redis) load only when `peernode tracker` runs
     from tracker.server import RunningTracker
@@ -59,6 +60,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="directory of the films' .torrent files",
     )
     p.add_argument("--crl", type=Path, metavar="crl.pem", help="the CA's revocation list")
+    p.add_argument("--no-crl", action="store_true",
+                   help="run without a CRL: nothing is ever revoked (must be said explicitly)")
     p.add_argument(
         "--listen",
         required=True,
@@ -93,6 +96,11 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
 
     Raises `ConfigError` for a bad file and `support.errors.InputError` for a bad address.
     """
+    if args.crl is None and not args.no_crl:
+        raise ConfigError("give --crl crl.pem (the CA's revocation list), or --no-crl to run"
+                          " with nothing ever revoked")
+    if args.crl is not None and args.no_crl:
+        raise ConfigError("--crl and --no-crl contradict each other")
     (listen_host, listen_port), *more_listen = [parse_hostport(a) for a in args.listen]
     metrics_host, metrics_port = parse_hostport(args.metrics) if args.metrics else (None, None)
     flags = {

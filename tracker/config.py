@@ -140,7 +140,11 @@ class TrackerConfig:
     library_dir: Path
     """Directory of the films' ``.torrent`` files, reloaded when it changes."""
     crl_path: Path | None = None
-    """The CA's CRL (PEM), reloaded when it changes; ``None``: nothing revoked."""
+    """The CA's CRL (PEM), reloaded when it changes; ``None``: nothing revoked (the
+    command line wants ``--no-crl`` said explicitly for that)."""
+    crl_grace_s: float = 3600.0
+    """How long past its nextUpdate the CRL is still used (with a warning and a
+    metric); after that the tracker refuses every rental until a fresh CRL arrives."""
     listen_host: str = "127.0.0.1"
     """Host ``::`` listens on IPv6 and IPv4 (all interfaces) on one port."""
     listen_port: int = 0
@@ -194,6 +198,8 @@ class TrackerConfig:
         for name in ("handshake_timeout_s", "idle_timeout_s", "reload_poll_s", "expire_every_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.crl_grace_s < 0:
+            raise ConfigError("crl_grace_s must not be negative")
         if self.shutdown_grace_s < 0:
             raise ConfigError("shutdown_grace_s must not be negative")
         if self.tls_session_tickets < 0:

@@ -195,6 +195,16 @@ class TrackerMetrics(Collector):
             "tracker_catalog_torrents", "Info-hashes the tracker serves", value=len(service.catalog)
         )
         yield GaugeMetricFamily(
+            "tracker_crl_seconds_past_next_update",
+            "How long the CRL in use is past its nextUpdate (0 when fresh)",
+            value=service.crl_seconds_past_next_update,
+        )
+        yield GaugeMetricFamily(
+            "tracker_crl_expired",
+            "1 while the CRL is past nextUpdate + grace and every rental is refused",
+            value=1.0 if service.crl_expired else 0.0,
+        )
+        yield GaugeMetricFamily(
             "tracker_revoked_serials",
             "Serials on the loaded CRL",
             value=len(service.revoked_serials),

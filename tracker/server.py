@@ -14,6 +14,7 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import trio
 
@@ -21,6 +22,7 @@ from support.http import HttpLimits, Request, Response, serve_http_connection
 from tracker.config import TrackerConfig
 from tracker.connection import ConnectionContext, serve_connection
 from tracker.connection_slots import ConnectionSlots
+from tracker.crl_policy import CrlFreshness, CrlGuard
 from tracker.errors import ConfigError, TrackerError
 from tracker.listeners import open_listeners
 from tracker.probe import ProbeRunner
@@ -31,7 +33,13 @@ from tracker.redis_backend.store import RedisStore, RedisUnavailable
 from tracker.service import TrackerService
 from tracker.swarm import Swarms
 from tracker.tls import load_ca_certificate, server_ssl_context
-from tracker.watched_files import Stamp, crl_stamp, library_stamp, load_library, load_revoked
+from tracker.watched_files import (
+    Stamp,
+    crl_stamp,
+    library_stamp,
+    load_crl_snapshot,
+    load_library,
+)
 
 __all__ = ["RunningTracker", "serve_tracker"]
 
@@ -92,6 +100,8 @@ class _Sources:
         self._metrics = metrics
         self._ca = load_ca_certificate(config.ca_path)
         self._stamps: dict[str, Stamp] = {}
+        self.crl_guard = CrlGuard(grace=timedelta(seconds=config.crl_grace_s))
+        self._crl_freshness = CrlFreshness.MISSING
 
     def _changed(self, source: str, stamp: Stamp, force: bool) -> bool:
         changed = force or self._stamps.get(source) != stamp
@@ -112,9 +122,30 @@ class _Sources:
         """Reload the revoked serials if the CRL changed (blocking); `CrlError` on failure."""
         crl_path = self._config.crl_path
         if crl_path is not None and self._changed("crl", crl_stamp(crl_path), force):
-            revoked = load_revoked(crl_path, self._ca)
+            # an older CRL than the one in use raises CrlRollback (a CrlError): the
+            # revocations already known are kept
+            revoked = self.crl_guard.accept(load_crl_snapshot(crl_path, self._ca))
             self._service.revoked_serials = revoked
             log.info("CRL loaded: %d revoked serials", len(revoked))
+        self.check_crl_freshness(datetime.now(UTC))
+
+    def check_crl_freshness(self, now: datetime) -> None:
+        """Warn past the CRL's nextUpdate; past the grace, refuse every rental (fail closed)."""
+        if self._config.crl_path is None:
+            return
+        freshness = self.crl_guard.freshness(now)
+        service = self._service
+        service.crl_seconds_past_next_update = self.crl_guard.seconds_past_next_update(now)
+        service.crl_expired = freshness is CrlFreshness.EXPIRED
+        if freshness is not self._crl_freshness:
+            self._crl_freshness = freshness
+            if freshness is CrlFreshness.STALE:
+                log.warning("the CRL is past its nextUpdate: re-sign it (peernode ca crl);"
+                            " rentals are refused after the grace of %.0f s",
+                            self._config.crl_grace_s)
+            elif freshness is CrlFreshness.EXPIRED:
+                log.error("the CRL is past its nextUpdate and the grace: refusing every"
+                          " rental until a fresh CRL arrives")
 
     async def watch(self, running: RunningTracker) -> None:
         """Poll for changes every ``reload_poll_s``; reload at once on `RunningTracker.reload`."""

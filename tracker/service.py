@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from ipaddress import IPv4Address, IPv6Address
 
-from tracker.admission import CertInfo, Decision, admit, admit_scrape
+from tracker.admission import CertInfo, Decision, Reason, admit, admit_scrape
 from tracker.catalog import Catalog
 from tracker.errors import MalformedRequest, UnknownPath
 from tracker.reachability import ProbeVerdict
@@ -76,6 +76,11 @@ class TrackerService:
         self.catalog = catalog if catalog is not None else Catalog()
         self.revoked_serials = revoked_serials
         self.max_scrape_hashes = max_scrape_hashes
+        self.crl_expired = False
+        """Set by the shell when the CRL is past nextUpdate + grace: every rental is
+        refused (fail closed; origins are still served) until a fresh CRL arrives."""
+        self.crl_seconds_past_next_update = 0.0
+        """How stale the CRL is (0 when fresh), for the metrics."""
         self.probe_sink: Callable[[bytes], bool] | None = None
         """Where probes are queued (the shell's `ProbeRunner.submit`: False if it is
         full); ``None``: no probing (every peer stays unknown)."""
@@ -137,6 +142,8 @@ class TrackerService:
             )
             return Outcome(RequestKind.SCRAPE, HTTP_OK, body, decision)
         decision = admit(cert, request.info_hash, self.catalog, self.revoked_serials, wall_now)
+        if self.crl_expired and decision.reason is Reason.ADMITTED:
+            decision = Decision(Reason.CRL_EXPIRED, decision.film, decision.serial)
         if not decision.admitted:
             # a refused client retries at the announce interval, not in a tight loop
             body = encode_failure(

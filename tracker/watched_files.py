@@ -14,8 +14,9 @@ from pathlib import Path
 import libtorrent as lt
 from cryptography import x509
 
-from certs import CertsError, read_crl_file, revoked_serials, verify_crl
+from certs import CertsError, read_crl_file, verify_crl
 from tracker.catalog import Catalog
+from tracker.crl_policy import CrlSnapshot, snapshot_of
 from tracker.errors import CrlError, LibraryError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "catalog_from_torrents",
     "crl_stamp",
     "library_stamp",
+    "load_crl_snapshot",
     "load_library",
     "load_revoked",
 ]
@@ -108,8 +110,8 @@ def crl_stamp(crl_path: Path) -> Stamp:
         raise CrlError(f"CRL {crl_path} cannot be read: {e.strerror}") from None
 
 
-def load_revoked(crl_path: Path, ca: x509.Certificate) -> frozenset[int]:
-    """The serials revoked by the CRL at ``crl_path``, which ``ca`` must have signed.
+def load_crl_snapshot(crl_path: Path, ca: x509.Certificate) -> CrlSnapshot:
+    """The CRL at ``crl_path``, which ``ca`` must have signed, as the tracker keeps it.
 
     Raises `CrlError` if the file is missing, malformed or not signed by ``ca``.
     """
@@ -118,4 +120,9 @@ def load_revoked(crl_path: Path, ca: x509.Certificate) -> frozenset[int]:
         verify_crl(crl, ca)
     except CertsError as e:
         raise CrlError(str(e)) from None
-    return revoked_serials(crl)
+    return snapshot_of(crl)
+
+
+def load_revoked(crl_path: Path, ca: x509.Certificate) -> frozenset[int]:
+    """The serials revoked by the CRL at ``crl_path`` (see `load_crl_snapshot`)."""
+    return load_crl_snapshot(crl_path, ca).revoked

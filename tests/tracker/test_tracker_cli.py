@@ -168,3 +168,14 @@ def _toml(tmp: Path, text: str) -> Path:
 def _loosen(pki: Pki) -> str:
     pki.key_path.chmod(0o644)
     return ""
+
+
+def test_running_without_a_crl_must_be_said_explicitly(pki: Pki) -> None:
+    argv = tracker_argv(pki, "--listen", "127.0.0.1:0")
+    without = argv[: argv.index("--crl")] + argv[argv.index("--crl") + 2 :]
+    for args, message in ((without, "--no-crl"), ([*argv, "--no-crl"], "contradict")):
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        assert proc.returncode != 0
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith("error: ")
+        assert message in line
