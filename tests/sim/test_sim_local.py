@@ -38,6 +38,10 @@ async def _start_nodes_then_start_the_tracker_twice(plan: SwarmPlan, workdir: Pa
         await swarm.start_tracker()
         await swarm.start_origin()
         await swarm.start_client(plan.clients[0])
+        # A just-forked child shows its parent's command line until it execs.
+        with trio.move_on_after(10):
+            while len(_running_under(workdir)) < 3:
+                await trio.sleep(0.05)
         assert len(_running_under(workdir)) == 3
         await swarm.start_tracker()
 
