@@ -27,7 +27,6 @@ __all__ = [
     "library_stamp",
     "load_crl_snapshot",
     "load_library",
-    "load_revoked",
 ]
 
 Stamp = tuple[tuple[str, int, int, int], ...]
@@ -121,8 +120,3 @@ def load_crl_snapshot(crl_path: Path, ca: x509.Certificate) -> CrlSnapshot:
     except CertsError as e:
         raise CrlError(str(e)) from None
     return snapshot_of(crl)
-
-
-def load_revoked(crl_path: Path, ca: x509.Certificate) -> frozenset[int]:
-    """The serials revoked by the CRL at ``crl_path`` (see `load_crl_snapshot`)."""
-    return load_crl_snapshot(crl_path, ca).revoked
