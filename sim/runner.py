@@ -54,6 +54,7 @@ async def run_simulation(
                                         workdir=Path(tmp), show=show, say=say)
     async with backend.open_swarm(plan, workdir) as swarm:
         record = await drive_swarm(swarm, plan, show=show, say=say)
+        measured = await swarm.measure()
     seen = await swarm.collect()
     outcomes = tuple(
         client_outcome(c, record.fates[c.name], seen[c.name].samples, seen[c.name].summary,
@@ -63,7 +64,8 @@ async def run_simulation(
     samples = {name: o.samples for name, o in seen.items()}
     report = SimulationReport(
         scenario=scenario, seed=seed, backend=backend.name, plan=plan, record=record,
-        figures=swarm_figures(outcomes, swarm.film_bytes, scenario.origin.upload_bps),
+        figures=swarm_figures(outcomes, swarm.film_bytes, scenario.origin.upload_bps,
+                              origin_bytes_measured=measured.origin_bytes_measured),
         outcomes=outcomes,
         film_intact={name: o.film_intact for name, o in seen.items()},
         throughput=tuple(swarm_throughput(samples, record.t0_unix)),

@@ -20,7 +20,7 @@ from sim.scenario.addresses import AddressPool
 from sim.scenario.model import StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
 
-__all__ = ["Backend", "ClientObservation", "Swarm"]
+__all__ = ["Backend", "ClientObservation", "Swarm", "SwarmMeasurements"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,22 @@ class ClientObservation:
     @property
     def progress(self) -> float:
         return self.samples[-1].progress if self.samples else 0.0
+
+
+@dataclass(frozen=True)
+class SwarmMeasurements:
+    """What a backend measured of the whole swarm at the end of a run, before teardown;
+    None where it cannot measure that."""
+
+    origin_bytes_measured: int | None = None
+    """Payload bytes the origin seeder says it sent (its own counters, every session)."""
+    origin_bytes_kernel: int | None = None
+    """Bytes the kernel counted leaving the origin's interface (docker backend)."""
+    reachability: Mapping[str, str] | None = None
+    """The tracker's class of each client address (``connectable``, ``unreachable``,
+    ``unknown``), read from its operator-only metrics listener."""
+    arrival_spread_s: float | None = None
+    """The largest gap between a client's planned and actual start (seconds)."""
 
 
 class Swarm(Protocol):
@@ -88,6 +104,11 @@ class Swarm(Protocol):
 
     def observe(self, client: ClientPlan) -> ClientObservation:
         """What has been seen of ``client`` so far (cheap: called every poll)."""
+        ...
+
+    async def measure(self) -> SwarmMeasurements:
+        """Measure the swarm as a whole (origin counters, tracker classes), while every
+        node still runs: called once, after the driver is done and before teardown."""
         ...
 
     async def collect(self) -> dict[str, ClientObservation]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import trio
 
-from sim.backends.base import ClientObservation, Swarm
+from sim.backends.base import ClientObservation, Swarm, SwarmMeasurements
 from sim.backends.launcher import STOP_GRACE_S, fetch_args, seed_args, tracker_args, wait_started
 from sim.backends.observation import ClientRecords
 from sim.backends.provision import SwarmFiles, provision_swarm
@@ -210,6 +210,9 @@ class DockerSwarm:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
+
+    async def measure(self) -> SwarmMeasurements:
+        return SwarmMeasurements()
 
     async def collect(self) -> dict[str, ClientObservation]:
         return await self._records.collect(self._plan, self._exited)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import trio
 
-from sim.backends.base import ClientObservation, Swarm
+from sim.backends.base import ClientObservation, Swarm, SwarmMeasurements
 from sim.backends.launcher import (
     ProcessGroup,
     fetch_args,
@@ -125,6 +125,9 @@ class LocalSwarm:
     async def aclose(self) -> None:
         """Stop every process still running: SIGTERM, then SIGKILL after the grace period."""
         await self._group.aclose()
+
+    async def measure(self) -> SwarmMeasurements:
+        return SwarmMeasurements()
 
     async def collect(self) -> dict[str, ClientObservation]:
         return await self._records.collect(self._plan, self._exited)

@@ -9,7 +9,8 @@ fd00:19:i::/64 when it routes IPv6 (ULA prefixes stand in for public IPv6 here).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+
+from sim.scenario.homes import HomeKind
 
 __all__ = ["CORE_V4", "CORE_V6", "HomeAddresses", "HomeKind", "home_addresses",
            "host_addresses"]
@@ -18,33 +19,6 @@ CORE_V4, CORE_V6 = "198.18.0.1", "fd00:18::1"
 """The internet's core router (the bridge's own address in the internet namespace)."""
 INET_V4_PREFIX, INET_V6_PREFIX = 16, 64
 MAX_HOSTS, MAX_HOMES = 200, 250
-
-
-class HomeKind(StrEnum):
-    """What a home router does."""
-
-    PUBLIC = "public"
-    """The client has an internet address (routed, no NAT)."""
-    NAT = "nat"
-    """IPv4 masquerade and a stateful firewall; no port mapping."""
-    NAT_UPNP = "nat-upnp"
-    """NAT plus miniupnpd answering UPnP IGD and NAT-PMP."""
-    DUAL_STACK = "dual-stack"
-    """NATed IPv4 plus routed IPv6 (the client has an internet IPv6 address)."""
-    V6_ONLY = "v6-only"
-    """IPv6 only, routed."""
-
-    @property
-    def nat_v4(self) -> bool:
-        return self in (HomeKind.NAT, HomeKind.NAT_UPNP, HomeKind.DUAL_STACK)
-
-    @property
-    def has_v4(self) -> bool:
-        return self is not HomeKind.V6_ONLY
-
-    @property
-    def has_v6(self) -> bool:
-        return self in (HomeKind.DUAL_STACK, HomeKind.V6_ONLY)
 
 
 def host_addresses(index: int) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sim.errors import ScenarioError
 from sim.scenario.addresses import AddressPool
+from sim.scenario.homes import HomePlan
 from sim.scenario.model import (
     Arrivals,
     FlashCrowd,
@@ -50,6 +51,9 @@ class ClientPlan:
     seed_after_completion_s: float
     quit_at_progress: float | None = None
     """Churn: the client quits once this share of the film is downloaded."""
+    home: HomePlan | None = None
+    """Its home router and ISP when the scenario has a ``[network]`` part; None: the
+    client sits directly on the backend's network (loopback, one docker bridge)."""
 
     @property
     def name(self) -> str:

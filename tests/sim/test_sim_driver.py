@@ -30,6 +30,7 @@ from sim import (
     drive_swarm,
     plan_swarm,
 )
+from sim.backends.base import SwarmMeasurements
 from sim.driver import ANNOUNCE_SETTLE_S
 from sim.errors import ScenarioError
 from sim.live_progress import SwarmSnapshot, describe_snapshot
@@ -89,6 +90,9 @@ class VirtualSwarm:
         sample = StatusSample(end, end - start, progress, progress >= 1, 0, 0, 0)
         return ClientObservation(samples=(sample,), started_unix=start,
                                  exited=client.name in self.stopped_at)
+
+    async def measure(self) -> SwarmMeasurements:
+        return SwarmMeasurements()
 
     async def collect(self) -> dict[str, ClientObservation]:
         return {}
