@@ -41,6 +41,15 @@ def docker_lines(*args: str) -> list[str]:
     return done.stdout.split()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The first docker test also builds the image (a minute or more on a fresh machine
+    when .ci/run has not built it): more time than the suite's default per-test timeout."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.timeout(900))
+
+
 @pytest.fixture(scope="session")
 def docker_image() -> str:
     """The peernode image built from this checkout (skips without a Docker daemon)."""
