@@ -19,11 +19,26 @@ from sim.analysis.report import PLOT_FILES, SimulationReport, write_report
 from sim.analysis.timeseries import swarm_throughput
 from sim.backends.base import Backend
 from sim.driver import drive_swarm
+from sim.errors import ScenarioError
 from sim.live_progress import SwarmSnapshot
 from sim.scenario.model import Scenario
 from sim.scenario.plan import plan_swarm
 
-__all__ = ["run_simulation", "write_plots"]
+__all__ = ["check_backend_can_run", "run_simulation", "write_plots"]
+
+
+def check_backend_can_run(scenario: Scenario, backend: Backend) -> None:
+    """Refuse, before anything starts, a scenario the backend cannot build: homes behind
+    routers (a ``[network]`` part) need a backend whose ``supports_homes`` is true (docker).
+
+    ``supports_homes`` is an optional attribute of a backend (absent: False), so a
+    backend that builds no routers need not say so. Raises `ScenarioError`.
+    """
+    if scenario.network is not None and not getattr(backend, "supports_homes", False):
+        raise ScenarioError(
+            f"scenario {scenario.name!r} has a [network] part (homes behind routers), "
+            f"which the {backend.name} backend cannot build: use --backend docker"
+        )
 
 
 async def run_simulation(
@@ -41,9 +56,10 @@ async def run_simulation(
     ``seed`` overrides the scenario's planning seed. The swarm's files (CA, film,
     downloads, logs) go to ``workdir``, or to a temporary directory removed after
     the run. ``show`` and ``say`` feed a progress display (see `drive_swarm`).
-    Raises `ScenarioError` if the backend cannot hold the scenario, `SimError` or
-    `SimError` if a node cannot be started.
+    Raises `ScenarioError` if the backend cannot hold the scenario (too many clients,
+    homes it cannot build), `SimError` if a node cannot be started.
     """
+    check_backend_can_run(scenario, backend)
     seed = scenario.seed if seed is None else seed
     # Planning draws from a seeded PRNG on purpose: the same seed gives the same run.
     plan = plan_swarm(scenario, backend.addresses, random.Random(seed))  # noqa: S311

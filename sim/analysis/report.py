@@ -51,6 +51,7 @@ def _scenario_json(s: Scenario) -> dict[str, object]:
         "kind": "flash-crowd" if isinstance(s.arrivals, FlashCrowd) else "poisson",
         **dataclasses.asdict(s.arrivals),
     }
+    values["network"] = None if s.network is None else s.network.to_json()
     return values
 
 
