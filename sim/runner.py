@@ -14,8 +14,9 @@ from pathlib import Path
 
 import trio
 
+from sim.analysis.network_figures import network_figures
 from sim.analysis.outcomes import client_outcome, swarm_figures
-from sim.analysis.report import PLOT_FILES, SimulationReport, write_report
+from sim.analysis.report import CONNECTIVITY_PLOT, PLOT_FILES, SimulationReport, write_report
 from sim.analysis.timeseries import swarm_throughput
 from sim.backends.base import Backend
 from sim.driver import drive_swarm
@@ -72,20 +73,28 @@ async def run_simulation(
         record = await drive_swarm(swarm, plan, show=show, say=say)
         measured = await swarm.measure()
     seen = await swarm.collect()
+    # Completion from arrival runs from when the scenario wanted the client to arrive,
+    # not from its process start: a backend may start clients ahead, waiting for a go.
     outcomes = tuple(
         client_outcome(c, record.fates[c.name], seen[c.name].samples, seen[c.name].summary,
-                       seen[c.name].started_unix)
+                       seen[c.name].started_unix, arrival_unix=record.t0_unix + c.arrival_s)
         for c in plan.clients
     )
     samples = {name: o.samples for name, o in seen.items()}
     report = SimulationReport(
         scenario=scenario, seed=seed, backend=backend.name, plan=plan, record=record,
         figures=swarm_figures(outcomes, swarm.film_bytes, scenario.origin.upload_bps,
-                              origin_bytes_measured=measured.origin_bytes_measured),
+                              origin_bytes_measured=measured.origin_bytes_measured,
+                              origin_bytes_kernel=measured.origin_bytes_kernel,
+                              arrival_spread_s=measured.arrival_spread_s),
         outcomes=outcomes,
         film_intact={name: o.film_intact for name, o in seen.items()},
         throughput=tuple(swarm_throughput(samples, record.t0_unix)),
         samples=samples,
+        network=network_figures(
+            plan, outcomes, {name: o.summary for name, o in seen.items()},
+            reachability=measured.reachability, seen_as=measured.seen_as,
+            origin_sent_by_address=measured.origin_sent_by_address),
     )
     await trio.to_thread.run_sync(write_plots, out_dir, report)
     write_report(out_dir, report)
@@ -93,12 +102,14 @@ async def run_simulation(
 
 
 def write_plots(out_dir: Path, r: SimulationReport) -> None:
-    """Draw the report's three plots into ``out_dir`` (file names: `PLOT_FILES`)."""
+    """Draw the report's plots into ``out_dir`` (file names: `PLOT_FILES`, and
+    `CONNECTIVITY_PLOT` when the bytes between router kinds were measured)."""
     # matplotlib takes a third of a second to import: only when plotting, not for
     # every `peernode` command (whose parser imports this package).
     from sim.analysis.plots import (
         plot_bytes_by_source,
         plot_completion_cdf,
+        plot_connectivity,
         plot_throughput,
         write_png,
     )
@@ -109,3 +120,6 @@ def write_plots(out_dir: Path, r: SimulationReport) -> None:
     write_png(plot_completion_cdf(completions, r.figures.clients, r.figures.t_min_s, title),
               out_dir / PLOT_FILES["completion_cdf"])
     write_png(plot_bytes_by_source(r.outcomes, title), out_dir / PLOT_FILES["bytes_by_source"])
+    if r.network is not None and r.network.connectivity is not None:
+        write_png(plot_connectivity(r.network.connectivity, title),
+                  out_dir / CONNECTIVITY_PLOT[1])

@@ -60,6 +60,13 @@ class SwarmMeasurements:
     ``unknown``), read from its operator-only metrics listener."""
     arrival_spread_s: float | None = None
     """The largest gap between a client's planned and actual start (seconds)."""
+    seen_as: Mapping[str, str] | None = None
+    """Address a client is seen under by the tracker, the origin and other peers -> the
+    client's name (``client-3``); a NATed client appears as its router's WAN address. The
+    plan's own client addresses count too, so only the others need be here."""
+    origin_sent_by_address: Mapping[str, int] | None = None
+    """Payload bytes the origin counted sending to each peer address (its own per-peer
+    counters), for the offload measured at the origin per router kind."""
 
 
 class Swarm(Protocol):
