@@ -125,7 +125,12 @@ class Swarm(Protocol):
 
 
 class Backend(Protocol):
-    """A way of running swarms: its name, its addresses and how it opens a swarm."""
+    """A way of running swarms: its name, its addresses and how it opens a swarm.
+
+    A backend that builds home routers for a scenario's ``[network]`` part also has
+    ``supports_homes = True`` (optional: `sim.runner.check_backend_can_run` reads it,
+    absent means False) and may limit the homes with ``AddressPool.max_homes``.
+    """
 
     @property
     def name(self) -> str:

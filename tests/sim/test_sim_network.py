@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from sim import LOOPBACK_POOL, AddressPool, ScenarioError, load_scenario, plan_swarm
+from sim.runner import check_backend_can_run
 from sim.scenario.home_planning import largest_remainder, plan_homes, spread_evenly
 from sim.scenario.homes import HomeKind
 from sim.scenario.network import HomeShare, IspSpec, NetworkSpec
@@ -239,3 +240,20 @@ def test_the_plan_json_names_each_client_s_home() -> None:
     plain = plan_swarm(make_scenario(count=2), LOOPBACK_POOL, random.Random(1)).to_json()
     assert isinstance(plain["clients"], list)
     assert [c["home"] for c in plain["clients"]] == [None, None]
+
+
+class _Backend:
+    name = "fake"
+
+    def __init__(self, **attributes: object) -> None:
+        self.__dict__.update(attributes)
+
+
+def test_only_a_backend_that_builds_homes_runs_a_network_scenario() -> None:
+    homed = make_scenario(count=2, network=_network((HomeKind.NAT, 1.0)))
+    for backend in (_Backend(), _Backend(supports_homes=False)):
+        with pytest.raises(ScenarioError, match=r"has a \[network\] part .* which the fake "
+                           r"backend cannot build: use --backend docker"):
+            check_backend_can_run(homed, backend)  # type: ignore[arg-type]
+    check_backend_can_run(homed, _Backend(supports_homes=True))  # type: ignore[arg-type]
+    check_backend_can_run(make_scenario(count=2), _Backend())  # type: ignore[arg-type]
