@@ -240,13 +240,16 @@ def render_markdown(r: SimulationReport) -> str:
         "start-up out. Clients that did not finish count: a percentile that falls on one "
         "is \"not reached\" (the p95 once more than 5 % did not finish).",
         "",
-        "| client | link | arrival | start-up | fate | from arrival | from download start "
+        "| client | link (home) | arrival | start-up | fate | from arrival | from download start "
         "| from origin | from peers | uploaded |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    homes = {c.name: c.home for c in r.plan.clients if c.home is not None}
     for o in r.outcomes:
+        home = homes.get(o.name)
+        link = o.link if home is None else f"{o.link}, {home.kind.value} in {home.isp}"
         lines.append(
-            f"| {o.name} | {o.link} | {o.arrival_s:.1f} s | {_startup(o.startup_s)} "
+            f"| {o.name} | {link} | {o.arrival_s:.1f} s | {_startup(o.startup_s)} "
             f"| {o.fate.value} | {_seconds(o.completion_from_arrival_s, f.t_min_s)} "
             f"| {_seconds(o.completion_s, f.t_min_s)} | {format_bytes(o.bytes_from_origin)} "
             f"| {format_bytes(o.bytes_from_peers)} | {format_bytes(o.bytes_uploaded)} |"

@@ -257,6 +257,7 @@ def test_markdown_has_the_table_by_kind_and_the_matrix() -> None:
     assert "| origin bytes counted by the kernel (with TLS, TCP/IP, resends) | 5.0 MB |" in text
     assert "| arrivals: largest gap between planned and actual start | 0.31 s |" in text
     assert f"]({CONNECTIVITY_PLOT[1]})" in text
+    assert "| client-3 | fixed, nat in west | 0.0 s |" in text
 
 
 def test_markdown_says_not_measured(tmp_path: Path) -> None:
