@@ -40,6 +40,7 @@ from peernode.runtime.download import Download
 from peernode.runtime.events import Event, ExternalAddressLearned, PortMapFailed, PortMapped
 from peernode.runtime.listen_port import choose_listen_port, remember_listen_port
 from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
+from peernode.runtime.session_teardown import close_session
 from peernode.runtime.session_settings import (
     ALL_INTERFACES,
     Transport,
@@ -396,3 +397,8 @@ async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
             await node._save_all_on_close(timeout_s=10.0)
     finally:
         session.pause()
+        # Destroying a session with an incoming SSL handshake pending crashes libtorrent
+        # 2.1.1 (see session_teardown); whoever drops the last reference, it is safe now.
+        with trio.CancelScope(shield=True):
+            if not await close_session(session):
+                log.warning("incoming connections still open while the node closes")
