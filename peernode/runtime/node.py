@@ -40,7 +40,6 @@ from peernode.runtime.download import Download
 from peernode.runtime.events import Event, ExternalAddressLearned, PortMapFailed, PortMapped
 from peernode.runtime.listen_port import choose_listen_port, remember_listen_port
 from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
-from peernode.runtime.session_teardown import close_session
 from peernode.runtime.session_settings import (
     ALL_INTERFACES,
     Transport,
@@ -48,6 +47,7 @@ from peernode.runtime.session_settings import (
     make_session,
     ssl_listen_port,
 )
+from peernode.runtime.session_teardown import close_session
 
 __all__ = [
     "Node",

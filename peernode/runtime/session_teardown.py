@@ -10,9 +10,10 @@ connection left open on the SSL port while the node closes; with glibc's tcache 
 
 The only ways out of that handshake are its own completion or abort. So before a
 session goes away this module makes every handshake complete: it closes the session's
-SSL listen sockets (no new connection can arrive), then shuts down (``shutdown(2)``, the descriptor stays
-libtorrent's) every TCP socket of this process accepted on the session's ports; each
-pending handshake reads end-of-file, fails, and libtorrent frees its socket itself.
+SSL listen sockets (no new connection can arrive), then shuts down (``shutdown(2)``;
+the descriptor stays libtorrent's) every TCP socket of this process accepted on the
+session's ports; each pending handshake reads end-of-file, fails, and libtorrent
+frees its socket itself on its normal path.
 It waits until no such socket is left. The sockets are found in ``/proc/self/net/tcp``
 and ``tcp6`` (Linux); elsewhere it only stops listening and waits a short grace period.
 Incoming uTP connections (``transport="utp"``/``"both"``, off by default) are not TCP
@@ -159,8 +160,7 @@ _NOWHERE = "127.0.0.1:0"
 def _stop_listening(session: lt.session) -> set[int]:
     """Close the session's listen sockets; returns the ports they had."""
     ports = {int(session.ssl_listen_port()), int(session.listen_port())} - {0}
-    # The binding converts a dict to a settings_pack; its stubs only name the latter.
-    session.apply_settings({"listen_interfaces": _NOWHERE})  # type: ignore[arg-type]
+    session.apply_settings({"listen_interfaces": _NOWHERE})
     return ports
 
 
