@@ -42,8 +42,10 @@ from peernode.runtime.listen_port import choose_listen_port, remember_listen_por
 from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
 from peernode.runtime.session_settings import (
     ALL_INTERFACES,
+    NETWORK_RECHECK_S,
     Transport,
     add_ssl_torrent,
+    is_wildcard,
     make_session,
     ssl_listen_port,
 )
@@ -227,6 +229,16 @@ class Node:
                 _log_port_mapping(view, self.ssl_port)
             await trio.sleep(1.0)
 
+    async def _recheck_interfaces(self) -> None:
+        """Open sockets on addresses that appeared, close those on vanished ones.
+
+        What libtorrent's address watcher would do (off: it crashes libtorrent 2.1.1 on
+        shutdown), by polling; only a node on every interface has per-address sockets.
+        """
+        while True:
+            await trio.sleep(NETWORK_RECHECK_S)
+            self.session.reopen_network_sockets(0)  # 0: keep the router's port mappings
+
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, PortMapped | PortMapFailed | ExternalAddressLearned):
             self._mapping = self._mapping.apply(event, ssl_port=self.ssl_port)
@@ -387,6 +399,8 @@ async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
             node = Node(config, session, nursery)
             await nursery.start(pump_alerts, session, node._dispatch)
             nursery.start_soon(node._start_port_mapping)
+            if is_wildcard(config.listen_host):
+                nursery.start_soon(node._recheck_interfaces)
             try:
                 yield node
             finally:

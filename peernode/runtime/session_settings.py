@@ -36,6 +36,7 @@ __all__ = [
     "ALL_INTERFACES",
     "CLIENT_PEER_ID_PREFIX",
     "DH_PARAMS_PEM",
+    "NETWORK_RECHECK_S",
     "ORIGIN_PEER_ID_PREFIX",
     "Transport",
     "add_ssl_torrent",
@@ -71,6 +72,10 @@ Transport = Literal["tcp", "utp", "both"]
 
 # The listen host meaning "every interface, IPv4 and IPv6".
 ALL_INTERFACES = "::"
+
+# How often a node listening on every interface looks for added or removed addresses
+# (libtorrent's own watcher is off, see `private_swarm_settings`), in seconds.
+NETWORK_RECHECK_S = 30.0
 
 _ALERT_MASK = (
     lt.alert.category_t.error_notification
@@ -145,6 +150,11 @@ def private_swarm_settings(
         "outgoing_interfaces": "",
         "enable_dht": False,
         "enable_lsd": False,
+        # libtorrent 2.1.1's netlink address watcher is freed on shutdown while the
+        # handler of a message it just received is still queued, which then runs on
+        # freed memory (SIGSEGV, seen while other processes added network interfaces).
+        # A node on every interface re-reads them itself (`NETWORK_RECHECK_S`).
+        "enable_ip_notifier": False,
         "enable_upnp": mapping,
         "enable_natpmp": mapping,
         "enable_incoming_utp": transport != "tcp",

@@ -10,6 +10,7 @@ memory garbage at once, so the use-after-free crashes every time instead of now 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -50,9 +51,14 @@ print("closed")
 _PERTURBED_MALLOC = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=0", "MALLOC_PERTURB_": "165"}
 
 
+def _no_core_file() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", _SCENARIO, *args], capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **_PERTURBED_MALLOC})
+                          text=True, timeout=60, env={**os.environ, **_PERTURBED_MALLOC},
+                          preexec_fn=_no_core_file)
 
 
 def test_the_crash_is_libtorrent_s_and_reproduces_here() -> None:
