@@ -10,7 +10,9 @@ customer's consent); an origin never maps ports (it has a public address).
 A node listens on one host, or on every interface, IPv4 and IPv6, when the
 host is ``::`` (`ALL_INTERFACES`): ``0.0.0.0:P s`` and ``[::]:P s`` on one
 fixed port P, since libtorrent expands a wildcard into one socket per
-interface and gives each its own port when P is 0.
+interface and gives each its own port when P is 0. libtorrent's own watcher of
+address changes is off (it crashes libtorrent 2.1.1 on shutdown); such a node
+re-reads its interfaces every `NETWORK_RECHECK_S` instead (`peernode.runtime.node`).
 
 Transport: TCP only, on purpose. uTP's LEDBAT would yield to the customer's
 other traffic, but peernode expresses the customer's consent as explicit
