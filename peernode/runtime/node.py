@@ -42,11 +42,14 @@ from peernode.runtime.listen_port import choose_listen_port, remember_listen_por
 from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
 from peernode.runtime.session_settings import (
     ALL_INTERFACES,
+    NETWORK_RECHECK_S,
     Transport,
     add_ssl_torrent,
+    is_wildcard,
     make_session,
     ssl_listen_port,
 )
+from peernode.runtime.session_teardown import close_session
 
 __all__ = [
     "Node",
@@ -226,6 +229,16 @@ class Node:
                 _log_port_mapping(view, self.ssl_port)
             await trio.sleep(1.0)
 
+    async def _recheck_interfaces(self) -> None:
+        """Open sockets on addresses that appeared, close those on vanished ones.
+
+        What libtorrent's address watcher would do (off: it crashes libtorrent 2.1.1 on
+        shutdown), by polling; only a node on every interface has per-address sockets.
+        """
+        while True:
+            await trio.sleep(NETWORK_RECHECK_S)
+            self.session.reopen_network_sockets(0)  # 0: keep the router's port mappings
+
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, PortMapped | PortMapFailed | ExternalAddressLearned):
             self._mapping = self._mapping.apply(event, ssl_port=self.ssl_port)
@@ -386,6 +399,8 @@ async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
             node = Node(config, session, nursery)
             await nursery.start(pump_alerts, session, node._dispatch)
             nursery.start_soon(node._start_port_mapping)
+            if is_wildcard(config.listen_host):
+                nursery.start_soon(node._recheck_interfaces)
             try:
                 yield node
             finally:
@@ -396,3 +411,8 @@ async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
             await node._save_all_on_close(timeout_s=10.0)
     finally:
         session.pause()
+        # Destroying a session with an incoming SSL handshake pending crashes libtorrent
+        # 2.1.1 (see session_teardown); whoever drops the last reference, it is safe now.
+        with trio.CancelScope(shield=True):
+            if not await close_session(session):
+                log.warning("incoming connections still open while the node closes")

@@ -10,7 +10,9 @@ customer's consent); an origin never maps ports (it has a public address).
 A node listens on one host, or on every interface, IPv4 and IPv6, when the
 host is ``::`` (`ALL_INTERFACES`): ``0.0.0.0:P s`` and ``[::]:P s`` on one
 fixed port P, since libtorrent expands a wildcard into one socket per
-interface and gives each its own port when P is 0.
+interface and gives each its own port when P is 0. libtorrent's own watcher of
+address changes is off (it crashes libtorrent 2.1.1 on shutdown); such a node
+re-reads its interfaces every `NETWORK_RECHECK_S` instead (`peernode.runtime.node`).
 
 Transport: TCP only, on purpose. uTP's LEDBAT would yield to the customer's
 other traffic, but peernode expresses the customer's consent as explicit
@@ -36,6 +38,7 @@ __all__ = [
     "ALL_INTERFACES",
     "CLIENT_PEER_ID_PREFIX",
     "DH_PARAMS_PEM",
+    "NETWORK_RECHECK_S",
     "ORIGIN_PEER_ID_PREFIX",
     "Transport",
     "add_ssl_torrent",
@@ -71,6 +74,10 @@ Transport = Literal["tcp", "utp", "both"]
 
 # The listen host meaning "every interface, IPv4 and IPv6".
 ALL_INTERFACES = "::"
+
+# How often a node listening on every interface looks for added or removed addresses
+# (libtorrent's own watcher is off, see `private_swarm_settings`), in seconds.
+NETWORK_RECHECK_S = 30.0
 
 _ALERT_MASK = (
     lt.alert.category_t.error_notification
@@ -145,6 +152,11 @@ def private_swarm_settings(
         "outgoing_interfaces": "",
         "enable_dht": False,
         "enable_lsd": False,
+        # libtorrent 2.1.1's netlink address watcher is freed on shutdown while the
+        # handler of a message it just received is still queued, which then runs on
+        # freed memory (SIGSEGV, seen while other processes added network interfaces).
+        # A node on every interface re-reads them itself (`NETWORK_RECHECK_S`).
+        "enable_ip_notifier": False,
         "enable_upnp": mapping,
         "enable_natpmp": mapping,
         "enable_incoming_utp": transport != "tcp",

@@ -19,6 +19,7 @@ from certs import generate_node_key, load_node_key, open_rental, private_key_pem
 from peernode.container.stream import decrypt_file, open_container
 from peernode.errors import ContainerError
 from peernode.runtime.session_settings import add_ssl_torrent, make_session
+from peernode.runtime.session_teardown import close_session_blocking
 
 from .conftest import FILM_ID, PEERNODE, Swarm, wait_exit
 
@@ -71,6 +72,7 @@ def test_malicious_peer_with_a_valid_rental_is_banned_and_the_film_is_intact(
         assert wait_exit(proc, 150, "start") == 0, client.log.read_text()
     finally:
         session.pause()
+        close_session_blocking(session)  # clients may be mid-handshake with the liar
         del session
     summary = client.summary()
     log = client.log.read_text()

@@ -20,6 +20,7 @@ import trio
 import certs
 import certs.authority
 from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
+from peernode.runtime.session_teardown import close_session_blocking
 from tracker import RunningTracker, serve_tracker
 
 from .conftest import Film, Pki, issue_rental
@@ -81,6 +82,7 @@ def node(
         yield Node(session, handle)
     finally:
         session.pause()
+        close_session_blocking(session)  # the tracker's prober may be mid-handshake with it
         del session
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from certs.authority import CA, load_content_key
 from peernode.container.stream import decrypt_file
 from peernode.operations.packaging import PackagedFilm
 from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
+from peernode.runtime.session_teardown import close_session_blocking
 
 DEADLINE_S = 60.0
 
@@ -52,7 +53,7 @@ def packaged(package) -> PackagedFilm:
 
 
 @pytest.fixture
-def seeder(ca: CA, packaged: PackagedFilm, library: Path) -> lt.session:
+def seeder(ca: CA, packaged: PackagedFilm, library: Path) -> Iterator[lt.session]:
     session = make_session("127.0.0.1", origin=True)
     issued = ca.issue_seeder()
     # Not seed_mode: libtorrent checks the container on disk against the torrent's
@@ -66,7 +67,9 @@ def seeder(ca: CA, packaged: PackagedFilm, library: Path) -> lt.session:
         key_pem=issued.key_pem,
     )
     _wait_for(lambda: handle.status().is_seeding, "the seeder to verify the container")
-    return session
+    yield session
+    session.pause()
+    close_session_blocking(session)  # leechers may be mid-handshake with it
 
 
 def _leecher(

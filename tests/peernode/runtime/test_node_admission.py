@@ -21,6 +21,7 @@ from peernode.operations.origin import OriginConfig, serve_origin
 from peernode.runtime.download import Download
 from peernode.runtime.node import NodeConfig, open_node
 from peernode.runtime.session_settings import add_ssl_torrent, make_session
+from peernode.runtime.session_teardown import close_session
 
 from .conftest import FILM_ID, Film, RentalFactory
 
@@ -87,6 +88,7 @@ async def _attempt(
         await trio.sleep(0.1)
     received = int(handle.status().total_payload_download)
     session.pause()
+    await close_session(session)
     return Attempt(received, refusals)
 
 

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from certs import generate_node_key, save_node_key
 from certs.authority import CA, IssuedCert, make_rental_bundle
 from peernode.errors import PeernodeError
 from peernode.runtime.node import NodeConfig, open_node
 from peernode.runtime.port_mapping import DISABLED, NO_ROUTER
+from peernode.runtime.session_settings import NETWORK_RECHECK_S
 
 from .conftest import FILM_ID, Film, RentalFactory, make_torrent
 
@@ -127,6 +129,19 @@ async def test_an_origin_never_maps_ports() -> None:
         assert not node.session.get_settings()["enable_upnp"]
         node.set_port_mapping(True)
         assert not node.session.get_settings()["enable_natpmp"]
+
+
+async def test_a_node_on_every_interface_rereads_them_itself_and_keeps_its_port(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """libtorrent's address watcher is off (it crashes 2.1.1 on shutdown, see
+    session_settings); the node re-reads its interfaces every NETWORK_RECHECK_S."""
+    async with open_node(NodeConfig(listen_host="0.0.0.0", port_mapping=False)) as node:
+        assert not node.session.get_settings()["enable_ip_notifier"]
+        port = node.ssl_port
+        await trio.sleep(3.5 * NETWORK_RECHECK_S)
+        assert node.ssl_port == port
+        assert _connects("127.0.0.1", port)
 
 
 def test_fetch_keeps_its_port_across_restarts(tmp_path: Path, ca: CA, film: Film) -> None:
