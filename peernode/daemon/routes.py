@@ -57,7 +57,8 @@ _BUSY_LIMITS = HttpLimits(max_head_bytes=16 * 1024, max_body_bytes=0, idle_timeo
                           request_timeout_s=2.0, linger_s=0.5)
 
 # The API's error code for what the HTTP core refuses (the rest is broken HTTP).
-_HTTP_ERROR_CODES = {413: "payload_too_large", 431: "headers_too_large", 500: "internal_error"}
+_HTTP_ERROR_CODES = {408: "request_timeout", 413: "payload_too_large", 431: "headers_too_large",
+                     500: "internal_error"}
 
 
 def _json(
@@ -71,6 +72,8 @@ def _json(
 
 def _error(error: ApiError, *, close: bool = False) -> Response:
     extra = [("WWW-Authenticate", 'Bearer realm="peernode"')] if error.status == 401 else []
+    if error.allow is not None:
+        extra.append(("Allow", error.allow))
     return _json(error.status, error.body(), extra, close=close)
 
 
