@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,9 +124,9 @@ def test_ip_blocks_policy() -> None:
 
 
 @pytest.fixture
-def caplog_origin(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def caplog_origin(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.INFO, logger="peernode.operations.origin")
-    yield caplog
+    return caplog
 
 
 async def test_one_renter_opening_many_connections_does_not_starve_another(
