@@ -21,6 +21,7 @@ from tracker.catalog import Catalog
 from tracker.errors import TrackerError
 
 __all__ = [
+    "NOT_SERVED_TEXT",
     "ORIGIN_SAN",
     "CertInfo",
     "Decision",
@@ -90,9 +91,13 @@ class Reason(enum.StrEnum):
     """The tracker's CRL is past nextUpdate + grace: it cannot tell who is revoked."""
 
 
+NOT_SERVED_TEXT = "torrent not served for this rental"
+"""One answer for "unknown torrent" and "rental for another film": two texts would be an
+oracle telling a renter which info-hashes are films of this catalogue."""
+
 _FAILURE_TEXT = {
-    Reason.UNKNOWN_TORRENT: "torrent not served by this tracker",
-    Reason.FILM_MISMATCH: "rental certificate is for another film",
+    Reason.UNKNOWN_TORRENT: NOT_SERVED_TEXT,
+    Reason.FILM_MISMATCH: NOT_SERVED_TEXT,
     Reason.EXPIRED: "rental has expired",
     Reason.NOT_YET_VALID: "rental is not valid yet",
     Reason.REVOKED: "rental has been revoked",

@@ -47,6 +47,7 @@ ERROR_STATUS: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
+    "request_timeout": 408,
     "payload_too_large": 413,
     "headers_too_large": 431,
     "internal_error": 500,
@@ -57,11 +58,15 @@ ERROR_STATUS: dict[str, int] = {
 class ApiError(PeernodeError):
     """A request the daemon refuses; ``code`` is stable, ``field`` names the bad input."""
 
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, field: str | None = None, allow: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.allow = allow
+        """For ``method_not_allowed``: the methods the path has (the ``Allow`` header)."""
 
     @property
     def status(self) -> int:
@@ -134,7 +139,8 @@ def route_request(method: str, target: str) -> Route:
             operation = methods.get(method)
             if operation is None:
                 allowed = ", ".join(sorted(methods))
-                raise ApiError("method_not_allowed", f"{method} not allowed here (use {allowed})")
+                raise ApiError("method_not_allowed", f"{method} not allowed here (use {allowed})",
+                               allow=allowed)
             query = tuple(
                 (k, v) for k, vs in parse_qs(parts.query, keep_blank_values=True).items()
                 for v in vs
@@ -229,7 +235,10 @@ _MAX_RATE_BPS = 2**31 - 1  # libtorrent's rate limit settings are C ints
 
 def _rate_field(obj: dict[str, Any], name: str, default: int) -> int:
     value = obj.get(name, default)
-    # bool is an int in Python; true is not a rate.
+    # JSON Schema's integer: 273.0 is one (it has no fraction), true is not (bool is an
+    # int in Python)
+    if type(value) is float and value.is_integer():
+        value = int(value)
     if type(value) is not int or not 0 <= value <= _MAX_RATE_BPS:
         raise ApiError("invalid_field", f"{name} must be an integer from 0 to {_MAX_RATE_BPS}",
                        field=name)

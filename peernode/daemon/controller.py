@@ -151,6 +151,8 @@ class Daemon:
     async def _add(self, stored: StoredRental) -> Download:
         record = stored.record
         ti = load_torrent(stored.torrent)
+        if ti.name() != record.download_id:  # the save dir is named by the record
+            raise PeernodeError(f"stored torrent is {ti.name()!r}, not {record.download_id!r}")
         key = load_node_key(record.node_key_path)
         rental = open_rental(stored.bundle, key, torrent_ca_certificate(ti),
                              now=self._wall_clock())

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from certs.identifiers import FILM_ID_PATTERN
 from peernode.daemon.api import ERROR_STATUS, MAX_BODY_BYTES
 from peernode.daemon.events import EVENT_KINDS
+from peernode.daemon.state_dir import MIN_TOKEN_CHARS
 
 __all__ = ["PORT_MAPPING_EVENT", "openapi_document"]
 
@@ -20,6 +22,11 @@ PORT_MAPPING_EVENT = "port-mapping"
 Schema = dict[str, Any]
 
 _INT = {"type": "integer", "minimum": 0}
+# what base64.b64decode(validate=True) accepts: the standard alphabet, padded
+_BASE64 = {"type": "string", "minLength": 4, "contentEncoding": "base64",
+           "pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}
+_HOSTPORT = r"^(?:\[[0-9A-Fa-f:.]+\]|[^\[\]:]+):[0-9]{1,5}$"
+_FILM_ID = {"type": "string", "pattern": FILM_ID_PATTERN.pattern, "maxLength": 63}
 _RATE = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 _STATES = ["checking", "downloading", "paused", "seeding", "completed", "expired", "error",
            "stopped"]
@@ -36,8 +43,8 @@ def _object(properties: dict[str, Schema], *, required: list[str] | None = None)
 
 
 _DOWNLOAD = _object({
-    "id": {"type": "string", "description": "download id (the film id)"},
-    "film_id": {"type": "string"},
+    "id": {**_FILM_ID, "description": "download id (the film id)"},
+    "film_id": _FILM_ID,
     "state": {"enum": _STATES},
     "progress": {"type": "number", "minimum": 0, "maximum": 1},
     "complete": {"type": "boolean"},
@@ -70,14 +77,12 @@ _SCHEMAS: dict[str, Schema] = {
     "Download": _DOWNLOAD,
     "DownloadList": _object({"downloads": {"type": "array", "items": _ref("Download")}}),
     "RentalRequest": _object({
-        "torrent": {"type": "string", "contentEncoding": "base64",
-                    "description": "the film's .torrent file"},
-        "rental": {"type": "string", "contentEncoding": "base64",
-                   "description": "the rental bundle (.pvr)"},
-        "node_key_path": {"type": "string",
+        "torrent": {**_BASE64, "description": "the film's .torrent file"},
+        "rental": {**_BASE64, "description": "the rental bundle (.pvr)"},
+        "node_key_path": {"type": "string", "pattern": "^/",
                           "description": "absolute path of this node's key (mode 0600)"},
-        "peers": {"type": "array", "items": {"type": "string"},
-                  "description": "HOST:PORT peers to connect to directly"},
+        "peers": {"type": "array", "items": {"type": "string", "pattern": _HOSTPORT},
+                  "description": "HOST:PORT peers to connect to directly ([V6]:PORT for IPv6)"},
     }, required=["torrent", "rental", "node_key_path"]),
     "Settings": _object({
         "upload_rate_bps": _RATE,
@@ -119,13 +124,32 @@ def _json(schema: Schema, description: str) -> Schema:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+# What any request can be answered besides its own outcomes: broken HTTP (400; 501 for
+# an unknown transfer coding), no or a wrong token (401), another method (405, with
+# Allow), a head or body not in time (408), too large (413, 431), a failure (500), and
+# every connection slot taken (503).
+_ANY_REQUEST = (400, 401, 405, 408, 413, 431, 500, 501, 503)
+_ERROR_TEXT = {400: "bad request", 401: "no or wrong bearer token", 404: "no such download",
+               405: "method not allowed here", 408: "request not received in time",
+               409: "conflict with the download's state", 413: "request body too large",
+               431: "request head too large", 500: "internal error",
+               501: "transfer coding not supported",
+               503: "every connection slot is taken, or playback cannot start; retry"}
+_ALLOW = {"Allow": {"required": True, "description": "the methods this path has",
+                    "schema": {"type": "string"}}}
+
+
 def _errors(*statuses: int) -> dict[str, Schema]:
-    out = {str(s): _json(_ref("Error"), "error") for s in (401, *statuses)}
-    out["default"] = _json(_ref("Error"), "error")
+    out: dict[str, Schema] = {}
+    for status in sorted({*_ANY_REQUEST, *statuses}):
+        out[str(status)] = _json(_ref("Error"), _ERROR_TEXT[status])
+        if status == 405:
+            out[str(status)]["headers"] = _ALLOW
     return out
 
 
-_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_ID = [{"name": "id", "in": "path", "required": True, "schema": _FILM_ID,
+        "description": "a download id (its film id)"}]
 
 
 def _op(summary: str, ok: str, schema: str, *errors: int, **extra: Any) -> Schema:
@@ -150,7 +174,8 @@ def openapi_document() -> dict[str, Any]:
             "title": "peernode daemon control API",
             "version": "1",
             "description": "Local control API of `peernode daemon` (127.0.0.1 only). Every "
-            "/v1 call needs `Authorization: Bearer TOKEN` (TOKEN in STATE_DIR/token). Request "
+            "/v1 call needs `Authorization: Bearer TOKEN` (TOKEN in STATE_DIR/token, at "
+            f"least {MIN_TOKEN_CHARS} characters). Request "
             f"bodies are limited to {MAX_BODY_BYTES} bytes. Event kinds: "
             + ", ".join((*EVENT_KINDS, PORT_MAPPING_EVENT)) + ".",
         },
@@ -161,7 +186,8 @@ def openapi_document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": {
             "/openapi.json": {"get": {"summary": "this document", "security": [],
-                                      "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+                                      "responses": {"200": {"description": "OpenAPI 3.1"},
+                                                    **_errors()}}},
             "/v1/health": {"get": _op("daemon health", "200", "Health")},
             "/v1/rentals": {"post": _op("add a rental: start downloading its film", "201",
                                         "Download", 400, 409, 413, requestBody=body)},

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from certs import CertsError, validate_film_id
 from peernode.daemon.api import ApiError, DaemonSettings, parse_settings_update
 from peernode.errors import PeernodeError
 from support.hostport import format_hostport, parse_hostport
@@ -79,6 +80,12 @@ def decode_record(data: bytes) -> RentalRecord:
         raise PeernodeError(f"rental record is damaged: {e}") from None
     if set(obj) - {"download_id", "node_key_path", "peers", "user_paused", "added_at"}:
         raise PeernodeError("rental record has unknown keys")
+    try:
+        validate_film_id(record.download_id)
+    except CertsError:
+        raise PeernodeError(
+            f"rental record has an invalid download id {record.download_id!r}"
+        ) from None
     return record
 
 

@@ -21,6 +21,7 @@ import trio
 from peernode.daemon.api import MAX_BODY_BYTES, PUBLIC_OPERATIONS, ApiError, Route, route_request
 from peernode.daemon.controller import Daemon
 from peernode.daemon.events import sse_comment
+from peernode.daemon.state_dir import MIN_TOKEN_CHARS
 from support.http import (
     BodyWriter,
     HttpError,
@@ -35,21 +36,29 @@ __all__ = ["API_LIMITS", "serve_daemon_api"]
 log = logging.getLogger(__name__)
 
 KEEPALIVE_S = 15.0
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 128
+"""Connections served at once; past it a connection is answered 503 at once (never queued)."""
+MAX_BUSY_CONNECTIONS = 64
+"""Connections being told 503 at once; past both caps a connection is closed unread."""
 _SERVER = ("Server", "peernode-daemon")
 
-# Bodies are a torrent and a rental (MAX_BODY_BYTES); a client app keeps its
-# connection between calls, and a request under way must arrive in 30 s.
+# Bodies are a torrent and a rental (MAX_BODY_BYTES, milliseconds on loopback); a client
+# app keeps its connection between calls, and a request under way (head and body) must
+# arrive within 10 s of its first byte, however slowly it trickles.
 API_LIMITS = HttpLimits(
     max_head_bytes=16 * 1024,
     max_body_bytes=MAX_BODY_BYTES,
     idle_timeout_s=30.0,
-    request_timeout_s=30.0,
+    request_timeout_s=10.0,
     linger_s=2.0,
 )
+# A connection past the cap: its request head must come at once, then 503 and close.
+_BUSY_LIMITS = HttpLimits(max_head_bytes=16 * 1024, max_body_bytes=0, idle_timeout_s=2.0,
+                          request_timeout_s=2.0, linger_s=0.5)
 
 # The API's error code for what the HTTP core refuses (the rest is broken HTTP).
-_HTTP_ERROR_CODES = {413: "payload_too_large", 431: "headers_too_large", 500: "internal_error"}
+_HTTP_ERROR_CODES = {408: "request_timeout", 413: "payload_too_large", 431: "headers_too_large",
+                     500: "internal_error"}
 
 
 def _json(
@@ -61,9 +70,11 @@ def _json(
     return Response(status, headers, payload, close=close)
 
 
-def _error(error: ApiError) -> Response:
+def _error(error: ApiError, *, close: bool = False) -> Response:
     extra = [("WWW-Authenticate", 'Bearer realm="peernode"')] if error.status == 401 else []
-    return _json(error.status, error.body(), extra)
+    if error.allow is not None:
+        extra.append(("Allow", error.allow))
+    return _json(error.status, error.body(), extra, close=close)
 
 
 def _refusal(error: HttpError) -> Response:
@@ -74,10 +85,17 @@ def _refusal(error: HttpError) -> Response:
 
 def _authorized(request: Request, token: bytes) -> bool:
     value = request.header("authorization")
-    if value is None:
+    if value is None or len(token) < MIN_TOKEN_CHARS:  # a short token authorises nobody
         return False
     scheme, _, given = value.encode("latin-1").partition(b" ")
-    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
+    given = given.strip()
+    return (scheme.lower() == b"bearer" and len(given) >= MIN_TOKEN_CHARS
+            and hmac.compare_digest(given, token))
+
+
+async def _busy(_request: Request) -> Response:
+    return _error(ApiError("unavailable", f"more than {MAX_CONNECTIONS} connections; retry"),
+                  close=True)
 
 
 def _unauthorized() -> ApiError:
@@ -89,12 +107,32 @@ class _Handler:
         self.daemon = daemon
         self.token = token.encode()
         self.openapi = openapi
-        self.limit = trio.Semaphore(MAX_CONNECTIONS)
+        self.slots = trio.Semaphore(MAX_CONNECTIONS)
+        self.busy_slots = trio.Semaphore(MAX_BUSY_CONNECTIONS)
 
     async def serve(self, stream: trio.SocketStream) -> None:
-        async with self.limit, stream:
-            await serve_http_connection(stream, self.handle, API_LIMITS,
+        async with stream:
+            try:
+                self.slots.acquire_nowait()
+            except trio.WouldBlock:
+                await self._refuse_busy(stream)
+                return
+            try:
+                await serve_http_connection(stream, self.handle, API_LIMITS,
+                                            error_response=_refusal, log=log)
+            finally:
+                self.slots.release()
+
+    async def _refuse_busy(self, stream: trio.SocketStream) -> None:
+        try:
+            self.busy_slots.acquire_nowait()
+        except trio.WouldBlock:
+            return  # closed unread: what a flood of connections costs is bounded
+        try:
+            await serve_http_connection(stream, _busy, _BUSY_LIMITS,
                                         error_response=_refusal, log=log)
+        finally:
+            self.busy_slots.release()
 
     async def handle(self, request: Request) -> Response:
         """Answer one API call with JSON (or the event stream)."""
@@ -163,7 +201,7 @@ async def serve_daemon_api(
     cannot be bound.
     """
     handler = _Handler(daemon, token, openapi)
-    listeners = await trio.open_tcp_listeners(port, host=host)
+    listeners = await trio.open_tcp_listeners(port, host=host, backlog=MAX_CONNECTIONS)
     bound = int(listeners[0].socket.getsockname()[1])
     async with trio.open_nursery() as nursery:
         await nursery.start(trio.serve_listeners, handler.serve, listeners)

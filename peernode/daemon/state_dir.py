@@ -19,7 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from certs import CertsError, read_private
+from certs import CertsError, read_private, validate_film_id
 from peernode.daemon.api import DaemonSettings
 from peernode.daemon.records import (
     RentalRecord,
@@ -31,9 +31,21 @@ from peernode.daemon.records import (
 from peernode.errors import PeernodeError
 from support.atomic_write import write_atomic, write_private
 
-__all__ = ["StateStore", "StoredRental"]
+__all__ = ["MIN_TOKEN_CHARS", "StateStore", "StoredRental", "check_download_id"]
 
 log = logging.getLogger(__name__)
+
+MIN_TOKEN_CHARS = 32
+"""A shorter API token is refused (an empty token file would authorise everyone)."""
+
+
+def check_download_id(download_id: str) -> str:
+    """``download_id`` if it can name a folder of the state dir (a film id: lowercase
+    letters, digits, inner hyphens; never ``..`` or a slash), else `PeernodeError`."""
+    try:
+        return validate_film_id(download_id)
+    except CertsError:
+        raise PeernodeError(f"invalid download id {download_id!r}") from None
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,20 @@ class StoredRental:
     record: RentalRecord
     torrent: bytes
     bundle: bytes
+
+
+def _read_rental(folder: Path) -> StoredRental:
+    """The rental of ``folder``, whose record must name that folder (its id is used in
+    paths and removals: a crafted record.json must not point anywhere else)."""
+    record = decode_record((folder / "record.json").read_bytes())
+    if record.download_id != folder.name:
+        raise PeernodeError(f"its record names download {record.download_id!r}, not its folder")
+    check_download_id(record.download_id)
+    return StoredRental(
+        record,
+        (folder / "film.torrent").read_bytes(),
+        read_private(folder / "rental.pvr", what="rental bundle"),
+    )
 
 
 class StateStore:
@@ -63,7 +89,17 @@ class StateStore:
         """The API bearer token, created (0600) on first use; `CertsError` if too open."""
         if not self.token_path.exists():
             write_private(self.token_path, secrets.token_urlsafe(32).encode())
-        return read_private(self.token_path, what="API token").decode().strip()
+        raw = read_private(self.token_path, what="API token")
+        try:
+            token = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            token = ""
+        if len(token) < MIN_TOKEN_CHARS or not token.isprintable():
+            raise PeernodeError(
+                f"API token {self.token_path} is under {MIN_TOKEN_CHARS} printable ASCII "
+                "characters: delete it to have a new one made"
+            )
+        return token
 
     @property
     def listen_port_path(self) -> Path:
@@ -81,11 +117,12 @@ class StateStore:
         write_atomic(self.root / "settings.json", encode_settings(settings))
 
     def download_dir(self, download_id: str) -> Path:
-        """Where download ``download_id``'s film and resume data live."""
-        return self.root / "downloads" / download_id
+        """Where download ``download_id``'s film and resume data live (`PeernodeError`
+        for an id that is not a film id)."""
+        return self.root / "downloads" / check_download_id(download_id)
 
     def _rental_dir(self, download_id: str) -> Path:
-        return self.root / "rentals" / download_id
+        return self.root / "rentals" / check_download_id(download_id)
 
     def save_rental(self, record: RentalRecord, torrent: bytes, bundle: bytes) -> None:
         """Write a new rental; the record goes last so a crash leaves no half rental."""
@@ -103,12 +140,7 @@ class StateStore:
         base = self.root / "rentals"
         for folder in sorted(base.iterdir()) if base.is_dir() else []:
             try:
-                record = decode_record((folder / "record.json").read_bytes())
-                found.append(StoredRental(
-                    record,
-                    (folder / "film.torrent").read_bytes(),
-                    read_private(folder / "rental.pvr", what="rental bundle"),
-                ))
+                found.append(_read_rental(folder))
             except FileNotFoundError:
                 continue  # interrupted before its record was written
             except (OSError, PeernodeError, CertsError) as e:

@@ -19,12 +19,22 @@ split (a tenth to the super-seeder, the rest to the warm session), so the
 origin never sends more than its cap. Measured (8 clients, 64 MiB, all capped
 at 4 MB/s): p95 completion 1.92x T_min with plain super-seeding, 1.30x with
 the warm start.
+
+Connections per IP are bounded. The origin keeps libtorrent's
+``allow_multiple_connections_per_ip`` (customers behind one NAT, simulations on
+loopback), and libtorrent has no per-IP limit, so one renter could open
+connection after connection until the origin's connection limit is theirs and
+every other film starves. Once a second the origin counts its connections by
+remote IP (every film, both sessions); an IP over ``max_connections_per_ip`` is
+put in the sessions' IP filter for ``ip_block_s``, which closes its connections
+and refuses new ones at accept, before any TLS handshake.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +46,7 @@ from peernode.errors import PeernodeError
 from peernode.runtime.node import Node, NodeConfig, load_torrent, open_node
 from peernode.runtime.session_settings import Transport
 
-__all__ = ["OriginConfig", "OriginStats", "serve_origin"]
+__all__ = ["IpBlocks", "OriginConfig", "OriginStats", "serve_origin"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +66,40 @@ class OriginConfig:
     rescan_interval_s: float = 2.0
     transport: Transport = "tcp"
     limit_local_peers: bool = False
+    max_connections_per_ip: int = 8
+    """Connections one remote IP may hold (all films together; 0: no bound)."""
+    ip_block_s: float = 60.0
+    """How long an IP over the bound is refused."""
+
+
+class IpBlocks:
+    """Which remote IPs are refused, and until when (pure: time is a parameter)."""
+
+    def __init__(self, max_per_ip: int, block_s: float) -> None:
+        self.max_per_ip = max_per_ip
+        self.block_s = block_s
+        self.until: dict[str, float] = {}
+
+    def update(self, remote_ips: Iterable[str], now: float) -> tuple[list[str], bool]:
+        """Count the connections' remote IPs; return the IPs newly over the bound and
+        whether the blocked set changed (expired blocks are lifted)."""
+        expired = [ip for ip, until in self.until.items() if until <= now]
+        for ip in expired:
+            del self.until[ip]
+        if self.max_per_ip <= 0:
+            return [], bool(expired)
+        over = sorted(ip for ip, n in Counter(remote_ips).items()
+                      if n > self.max_per_ip and ip not in self.until)
+        for ip in over:
+            self.until[ip] = now + self.block_s
+        return over, bool(over or expired)
+
+    def ip_filter(self) -> lt.ip_filter:
+        """The libtorrent IP filter that refuses every blocked IP."""
+        f = lt.ip_filter()
+        for ip in self.until:
+            f.add_rule(ip, ip, 1)  # 1: blocked
+        return f
 
 
 @dataclass(frozen=True)
@@ -118,6 +162,14 @@ class _Library:
                 del self.warm_handles[film_id]
                 log.info("%s: super-seeding is sending; warm start ended", film_id)
 
+    def remote_ips(self) -> list[str]:
+        """The remote IP of every peer connection of both sessions."""
+        handles = [*self.handles.values(), *self.warm_handles.values()]
+        return [peer.ip[0] for handle in handles for peer in handle.get_peer_info()]
+
+    def sessions(self) -> list[lt.session]:
+        return [self._node.session] + ([self._warm.session] if self._warm else [])
+
     def stats(self) -> OriginStats:
         uploaded: dict[str, int] = {}
         peers: dict[str, int] = {}
@@ -165,9 +217,11 @@ async def serve_origin(
         library.split_upload_cap()
         task_status.started((config.listen_host, node.ssl_port))
         warm_uploaded: dict[str, int] = {}
+        blocks = IpBlocks(config.max_connections_per_ip, config.ip_block_s)
         next_scan = trio.current_time() + config.rescan_interval_s
         while True:
             await trio.sleep(1.0)
+            _bound_connections_per_ip(library, blocks, trio.current_time())
             if trio.current_time() >= next_scan:
                 library.scan()
                 next_scan = trio.current_time() + config.rescan_interval_s
@@ -177,3 +231,14 @@ async def serve_origin(
                 stats = library.stats()
                 library.add_warm_uploads(stats, warm_uploaded)
                 on_stats(stats)
+
+
+def _bound_connections_per_ip(library: _Library, blocks: IpBlocks, now: float) -> None:
+    over, changed = blocks.update(library.remote_ips(), now)
+    for ip in over:
+        log.warning("%s holds more than %d connections: refused for %g s",
+                    ip, blocks.max_per_ip, blocks.block_s)
+    if changed:
+        ip_filter = blocks.ip_filter()
+        for session in library.sessions():
+            session.set_ip_filter(ip_filter)

@@ -12,6 +12,11 @@ decrypted on the fly from the container while libtorrent fetches the pieces
 a player needs first (`peernode.playback.source`). A segment that does not
 authenticate cuts the response short, never sending a wrong byte; after the
 rental's notAfter every request is refused with 403.
+
+The container's MIME type is served only if it is a media type
+(`peernode.playback.headers`); every response says ``nosniff`` and
+``Content-Security-Policy: sandbox``; request targets reach logs with the
+token redacted.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from urllib.parse import quote
 import trio
 
 from peernode.errors import ContainerError, PeernodeError
+from peernode.playback.headers import SECURITY_HEADERS, redact_target, served_mime_type
 from peernode.playback.plan import DEFAULT_READ_AHEAD, ReadAheadPolicy
 from peernode.playback.ranges import UNSATISFIABLE, ByteRange, FilmLayout, parse_range
 from peernode.playback.source import FilmSource
@@ -108,13 +114,17 @@ class PlaybackServer:
             try:
                 self._slots.acquire_nowait()
             except trio.WouldBlock:
-                await serve_http_connection(stream, _busy, self._limits, log=log)
+                await serve_http_connection(stream, _busy, self._limits, log=log,
+                                            always_headers=SECURITY_HEADERS,
+                                            loggable_target=redact_target)
                 return
             try:
                 # a player that seeks closes its connection: what its response asked
                 # of libtorrent is withdrawn at once, not when the pieces arrive
-                await serve_http_connection(stream, self.respond, self._limits, log=log,
-                                            cancel_when_client_leaves=True)
+                await serve_http_connection(stream, self._logged_respond, self._limits,
+                                            log=log, cancel_when_client_leaves=True,
+                                            always_headers=SECURITY_HEADERS,
+                                            loggable_target=redact_target)
             finally:
                 self._slots.release()
 
@@ -125,6 +135,11 @@ class PlaybackServer:
             await self._source.open()
         except (ContainerError, RentalExpiredError) as e:
             log.error("%s: cannot prepare playback: %s", self._source.film_id, e)
+
+    async def _logged_respond(self, request: Request) -> Response:
+        response = await self.respond(request)
+        log.debug("%s %s %d", request.method, redact_target(request.target), response.status)
+        return response
 
     async def respond(self, request: Request) -> Response:
         """Answer one request of the playback URL."""
@@ -149,7 +164,7 @@ class PlaybackServer:
         header = layout.header
         etag = f'"{header.digest.hex()[:32]}"'
         headers = [
-            ("Content-Type", header.mime_type),
+            ("Content-Type", served_mime_type(header.mime_type)),
             ("Accept-Ranges", "bytes"),
             ("ETag", etag),
             ("Cache-Control", "no-store"),  # decrypted rental content: no caches

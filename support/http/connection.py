@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import trio
@@ -72,6 +72,8 @@ async def serve_http_connection(
     phases: ConnectionPhases | None = None,
     cancel_when_client_leaves: bool = False,
     log: logging.Logger | None = None,
+    always_headers: Sequence[tuple[str, str]] = (),
+    loggable_target: Callable[[str], str] = str,
 ) -> None:
     """Serve requests on ``stream`` until the client leaves, a limit is hit or a response
     says close; a request head must begin within ``idle_timeout_s`` and arrive within
@@ -79,11 +81,14 @@ async def serve_http_connection(
 
     With ``cancel_when_client_leaves`` the connection is read while a handler runs,
     and a client that closes it cancels the handler at once (a response waiting for
-    data that has not arrived, an event stream). Failures are logged to ``log``.
+    data that has not arrived, an event stream). Failures are logged to ``log``, a
+    request target as ``loggable_target`` makes it (a secret in a URL stays out of
+    logs). ``always_headers`` go with every response, the core's refusals included.
     Never raises `Exception`; does not close ``stream``.
     """
     served = _Connection(stream, handler, limits, error_response, phases,
-                         cancel_when_client_leaves, log or logging.getLogger("support.http"))
+                         cancel_when_client_leaves, log or logging.getLogger("support.http"),
+                         always_headers, loggable_target)
     try:
         while await served.serve_one() and served.protocol.start_next_cycle():
             pass
@@ -107,6 +112,8 @@ class _Connection:
         phases: ConnectionPhases | None,
         watch: bool,
         log: logging.Logger,
+        always_headers: Sequence[tuple[str, str]] = (),
+        loggable_target: Callable[[str], str] = str,
     ) -> None:
         self.stream = stream
         self.handler = handler
@@ -115,7 +122,8 @@ class _Connection:
         self.phases = phases
         self.watch = watch
         self.log = log
-        self.protocol = ServerProtocol(limits)
+        self.loggable_target = loggable_target
+        self.protocol = ServerProtocol(limits, always_headers=always_headers)
         self.deadline = math.inf  # for the current request to arrive
         self.client_left = False
         self.read_body = self._read_body  # bound once: every request gets it
@@ -199,7 +207,8 @@ class _Connection:
             await self._refuse(failure)
             return False
         if failure is not None:
-            self.log.error("%s %s failed", request.method, request.target, exc_info=failure)
+            self.log.error("%s %s failed", request.method, self.loggable_target(request.target),
+                           exc_info=failure)
             await self._refuse(as_http_error(failure))
             return False
         return True

@@ -10,7 +10,7 @@ with the status to answer (h11's hint for a request that breaks HTTP).
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import h11
 
@@ -36,8 +36,12 @@ _REQUEST_DONE = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED)
 class ServerProtocol:
     """One connection's HTTP state: request heads and bodies in, response bytes out."""
 
-    def __init__(self, limits: HttpLimits) -> None:
+    def __init__(
+        self, limits: HttpLimits, *, always_headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """``always_headers`` go with every response (refusals included)."""
         self.limits = limits
+        self._always_headers = tuple(always_headers)
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
         self._body_bytes = 0
         self._head_only = False
@@ -155,6 +159,7 @@ class ServerProtocol:
 
     def _send_head(self, response: Response, headers: list[tuple[str, str]]) -> bytes:
         self._drop_buffered_body()
+        headers.extend(self._always_headers)
         if response.close or not self.request_complete:
             headers.append(("Connection", "close"))  # h11 then ends the connection after it
         return self._conn.send(h11.Response(status_code=response.status, headers=headers)) or b""

@@ -223,6 +223,31 @@ async def test_a_failing_handler_answers_500_and_the_server_serves_the_next_conn
                if r.levelno == logging.ERROR)
 
 
+async def test_a_failure_is_logged_with_the_target_as_the_server_shows_it_and_headers_go_always(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A secret in the target stays out of the failure's log line; the headers a server
+    sends with everything come with the core's 500 and its 400 too."""
+    always = [("X-Content-Type-Options", "nosniff")]
+    async with loopback(always_headers=always,
+                        loggable_target=lambda t: t.replace("s3cret", "<token>")) as url:
+        async with httpx.AsyncClient(base_url=url) as client:
+            crashed = await client.get("/crash?s3cret")
+            fine = await client.get("/fine")
+        host, port = url.removeprefix("http://").rsplit(":", 1)
+        stream = await trio.open_tcp_stream(host, int(port))
+        await stream.send_all(b"GET / HTTP/1.1\r\nbroken\r\n\r\n")
+        broken = await read_until_closed(stream)
+        await stream.aclose()
+    assert crashed.status_code == 500
+    assert {crashed.headers.get("x-content-type-options"),
+            fine.headers.get("x-content-type-options")} == {"nosniff"}
+    assert broken.startswith(b"HTTP/1.1 400")
+    assert b"nosniff" in broken
+    failed = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert failed == ["GET /crash?<token> failed"]
+
+
 async def test_an_aborted_stream_is_cut_short_and_closed() -> None:
     reply = await exchange(b"GET /abort HTTP/1.1\r\nHost: t\r\n\r\n")
     head, _, body = reply.partition(b"\r\n\r\n")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tracker.admission import NOT_SERVED_TEXT
+
 from .conftest import Pki, announce_target, bdecoded, issue_rental
 
 LISTENING = re.compile(r"listening on (https://127\.0\.0\.1:(\d+)/announce)")
@@ -57,7 +59,7 @@ def test_cli_serves_announces_reloads_on_sighup_and_stops_on_sigterm(pki: Pki) -
         target = announce_target(pki.films["film-a"].info_hash, 1).decode()
         with urllib.request.urlopen(f"https://127.0.0.1:{port}{target}", context=ctx) as r:
             body = bdecoded(r.read())
-        assert body[b"failure reason"] == b"rental certificate is for another film"
+        assert body[b"failure reason"] == NOT_SERVED_TEXT.encode()
         assert url.endswith(f":{port}/announce")
 
         proc.send_signal(signal.SIGHUP)  # reload, keep running

@@ -22,6 +22,7 @@ import certs.authority
 from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
 from peernode.runtime.session_teardown import close_session_blocking
 from tracker import RunningTracker, serve_tracker
+from tracker.admission import NOT_SERVED_TEXT
 
 from .conftest import Film, Pki, issue_rental
 
@@ -117,7 +118,7 @@ async def test_rental_client_receives_the_origin_and_another_admitted_peer(
 
 # case -> (film on the rental, window start, failure reason the client sees, what is logged)
 REFUSALS = {
-    "another film": ("film-b", -HOUR, "rental certificate is for another film", "film_mismatch"),
+    "another film": ("film-b", -HOUR, NOT_SERVED_TEXT, "film_mismatch"),
     "expired": ("film-a", -3 * HOUR, "rental has expired", "expired"),
     "not yet valid": ("film-a", HOUR, "rental is not valid yet", "not_yet_valid"),
 }

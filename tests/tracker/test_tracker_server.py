@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from certs.authority import crl_pem
 from support.atomic_write import write_atomic
 from tracker import RunningTracker
-from tracker.admission import Reason
+from tracker.admission import NOT_SERVED_TEXT, Reason
 from tracker.service import RequestKind
 
 from .conftest import (
@@ -115,10 +115,10 @@ HOUR = timedelta(hours=1)
 @pytest.mark.parametrize(
     ("film", "window", "use_hash_of", "reason", "failure"),
     [
-        ("film-b", {}, "film-a", Reason.FILM_MISMATCH, b"rental certificate is for another film"),
+        ("film-b", {}, "film-a", Reason.FILM_MISMATCH, NOT_SERVED_TEXT.encode()),
         ("film-a", {"start": -3 * HOUR}, "film-a", Reason.EXPIRED, b"rental has expired"),
         ("film-a", {"start": HOUR}, "film-a", Reason.NOT_YET_VALID, b"rental is not valid yet"),
-        ("film-a", {}, None, Reason.UNKNOWN_TORRENT, b"torrent not served by this tracker"),
+        ("film-a", {}, None, Reason.UNKNOWN_TORRENT, NOT_SERVED_TEXT.encode()),
     ],
 )
 async def test_refused_announce_gets_no_peers_and_is_logged(
@@ -157,6 +157,27 @@ async def test_refused_announce_gets_no_peers_and_is_logged(
         f" serial={rental.cert.serial_number} peer=127.0.0.1"
     ]
     assert "BEGIN CERTIFICATE" not in caplog.text
+
+
+async def test_unknown_torrent_and_another_film_get_the_same_bytes(pki: Pki) -> None:
+    """No catalogue oracle: a renter of film-b announcing film-a's hash (a film of this
+    tracker) and announcing a hash the tracker does not know get the same status and the
+    same body, byte for byte."""
+    rental = issue_rental(pki.ca, "film-b")
+    ctx = pki.client_context(rental.cert_pem, rental.key_pem)
+    async with trio.open_nursery() as nursery:
+        tracker = await start_tracker(nursery, pki)
+        client = await HttpsClient.connect(tracker.port, ctx)
+        known = await client.get(announce_target(pki.films["film-a"].info_hash, 1))
+        unknown = await client.get(announce_target(b"\x42" * 20, 1))
+        await client.aclose()
+        assert known == unknown
+        assert known[0] == 200
+        assert bdecoded(known[1])[b"failure reason"] == NOT_SERVED_TEXT.encode()
+        # the tracker itself still knows which it was
+        assert tracker.metrics.requests(RequestKind.ANNOUNCE, Reason.FILM_MISMATCH) == 1
+        assert tracker.metrics.requests(RequestKind.ANNOUNCE, Reason.UNKNOWN_TORRENT) == 1
+        tracker.shutdown()
 
 
 async def test_revocation_takes_effect_when_the_crl_file_changes(

@@ -140,6 +140,8 @@ def test_unknown_endpoint_and_wrong_method(shared: Api) -> None:
     wrong_method = shared.http.delete("/v1/downloads")
     shared.validator.check("Error", wrong_method.json())
     _error(wrong_method, 405, "method_not_allowed")
+    assert wrong_method.headers["allow"] == "GET"
+    assert shared.http.request("TRACE", "/v1/settings").headers["allow"] == "GET, PUT"
 
 
 def test_oversized_body_is_413_unread(shared: Api) -> None:
