@@ -20,9 +20,17 @@ from tracker.config import SwarmPolicy
 from tracker.locality import NetworkMap
 from tracker.memory_store import MemoryStore
 from tracker.peer_selection import ListShape, PeerList, shape_peer_list
-from tracker.reachability import ReachabilityTable
+from tracker.reachability import Reachability, ReachabilityTable
 from tracker.request import AnnounceRequest, Event
-from tracker.store import PeerChange, Role, StoreRefusal, SwarmCounts, SwarmStore, owner_bytes
+from tracker.store import (
+    PeerChange,
+    Role,
+    StoreRefusal,
+    SwarmCounts,
+    SwarmStore,
+    member_addresses,
+    owner_bytes,
+)
 
 __all__ = ["AnnounceResult", "Swarms", "compact_address"]
 
@@ -148,8 +156,16 @@ class Swarms:
                 self.reachability.classes,
                 self.networks,
             )
+        interval = policy.announce_interval_s
+        if (
+            listed.connectable < policy.lonely_below
+            and change.role is Role.LEECHER
+            and not change.stopped
+            and not self._connectable(reply.member)
+        ):
+            interval = policy.min_announce_interval_s
         return AnnounceResult(
-            interval_s=policy.announce_interval_s,
+            interval_s=interval,
             min_interval_s=policy.min_announce_interval_s,
             counts=reply.counts,
             peers=listed.peers,
@@ -160,6 +176,14 @@ class Swarms:
             address=address,
             same_network=listed.same_network,
             other_network=listed.other_network,
+        )
+
+    def _connectable(self, member: bytes) -> bool:
+        """Whether one of the member's addresses is known to accept connections."""
+        class_of = self.reachability.class_of
+        return any(
+            a is not None and class_of(a) is Reachability.CONNECTABLE
+            for a in member_addresses(member)
         )
 
     def expire(self, now: float) -> int:
