@@ -69,6 +69,7 @@ async def _run_swarm(lab: Lab, kinds: list[HomeKind], size_mib: float,
     from_origin = sum(int(str(s.get("bytes_from_origin", 0))) for s in summaries)
     # payload the clients received, duplicates included (libtorrent's session counter)
     session = sum(int(str(s.get("bytes_downloaded_session", 0))) for s in summaries)
+    hash_failures = sum(int(str(s.get("hash_failures", 0))) for s in summaries)
     by_class: dict[str, list[float]] = {}
     complete: dict[str, str] = {}
     for number, kind in enumerate(kinds, start=1):
@@ -83,6 +84,11 @@ async def _run_swarm(lab: Lab, kinds: list[HomeKind], size_mib: float,
         "clients_bytes_from_origin": from_origin,
         "clients_bytes_downloaded": downloaded,
         "clients_bytes_received": session,
+        # received beyond the film's bytes: blocks that came twice (end game) or again
+        # after a failed piece; beside it, origin bytes the clients did not attribute
+        "clients_bytes_redundant": session - downloaded,
+        "origin_bytes_unattributed": origin_bytes - from_origin,
+        "hash_failures": hash_failures,
         "completion_s": {cls: round(statistics.median(t), 2) if t else None
                          for cls, t in by_class.items()},
         "complete": complete,
