@@ -3,9 +3,10 @@
 `Swarms.announce(request, peer_ip, now, rng, is_origin=..., serial=...)` is the
 tracker's whole announce logic once a request is admitted: the store applies it and
 samples candidates, `tracker.peer_selection` shapes the list (reachability classes
-from `Swarms.reachability`, networks from `Swarms.networks`). `Swarms.expire(now)` is
-the separate cleaning pass. Time (``now``, seconds on any monotonic clock) and randomness (``rng``)
-are parameters, so tests drive both.
+from `Swarms.reachability`, networks from `Swarms.networks`); a leecher nobody can
+reach with few connectable peers is asked back at the min interval (``lonely_below``).
+`Swarms.expire(now)` is the separate cleaning pass. Time (``now``, seconds on any
+monotonic clock) and randomness (``rng``) are parameters, so tests drive both.
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ class Swarms:
             )
         interval = policy.announce_interval_s
         if (
-            listed.connectable < policy.lonely_below
+            wanted
+            and listed.connectable < policy.lonely_below
             and change.role is Role.LEECHER
             and not change.stopped
             and not self._connectable(reply.member)
