@@ -3,9 +3,10 @@
 `Swarms.announce(request, peer_ip, now, rng, is_origin=..., serial=...)` is the
 tracker's whole announce logic once a request is admitted: the store applies it and
 samples candidates, `tracker.peer_selection` shapes the list (reachability classes
-from `Swarms.reachability`, networks from `Swarms.networks`). `Swarms.expire(now)` is
-the separate cleaning pass. Time (``now``, seconds on any monotonic clock) and randomness (``rng``)
-are parameters, so tests drive both.
+from `Swarms.reachability`, networks from `Swarms.networks`); a leecher nobody can
+reach with few connectable peers is asked back at the min interval (``lonely_below``).
+`Swarms.expire(now)` is the separate cleaning pass. Time (``now``, seconds on any
+monotonic clock) and randomness (``rng``) are parameters, so tests drive both.
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ from ipaddress import IPv4Address, IPv6Address
 from tracker.config import SwarmPolicy
 from tracker.locality import NetworkMap
 from tracker.memory_store import MemoryStore
-from tracker.peer_selection import ListShape, shape_peer_list
-from tracker.reachability import ReachabilityTable
+from tracker.peer_selection import ListShape, PeerList, shape_peer_list
+from tracker.reachability import Reachability, ReachabilityTable
 from tracker.request import AnnounceRequest, Event
-from tracker.store import PeerChange, Role, StoreRefusal, SwarmCounts, SwarmStore, owner_bytes
+from tracker.store import (
+    PeerChange,
+    Role,
+    StoreRefusal,
+    SwarmCounts,
+    SwarmStore,
+    member_addresses,
+    owner_bytes,
+)
 
 __all__ = ["AnnounceResult", "Swarms", "compact_address"]
 
@@ -46,6 +55,10 @@ class AnnounceResult:
     """Set when the swarm refused the announce (nothing was changed, no peers)."""
     address: bytes = b""
     """The compact address recorded for the peer (connection address, announced port)."""
+    same_network: int = 0
+    """Members in the lists on the peer's own network (`tracker.locality`)..."""
+    other_network: int = 0
+    """...and on other networks."""
 
 
 def compact_address(ip: IPv4Address | IPv6Address, port: int) -> bytes:
@@ -132,26 +145,47 @@ class Swarms:
             origins_for_leechers=policy.origin_always_included,
             rng=rng,
         )
-        v4 = v6 = b""
+        listed = PeerList(b"", b"")
         if wanted and reply.refusal is None and not change.stopped:
-            v4, v6 = shape_peer_list(
+            listed = shape_peer_list(
                 reply.member,
                 reply.origins,
                 reply.peers,
-                ListShape(wanted, policy.max_listed_per_serial, policy.local_share),
+                ListShape(
+                    wanted, policy.max_listed_per_serial, policy.local_share, policy.locality
+                ),
                 self.reachability.classes,
                 self.networks,
             )
+        interval = policy.announce_interval_s
+        if (
+            wanted
+            and listed.connectable < policy.lonely_below
+            and change.role is Role.LEECHER
+            and not change.stopped
+            and not self._connectable(reply.member)
+        ):
+            interval = policy.min_announce_interval_s
         return AnnounceResult(
-            interval_s=policy.announce_interval_s,
+            interval_s=interval,
             min_interval_s=policy.min_announce_interval_s,
             counts=reply.counts,
-            peers=v4,
-            peers6=v6,
+            peers=listed.peers,
+            peers6=listed.peers6,
             uploaded_delta=_delta(request.uploaded, reply.previous_uploaded),
             downloaded_delta=_delta(request.downloaded, reply.previous_downloaded),
             refusal=reply.refusal,
             address=address,
+            same_network=listed.same_network,
+            other_network=listed.other_network,
+        )
+
+    def _connectable(self, member: bytes) -> bool:
+        """Whether one of the member's addresses is known to accept connections."""
+        class_of = self.reachability.class_of
+        return any(
+            a is not None and class_of(a) is Reachability.CONNECTABLE
+            for a in member_addresses(member)
         )
 
     def expire(self, now: float) -> int:
@@ -166,3 +200,7 @@ class Swarms:
     def swarms(self) -> Iterator[tuple[bytes, SwarmCounts]]:
         """Every swarm with peers, with its counts."""
         return self.store.swarms()
+
+    def members(self, now: float) -> Iterator[tuple[bytes, list[bytes]]]:
+        """Every swarm with its members that are not origins (see `SwarmStore.members`)."""
+        return self.store.members(now)

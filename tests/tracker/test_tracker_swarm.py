@@ -387,3 +387,51 @@ def test_a_known_unreachable_address_is_never_listed(rng: random.Random) -> None
         assert len(listed) == 10  # 20 peers, 10 of them unreachable
         assert not set(listed) & {addr(n) for n in range(10)}
         assert listed[:2] == [addr(10), addr(11)] or listed[:2] == [addr(11), addr(10)]
+
+
+def test_members_lists_rental_members_not_origins_stopped_or_expired(
+    rng: random.Random,
+) -> None:
+    swarms = Swarms(SwarmPolicy(announce_interval_s=100))  # peers expire after 200 s
+    populate(swarms, rng, seeders=range(1, 3), leechers=range(3, 5), origins=range(9, 10))
+    swarms.announce(req(4, ih=OTHER_IH), ip(4), 0.0, rng)
+    v6 = IPv6Address("2001:db8::3")
+    swarms.announce(req(3), v6, 0.0, rng)  # member 3 over both families: one member
+    swarms.announce(req(2, event=Event.STOPPED), ip(2), 0.0, rng)
+    swarms.announce(req(1, left=0), ip(1), 150.0, rng)  # 1 announced again later
+    listed = {ih: sorted(members) for ih, members in swarms.members(100.0)}
+    three = compact_address(ip(3), 1003) + compact_address(v6, 1003)
+    assert {ih: [m[20:] for m in ms] for ih, ms in listed.items()} == {
+        IH: sorted([addr(1) + bytes(18), three, addr(4) + bytes(18)]),
+        OTHER_IH: [addr(4) + bytes(18)],
+    }
+    assert {ih: [m[20:] for m in ms] for ih, ms in swarms.members(210.0)} == {
+        IH: [addr(1) + bytes(18)]
+    }
+
+
+def test_a_lonely_leecher_nobody_can_reach_is_asked_back_at_the_min_interval(
+    rng: random.Random,
+) -> None:
+    policy = SwarmPolicy(announce_interval_s=300, min_announce_interval_s=60, lonely_below=2)
+    swarms = Swarms(policy)
+    table = swarms.reachability
+    swarms.announce(req(9, left=0), ip(9), 0.0, rng, is_origin=True)
+    # unknown (not probed yet), given only the origin: it must come back to find peers
+    first = swarms.announce(req(1), ip(1), 0.0, rng)
+    assert (first.interval_s, first.min_interval_s) == (60, 60)
+    table.record(addr(1), False, 1.0)
+    table.record(addr(1), False, 2.0)  # unreachable after its retry
+    for n in (2, 3):
+        swarms.announce(req(n, left=0), ip(n), 0.0, rng)
+        table.record(addr(n), True, 1.0)
+    # two connectable seeders in its list: the regular interval
+    assert swarms.announce(req(1), ip(1), 3.0, rng).interval_s == 300
+    # a connectable leecher is found by newcomers: the regular interval even when alone
+    alone = Swarms(policy)
+    alone.reachability.record(addr(4), True, 1.0)
+    assert alone.announce(req(4), ip(4), 3.0, rng).interval_s == 300
+    # seeders never need peers; 0 turns the rule off
+    assert swarms.announce(req(5, left=0), ip(5), 3.0, rng).interval_s == 300
+    off = Swarms(SwarmPolicy(lonely_below=0))
+    assert off.announce(req(6), ip(6), 3.0, rng).interval_s == 300
