@@ -1,0 +1,99 @@
+"""What the docker backend measures inside its containers: the origin's own Prometheus
+counters, the kernel's byte counters of the origin's interface, and the tracker's
+classes of its members (its operator-only ``/members.json``, where the tracker has it).
+
+Each is read with ``docker exec`` in the container, from its own loopback listener or
+``/sys``: nothing is published outside the run's networks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from sim.backends.docker_cli import docker
+from sim.errors import BackendError
+from sim.netlab.swarm import origin_uploaded_bytes
+from support.errors import InputError
+from support.hostport import parse_hostport
+
+__all__ = ["METRICS_HOST", "ORIGIN_METRICS_PORT", "TRACKER_METRICS_PORT", "http_get",
+           "kernel_tx_bytes", "origin_payload_bytes", "reachability_of", "tracker_classes"]
+
+METRICS_HOST = "127.0.0.1"
+"""Metrics listen on the container's loopback: read with ``docker exec`` only."""
+ORIGIN_METRICS_PORT, TRACKER_METRICS_PORT = 9100, 9101
+_GET = ("import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+        "sys.argv[1], timeout=5).read().decode())")
+
+
+async def http_get(container: str, port: int, path: str) -> str | None:
+    """``GET http://127.0.0.1:PORT/PATH`` inside ``container``; None if it fails."""
+    try:
+        return await docker("exec", container, "python3", "-c", _GET,
+                            f"http://{METRICS_HOST}:{port}{path}")
+    except BackendError:
+        return None
+
+
+async def origin_payload_bytes(container: str) -> int | None:
+    """Payload bytes the origin says it uploaded (every film, every session)."""
+    text = await http_get(container, ORIGIN_METRICS_PORT, "/metrics")
+    return None if text is None else origin_uploaded_bytes(text)
+
+
+async def kernel_tx_bytes(container: str, dev: str = "eth0") -> int | None:
+    """Bytes the kernel counted leaving ``dev`` in ``container``."""
+    try:
+        out = await docker("exec", container, "cat", f"/sys/class/net/{dev}/statistics/tx_bytes")
+    except BackendError:
+        return None
+    try:
+        return int(out.strip())
+    except ValueError:
+        return None
+
+
+def _host(address: str) -> str:
+    """The host of ``HOST:PORT`` / ``[V6]:PORT``, or a bare host as it is."""
+    if ":" not in address or (address.count(":") > 1 and not address.startswith("[")):
+        return address
+    try:
+        return parse_hostport(address)[0]
+    except InputError:
+        return address.strip("[]")
+
+
+def reachability_of(members: object) -> dict[str, str] | None:
+    """Address -> class from the tracker's ``/members.json``: a list of members (or
+    ``{"members": [...]}``, or a map of peer id -> member), each with its
+    ``addresses`` (``HOST:PORT`` or bare hosts) and ``reachability``. None if the
+    document has no such shape."""
+    if isinstance(members, Mapping):
+        members = members.get("members", list(members.values()))
+    if not isinstance(members, list):
+        return None
+    classes = {}
+    for member in members:
+        if not isinstance(member, Mapping):
+            continue
+        kind = member.get("reachability", member.get("class"))
+        addresses = member.get("addresses", [])
+        if not isinstance(kind, str) or not isinstance(addresses, list):
+            continue
+        for address in addresses:
+            if isinstance(address, str):
+                classes[_host(address)] = kind
+    return classes
+
+
+async def tracker_classes(container: str) -> dict[str, str] | None:
+    """The tracker's class of each member address, or None where its metrics listener
+    has no ``/members.json``."""
+    text = await http_get(container, TRACKER_METRICS_PORT, "/members.json")
+    if text is None:
+        return None
+    try:
+        return reachability_of(json.loads(text))
+    except ValueError:
+        return None
