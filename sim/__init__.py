@@ -35,11 +35,16 @@ _LAZY = {
     "EventRecord": "sim.driver",
     "Fate": "sim.analysis.outcomes",
     "FlashCrowd": "sim.scenario.model",
+    "HomeKind": "sim.scenario.homes",
+    "HomePlan": "sim.scenario.homes",
     "kumar_ross_t_min": "sim.analysis.figures",
     "LinkProfile": "sim.scenario.model",
     "load_scenario": "sim.scenario.toml_file",
     "LocalBackend": "sim.backends.local",
     "LOOPBACK_POOL": "sim.scenario.addresses",
+    "network_figures": "sim.analysis.network_figures",
+    "NetworkFigures": "sim.analysis.network_figures",
+    "NetworkSpec": "sim.scenario.network",
     "offload": "sim.analysis.figures",
     "offload_limit": "sim.analysis.figures",
     "open_local_swarm": "sim.backends.local",
@@ -81,6 +86,7 @@ if TYPE_CHECKING:
         origin_copies,
         percentile,
     )
+    from sim.analysis.network_figures import NetworkFigures, network_figures
     from sim.analysis.outcomes import (
         ClientOutcome,
         Fate,
@@ -103,6 +109,7 @@ if TYPE_CHECKING:
     from sim.errors import BackendError, ScenarioError, SimError
     from sim.runner import run_simulation
     from sim.scenario.addresses import LOOPBACK_POOL, AddressPool
+    from sim.scenario.homes import HomeKind, HomePlan
     from sim.scenario.model import (
         ClientsSpec,
         EventAction,
@@ -114,6 +121,7 @@ if TYPE_CHECKING:
         SimEvent,
         StopHow,
     )
+    from sim.scenario.network import NetworkSpec
     from sim.scenario.plan import ClientPlan, SwarmPlan, arrival_times, plan_swarm
     from sim.scenario.toml_file import load_scenario, scenario_from_mapping
 
@@ -134,8 +142,12 @@ __all__ = [
     "EventRecord",
     "Fate",
     "FlashCrowd",
+    "HomeKind",
+    "HomePlan",
     "LinkProfile",
     "LocalBackend",
+    "NetworkFigures",
+    "NetworkSpec",
     "OriginSpec",
     "PoissonArrivals",
     "ProcessGroup",
@@ -158,6 +170,7 @@ __all__ = [
     "drive_swarm",
     "kumar_ross_t_min",
     "load_scenario",
+    "network_figures",
     "offload",
     "offload_limit",
     "open_local_swarm",

@@ -68,7 +68,9 @@ def _cmd_sim(args: argparse.Namespace) -> int:
     if args.workdir is not None and args.workdir.exists() and any(args.workdir.iterdir()):
         raise SimError(f"--workdir {args.workdir} is not empty")
     from sim.live_progress import SwarmProgressView
-    from sim.runner import run_simulation
+    from sim.runner import check_backend_can_run, run_simulation
+
+    check_backend_can_run(scenario, backend)
 
     with SwarmProgressView(f"sim {scenario.name}") as view:
         report = trio.run(lambda: run_simulation(

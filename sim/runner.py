@@ -14,16 +14,32 @@ from pathlib import Path
 
 import trio
 
+from sim.analysis.network_figures import network_figures
 from sim.analysis.outcomes import client_outcome, swarm_figures
-from sim.analysis.report import PLOT_FILES, SimulationReport, write_report
+from sim.analysis.report import CONNECTIVITY_PLOT, PLOT_FILES, SimulationReport, write_report
 from sim.analysis.timeseries import swarm_throughput
 from sim.backends.base import Backend
 from sim.driver import drive_swarm
+from sim.errors import ScenarioError
 from sim.live_progress import SwarmSnapshot
 from sim.scenario.model import Scenario
 from sim.scenario.plan import plan_swarm
 
-__all__ = ["run_simulation", "write_plots"]
+__all__ = ["check_backend_can_run", "run_simulation", "write_plots"]
+
+
+def check_backend_can_run(scenario: Scenario, backend: Backend) -> None:
+    """Refuse, before anything starts, a scenario the backend cannot build: homes behind
+    routers (a ``[network]`` part) need a backend whose ``supports_homes`` is true (docker).
+
+    ``supports_homes`` is an optional attribute of a backend (absent: False), so a
+    backend that builds no routers need not say so. Raises `ScenarioError`.
+    """
+    if scenario.network is not None and not getattr(backend, "supports_homes", False):
+        raise ScenarioError(
+            f"scenario {scenario.name!r} has a [network] part (homes behind routers), "
+            f"which the {backend.name} backend cannot build: use --backend docker"
+        )
 
 
 async def run_simulation(
@@ -41,9 +57,10 @@ async def run_simulation(
     ``seed`` overrides the scenario's planning seed. The swarm's files (CA, film,
     downloads, logs) go to ``workdir``, or to a temporary directory removed after
     the run. ``show`` and ``say`` feed a progress display (see `drive_swarm`).
-    Raises `ScenarioError` if the backend cannot hold the scenario, `SimError` or
-    `SimError` if a node cannot be started.
+    Raises `ScenarioError` if the backend cannot hold the scenario (too many clients,
+    homes it cannot build), `SimError` if a node cannot be started.
     """
+    check_backend_can_run(scenario, backend)
     seed = scenario.seed if seed is None else seed
     # Planning draws from a seeded PRNG on purpose: the same seed gives the same run.
     plan = plan_swarm(scenario, backend.addresses, random.Random(seed))  # noqa: S311
@@ -56,20 +73,28 @@ async def run_simulation(
         record = await drive_swarm(swarm, plan, show=show, say=say)
         measured = await swarm.measure()
     seen = await swarm.collect()
+    # Completion from arrival runs from when the scenario wanted the client to arrive,
+    # not from its process start: a backend may start clients ahead, waiting for a go.
     outcomes = tuple(
         client_outcome(c, record.fates[c.name], seen[c.name].samples, seen[c.name].summary,
-                       seen[c.name].started_unix)
+                       seen[c.name].started_unix, arrival_unix=record.t0_unix + c.arrival_s)
         for c in plan.clients
     )
     samples = {name: o.samples for name, o in seen.items()}
     report = SimulationReport(
         scenario=scenario, seed=seed, backend=backend.name, plan=plan, record=record,
         figures=swarm_figures(outcomes, swarm.film_bytes, scenario.origin.upload_bps,
-                              origin_bytes_measured=measured.origin_bytes_measured),
+                              origin_bytes_measured=measured.origin_bytes_measured,
+                              origin_bytes_kernel=measured.origin_bytes_kernel,
+                              arrival_spread_s=measured.arrival_spread_s),
         outcomes=outcomes,
         film_intact={name: o.film_intact for name, o in seen.items()},
         throughput=tuple(swarm_throughput(samples, record.t0_unix)),
         samples=samples,
+        network=network_figures(
+            plan, outcomes, {name: o.summary for name, o in seen.items()},
+            reachability=measured.reachability, seen_as=measured.seen_as,
+            origin_sent_by_address=measured.origin_sent_by_address),
     )
     await trio.to_thread.run_sync(write_plots, out_dir, report)
     write_report(out_dir, report)
@@ -77,12 +102,14 @@ async def run_simulation(
 
 
 def write_plots(out_dir: Path, r: SimulationReport) -> None:
-    """Draw the report's three plots into ``out_dir`` (file names: `PLOT_FILES`)."""
+    """Draw the report's plots into ``out_dir`` (file names: `PLOT_FILES`, and
+    `CONNECTIVITY_PLOT` when the bytes between router kinds were measured)."""
     # matplotlib takes a third of a second to import: only when plotting, not for
     # every `peernode` command (whose parser imports this package).
     from sim.analysis.plots import (
         plot_bytes_by_source,
         plot_completion_cdf,
+        plot_connectivity,
         plot_throughput,
         write_png,
     )
@@ -93,3 +120,6 @@ def write_plots(out_dir: Path, r: SimulationReport) -> None:
     write_png(plot_completion_cdf(completions, r.figures.clients, r.figures.t_min_s, title),
               out_dir / PLOT_FILES["completion_cdf"])
     write_png(plot_bytes_by_source(r.outcomes, title), out_dir / PLOT_FILES["bytes_by_source"])
+    if r.network is not None and r.network.connectivity is not None:
+        write_png(plot_connectivity(r.network.connectivity, title),
+                  out_dir / CONNECTIVITY_PLOT[1])

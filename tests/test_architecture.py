@@ -27,6 +27,7 @@ PURE_CORES = [
     "sim.scenario.plan",
     "sim.scenario.toml_file",
     "sim.analysis.figures",
+    "sim.analysis.network_figures",
     "certs",
     "certs.rental",
     "support.hostport",

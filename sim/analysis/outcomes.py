@@ -195,6 +195,11 @@ class SwarmFigures:
     attribution_gap: float | None = None
     """(attributed - measured) / measured origin bytes."""
     rentals: int = RENTALS_PER_REPORT
+    origin_bytes_kernel: int | None = None
+    """Bytes the kernel counted leaving the origin's interface (payload, TLS and TCP/IP
+    headers, retransmissions); None where the backend cannot count them."""
+    arrival_spread_s: float | None = None
+    """The largest gap between a client's planned and actual start; None: not measured."""
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -206,11 +211,14 @@ def swarm_figures(
     origin_upload_bps: int,
     *,
     origin_bytes_measured: int | None = None,
+    origin_bytes_kernel: int | None = None,
+    arrival_spread_s: float | None = None,
 ) -> SwarmFigures:
     """The swarm's figures from its clients' outcomes; ``film_bytes`` is what moves
     (the encrypted container). ``origin_bytes_measured`` is the origin's own count of
     payload bytes sent for this film; when given, offload, copies and the CDN egress
     saved come from it, and the clients' attribution is shown beside it.
+    ``origin_bytes_kernel`` and ``arrival_spread_s`` are reported as measured.
 
     Raises `ValueError` for no outcomes.
     """
@@ -275,4 +283,6 @@ def swarm_figures(
             attribution_gap(origin_bytes, origin_bytes_measured)
             if origin_bytes_measured is not None else None
         ),
+        origin_bytes_kernel=origin_bytes_kernel,
+        arrival_spread_s=arrival_spread_s,
     )

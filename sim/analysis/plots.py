@@ -7,7 +7,7 @@ rendered to PNG bytes and written atomically.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -20,6 +20,7 @@ from support.atomic_write import write_atomic
 __all__ = [
     "plot_bytes_by_source",
     "plot_completion_cdf",
+    "plot_connectivity",
     "plot_throughput",
     "write_png",
 ]
@@ -90,4 +91,27 @@ def plot_bytes_by_source(outcomes: Sequence[ClientOutcome], title: str) -> Figur
     ax.set(xlabel="client", ylabel="MB", title=f"{title}: bytes per client by source")
     fig.legend(loc="outside lower center", ncols=3)
     ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def plot_connectivity(matrix: Mapping[str, Mapping[str, int]], title: str) -> Figure:
+    """A heatmap of bytes received (MB) by each router kind (rows) from each kind and the
+    origin (columns), every cell labelled."""
+    receivers = list(matrix)
+    senders = list(dict.fromkeys(c for row in matrix.values() for c in row))
+    values = [[matrix[r].get(c, 0) / _MB for c in senders] for r in receivers]
+    fig = Figure(figsize=(1.3 * len(senders) + 3, 0.8 * len(receivers) + 2),
+                 layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label="MB received")
+    ax.set_xticks(range(len(senders)), senders, rotation=30, ha="right")
+    ax.set_yticks(range(len(receivers)), receivers)
+    top = max((v for row in values for v in row), default=0.0)
+    for i, row in enumerate(values):
+        for j, value in enumerate(row):
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center",
+                    color="black" if top and value > top / 2 else "white")
+    ax.set(xlabel="sent by", ylabel="received by",
+           title=f"{title}: bytes between router kinds")
     return fig

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim.analysis.network_figures import NetworkFigures
 from sim.analysis.outcomes import ClientOutcome, SwarmFigures
 from sim.analysis.timeseries import StatusSample, ThroughputPoint
 from sim.driver import RunRecord
@@ -20,13 +21,16 @@ from sim.scenario.plan import SwarmPlan
 from support.atomic_write import write_atomic
 from support.units import format_bytes
 
-__all__ = ["PLOT_FILES", "SimulationReport", "build_report", "render_markdown", "write_report"]
+__all__ = ["CONNECTIVITY_PLOT", "PLOT_FILES", "SimulationReport", "build_report", "plot_files",
+           "render_markdown", "write_report"]
 
 PLOT_FILES = {
     "throughput": "throughput.png",
     "completion_cdf": "completion-cdf.png",
     "bytes_by_source": "bytes-by-source.png",
 }
+CONNECTIVITY_PLOT = ("connectivity", "connectivity.png")
+"""The heatmap of bytes between router kinds, drawn when they were measured."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,27 @@ class SimulationReport:
     film_intact: Mapping[str, bool | None]
     throughput: tuple[ThroughputPoint, ...]
     samples: Mapping[str, Sequence[StatusSample]]
+    network: NetworkFigures | None = None
+    """By router kind and ISP, for a scenario with a ``[network]`` part."""
+
+
+def plot_files(r: SimulationReport) -> dict[str, str]:
+    """The plots of this report: `PLOT_FILES`, and the connectivity heatmap when the
+    bytes between kinds were measured."""
+    files = dict(PLOT_FILES)
+    if r.network is not None and r.network.connectivity is not None:
+        files[CONNECTIVITY_PLOT[0]] = CONNECTIVITY_PLOT[1]
+    return files
+
+
+def _figures_json(r: SimulationReport) -> dict[str, object]:
+    figures = r.figures.to_json()
+    n = r.network.to_json() if r.network is not None else {}
+    figures["by_kind"] = n.get("by_kind")
+    figures["cross_isp_share"] = n.get("cross_isp_share")
+    figures["network"] = {k: v for k, v in n.items() if k not in ("by_kind", "cross_isp_share")
+                          } if n else None
+    return figures
 
 
 def _scenario_json(s: Scenario) -> dict[str, object]:
@@ -51,6 +76,7 @@ def _scenario_json(s: Scenario) -> dict[str, object]:
         "kind": "flash-crowd" if isinstance(s.arrivals, FlashCrowd) else "poisson",
         **dataclasses.asdict(s.arrivals),
     }
+    values["network"] = None if s.network is None else s.network.to_json()
     return values
 
 
@@ -68,7 +94,7 @@ def build_report(r: SimulationReport) -> dict[str, object]:
         "scenario": _scenario_json(r.scenario),
         "seed": r.seed,
         "backend": r.backend,
-        "figures": r.figures.to_json(),
+        "figures": _figures_json(r),
         "run": {
             "t0_unix": r.record.t0_unix,
             "duration_s": round(r.record.duration_s, 3),
@@ -83,7 +109,7 @@ def build_report(r: SimulationReport) -> dict[str, object]:
         "timeseries": {name: [s.to_json(r.record.t0_unix) for s in samples]
                        for name, samples in r.samples.items()},
         "plan": r.plan.to_json(),
-        "plots": dict(PLOT_FILES),
+        "plots": plot_files(r),
     }
 
 
@@ -101,16 +127,78 @@ def _startup(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f} s"
 
 
+def _measured_rows(f: SwarmFigures) -> list[str]:
+    rows = []
+    if f.origin_bytes_kernel is not None:
+        rows.append(f"| origin bytes counted by the kernel (with TLS, TCP/IP, resends) | "
+                    f"{format_bytes(f.origin_bytes_kernel)} |")
+    if f.arrival_spread_s is not None:
+        rows.append(f"| arrivals: largest gap between planned and actual start | "
+                    f"{f.arrival_spread_s:.2f} s |")
+    return rows
+
+
+def _share(value: float | None) -> str:
+    return "not measured" if value is None else f"{value * 100:.1f} %"
+
+
+def _network_lines(n: NetworkFigures, t_min: float, locality: bool) -> list[str]:
+    offload_by = {"origin": "counted at the origin per peer",
+                  "clients": "origin bytes counted by the clients per connection"}
+    lines = [
+        "", "## By router kind", "",
+        "| kind | clients / completed | p95 from arrival | offload (measured) "
+        "| from origin | from peers | uploaded | connectable | port mapped |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, k in n.by_kind.items():
+        lines.append(
+            f"| {kind} | {k.clients} / {k.completed} "
+            f"| {_seconds(k.completion_p95_from_arrival_s, t_min, missing='not reached')} "
+            f"| {_share(k.offload_measured)} | {format_bytes(k.bytes_from_origin)} "
+            f"| {format_bytes(k.bytes_from_peers)} | {format_bytes(k.uploaded)} "
+            f"| {_share(k.connectable_share)} | {_share(k.port_mapped_share)} |")
+    lines += ["", "Offload per kind: " + offload_by.get(n.offload_by or "", "not measured")
+              + ". Connectable: classed so by the tracker under any of the client's "
+              "addresses. Port mapped: of the clients that reported a mapping outcome.", ""]
+    if n.peer_bytes_within_isp is None or n.peer_bytes_across_isp is None:
+        lines.append("Peer bytes within vs across ISPs: not measured (the clients' summaries "
+                     "carry no per-peer counts).")
+    else:
+        across = ("n/a" if n.cross_isp_share is None
+                  else f"{n.cross_isp_share * 100:.1f} % of peer bytes")
+        lines.append(
+            f"Peer bytes within an ISP {format_bytes(n.peer_bytes_within_isp)}, across ISPs "
+            f"{format_bytes(n.peer_bytes_across_isp)} (**{across}**; locality "
+            f"{'on' if locality else 'off'})"
+            + (f"; from addresses that are no client {format_bytes(n.peer_bytes_unmatched)}"
+               if n.peer_bytes_unmatched else "") + ".")
+    if n.connectivity is not None:
+        senders = list(dict.fromkeys(c for row in n.connectivity.values() for c in row))
+        lines += [
+            "", "## Connectivity", "",
+            f"Bytes received by each kind (rows) from each kind (columns), counted by "
+            f"{n.clients_with_peer_counts} clients per connection.", "",
+            "| received by, from | " + " | ".join(senders) + " |",
+            "|---|" + "---|" * len(senders),
+        ]
+        for receiver, row in n.connectivity.items():
+            lines.append(f"| {receiver} | "
+                         + " | ".join(format_bytes(row.get(c, 0)) for c in senders) + " |")
+    return lines
+
+
 def _origin_rows(f: SwarmFigures) -> list[str]:
     if f.origin_bytes_measured is None:
         return [f"| origin copies (clients' attribution; the origin's own count was not "
-                f"collected) | {f.origin_copies:.2f} |"]
+                f"collected) | {f.origin_copies:.2f} |", *_measured_rows(f)]
     gap = "n/a" if f.attribution_gap is None else f"{f.attribution_gap * 100:+.1f} %"
     return [
         f"| origin copies, measured at the origin | {f.origin_copies:.2f} "
         f"({format_bytes(f.origin_bytes_measured)}) |",
         f"| origin copies, by the clients' attribution | {f.origin_copies_attributed:.2f} "
         f"(gap {gap}) |",
+        *_measured_rows(f),
     ]
 
 
@@ -152,13 +240,16 @@ def render_markdown(r: SimulationReport) -> str:
         "start-up out. Clients that did not finish count: a percentile that falls on one "
         "is \"not reached\" (the p95 once more than 5 % did not finish).",
         "",
-        "| client | link | arrival | start-up | fate | from arrival | from download start "
+        "| client | link (home) | arrival | start-up | fate | from arrival | from download start "
         "| from origin | from peers | uploaded |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    homes = {c.name: c.home for c in r.plan.clients if c.home is not None}
     for o in r.outcomes:
+        home = homes.get(o.name)
+        link = o.link if home is None else f"{o.link}, {home.kind.value} in {home.isp}"
         lines.append(
-            f"| {o.name} | {o.link} | {o.arrival_s:.1f} s | {_startup(o.startup_s)} "
+            f"| {o.name} | {link} | {o.arrival_s:.1f} s | {_startup(o.startup_s)} "
             f"| {o.fate.value} | {_seconds(o.completion_from_arrival_s, f.t_min_s)} "
             f"| {_seconds(o.completion_s, f.t_min_s)} | {format_bytes(o.bytes_from_origin)} "
             f"| {format_bytes(o.bytes_from_peers)} | {format_bytes(o.bytes_uploaded)} |"
@@ -167,7 +258,10 @@ def render_markdown(r: SimulationReport) -> str:
         lines += ["", "Events: " + "; ".join(
             f"{e.describe()} at {e.done_at_s:.1f} s"
             for e in r.record.events) + "."]
-    lines += ["", *(f"![{name}]({file})" for name, file in PLOT_FILES.items()), ""]
+    if r.network is not None:
+        lines += _network_lines(r.network, f.t_min_s,
+                                s.network.locality if s.network is not None else False)
+    lines += ["", *(f"![{name}]({file})" for name, file in plot_files(r).items()), ""]
     return "\n".join(lines)
 
 

@@ -60,6 +60,13 @@ class SwarmMeasurements:
     ``unknown``), read from its operator-only metrics listener."""
     arrival_spread_s: float | None = None
     """The largest gap between a client's planned and actual start (seconds)."""
+    seen_as: Mapping[str, str] | None = None
+    """Address a client is seen under by the tracker, the origin and other peers -> the
+    client's name (``client-3``); a NATed client appears as its router's WAN address. The
+    plan's own client addresses count too, so only the others need be here."""
+    origin_sent_by_address: Mapping[str, int] | None = None
+    """Payload bytes the origin counted sending to each peer address (its own per-peer
+    counters), for the offload measured at the origin per router kind."""
 
 
 class Swarm(Protocol):
@@ -118,7 +125,12 @@ class Swarm(Protocol):
 
 
 class Backend(Protocol):
-    """A way of running swarms: its name, its addresses and how it opens a swarm."""
+    """A way of running swarms: its name, its addresses and how it opens a swarm.
+
+    A backend that builds home routers for a scenario's ``[network]`` part also has
+    ``supports_homes = True`` (optional: `sim.runner.check_backend_can_run` reads it,
+    absent means False) and may limit the homes with ``AddressPool.max_homes``.
+    """
 
     @property
     def name(self) -> str:

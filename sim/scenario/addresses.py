@@ -2,7 +2,7 @@
 
 Each backend has its own `AddressPool` (loopback aliases locally, a container network
 in docker); planning asks it for client addresses and refuses a scenario with more
-clients than the pool holds.
+clients (or homes) than the pool holds.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ class AddressPool:
     tracker_host: str
     origin_host: str
     client_network: str
+    max_homes: int | None = None
+    """How many homes (a router and its client) the backend can build for a scenario with
+    a ``[network]`` part; None: one per client address."""
 
     @property
     def _network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -31,6 +34,11 @@ class AddressPool:
     def capacity(self) -> int:
         """How many clients fit: the network's addresses less its network and broadcast."""
         return max(0, self._network.num_addresses - 2)
+
+    @property
+    def home_capacity(self) -> int:
+        """How many homes fit (planning refuses a ``[network]`` scenario with more)."""
+        return self.capacity if self.max_homes is None else min(self.max_homes, self.capacity)
 
     def client_address(self, index: int) -> str:
         """The address of client ``index`` (0-based); `ScenarioError` beyond the capacity."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sim.errors import ScenarioError
+from sim.scenario.network import NetworkSpec
 
 __all__ = [
     "MIB",
@@ -23,6 +24,7 @@ __all__ = [
     "EventAction",
     "FlashCrowd",
     "LinkProfile",
+    "NetworkSpec",
     "OriginSpec",
     "PoissonArrivals",
     "Scenario",
@@ -179,7 +181,8 @@ class SimEvent:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A whole simulation: film, origin, audience, arrivals, events and limits."""
+    """A whole simulation: film, origin, audience, arrivals, events, limits and, for
+    home-network scenarios, the homes' routers and ISPs."""
 
     name: str
     film_mib: float
@@ -190,6 +193,9 @@ class Scenario:
     description: str = ""
     seed: int = 1
     timeout_s: float = 600.0
+    network: NetworkSpec | None = None
+    """Homes behind routers and ISPs (the ``[network]`` part); None: every client sits
+    directly on the backend's one network."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():

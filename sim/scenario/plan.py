@@ -2,8 +2,8 @@
 
 Pure: no I/O, no clock; the same scenario, address pool and seed always give the
 same plan. Randomness is drawn in a fixed order (arrival times, then each client's
-link, then who churns and where) so that changing one part of a scenario does not
-reshuffle the others more than it must.
+link, then who churns and where, then each client's home) so that changing one part
+of a scenario does not reshuffle the others more than it must.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sim.errors import ScenarioError
 from sim.scenario.addresses import AddressPool
+from sim.scenario.home_planning import plan_homes
 from sim.scenario.homes import HomePlan
 from sim.scenario.model import (
     Arrivals,
@@ -85,6 +86,9 @@ class SwarmPlan:
                     "link": c.link, "download_bps": c.download_bps, "upload_bps": c.upload_bps,
                     "seed_after_completion_s": c.seed_after_completion_s,
                     "quit_at_progress": c.quit_at_progress,
+                    "home": None if c.home is None else {
+                        "number": c.home.number, "kind": c.home.kind.value,
+                        "isp": c.home.isp},
                 }
                 for c in self.clients
             ],
@@ -125,7 +129,8 @@ def plan_swarm(scenario: Scenario, addresses: AddressPool, rng: random.Random) -
     """Plan a run of ``scenario`` on ``addresses``, drawing every random choice from ``rng``.
 
     Raises `ScenarioError` when the pool has fewer client addresses than the
-    scenario has clients.
+    scenario has clients, or, for a scenario with a ``[network]`` part, room for fewer
+    homes (one per client).
     """
     spec = scenario.clients
     if spec.count > addresses.capacity:
@@ -133,10 +138,17 @@ def plan_swarm(scenario: Scenario, addresses: AddressPool, rng: random.Random) -
             f"clients.count = {spec.count} but this backend has {addresses.capacity} client "
             f"addresses ({addresses.client_network})"
         )
+    if scenario.network is not None and spec.count > addresses.home_capacity:
+        raise ScenarioError(
+            f"network: clients.count = {spec.count} homes (one per client) but this backend "
+            f"has addresses for {addresses.home_capacity} homes"
+        )
     times = arrival_times(scenario.arrivals, spec.count, rng)
     links = [_pick_link(spec.links, rng) for _ in range(spec.count)]
     churners = rng.sample(range(spec.count), round(spec.churn_fraction * spec.count))
     quit_at = {i: rng.uniform(*CHURN_PROGRESS_RANGE) for i in sorted(churners)}
+    homes = (plan_homes(scenario.network, spec.count, rng) if scenario.network is not None
+             else [None] * spec.count)
     clients = tuple(
         ClientPlan(
             number=i + 1,
@@ -147,6 +159,7 @@ def plan_swarm(scenario: Scenario, addresses: AddressPool, rng: random.Random) -
             upload_bps=links[i].upload_bps,
             seed_after_completion_s=spec.seed_after_completion_s,
             quit_at_progress=quit_at.get(i),
+            home=homes[i],
         )
         for i in range(spec.count)
     )

@@ -22,6 +22,14 @@ Layout (see ``sim/scenarios/*.toml``)::
     [[events]] at_s = 30  action = "client-kill"  client = 3
     [[events]] at_s = 35  action = "client-partition"  client = 2   # docker backend only
     [[events]] at_s = 45  action = "client-heal"  client = 2
+    [network]                     # homes behind routers, grouped into ISPs (docker backend)
+              isps = ["east", "west"]        # homes split equally ...
+              locality = true     # the tracker prefers peers of the same ISP (default)
+    [[network.isps]]              # ... or ISPs with weights
+              name = "east"  weight = 2
+    [network.homes]               # router kind -> share of the clients (adding up to 1)
+              public = 0.25  nat = 0.25  "nat-upnp" = 0.25  "dual-stack" = 0.25
+              # kinds: public, nat, nat-upnp, dual-stack, v6-only
 
 Unknown keys are refused, so a typo never silently falls back to a default.
 """
@@ -34,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import ScenarioError
+from sim.scenario.homes import HomeKind
 from sim.scenario.model import (
     Arrivals,
     ClientsSpec,
@@ -46,6 +55,7 @@ from sim.scenario.model import (
     SimEvent,
     StopHow,
 )
+from sim.scenario.network import HomeShare, IspSpec, NetworkSpec
 from support.errors import InputError
 from support.units import parse_rate
 
@@ -53,13 +63,15 @@ __all__ = ["load_scenario", "scenario_from_mapping"]
 
 _FIXED_LINK_NAME = "fixed"
 _TOP_KEYS = ("name", "description", "film_mib", "seed", "timeout_s", "origin", "clients",
-             "arrivals", "events")
+             "arrivals", "events", "network")
 _ORIGIN_KEYS = ("upload_bps", "super_seed")
 _CLIENTS_KEYS = ("count", "download_bps", "upload_bps", "links", "seed_after_completion_s",
                  "churn_fraction")
 _LINK_KEYS = ("name", "weight", "download_bps", "upload_bps")
 _ARRIVALS_KEYS = ("kind", "within_s", "rate_per_s", "window_s")
 _EVENT_KEYS = ("at_s", "action", "client", "how")
+_NETWORK_KEYS = ("isps", "homes", "locality")
+_ISP_KEYS = ("name", "weight")
 
 
 class _Table:
@@ -84,6 +96,10 @@ class _Table:
     def _get(self, key: str, *, required: bool) -> Any:
         if self._raw.get(key) is None and required:
             raise ScenarioError(f"{self._key(key)} is missing")
+        return self._raw.get(key)
+
+    def raw(self, key: str) -> Any:
+        """The value as parsed, None if absent (for tables read by hand)."""
         return self._raw.get(key)
 
     def has(self, key: str) -> bool:
@@ -230,6 +246,50 @@ def _event(table: _Table) -> SimEvent:
     )
 
 
+def _isps(table: _Table) -> tuple[IspSpec, ...]:
+    value = table.raw("isps")
+    if value is None:
+        raise ScenarioError("network.isps is missing: name at least one ISP")
+    if not isinstance(value, list):
+        raise ScenarioError("network.isps must be a list of names or an array of tables "
+                            "([[network.isps]])")
+    if all(isinstance(item, str) for item in value):
+        return tuple(IspSpec(item) for item in value if isinstance(item, str))
+    if any(isinstance(item, str) for item in value):
+        raise ScenarioError("network.isps: give names or tables, not both")
+    return tuple(IspSpec(name=t.string("name"), weight=t.number("weight", 1.0))
+                 for t in table.tables("isps", _ISP_KEYS))
+
+
+def _homes(raw: object) -> tuple[HomeShare, ...]:
+    if raw is None:
+        raise ScenarioError("network.homes is missing: give router kinds as shares "
+                            "([network.homes] nat = 0.5 ...)")
+    if not isinstance(raw, Mapping):
+        raise ScenarioError("network.homes must be a table (router kind = share)")
+    shares = []
+    for key, value in raw.items():
+        try:
+            kind = HomeKind(key)
+        except ValueError:
+            known = ", ".join(k.value for k in HomeKind)
+            raise ScenarioError(f"network.homes: unknown router kind {key!r} "
+                                f"(known: {known})") from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ScenarioError(f"network.homes.{key} must be a number (a share of the "
+                                f"clients)")
+        shares.append(HomeShare(kind, float(value)))
+    return tuple(shares)
+
+
+def _network(table: _Table) -> NetworkSpec:
+    return NetworkSpec(
+        isps=_isps(table),
+        homes=_homes(table.raw("homes")),
+        locality=table.boolean("locality", True),
+    )
+
+
 def scenario_from_mapping(raw: Mapping[str, Any]) -> Scenario:
     """Build a `Scenario` from parsed TOML; raises `ScenarioError` naming the bad key."""
     top = _Table("", raw, _TOP_KEYS)
@@ -248,6 +308,8 @@ def scenario_from_mapping(raw: Mapping[str, Any]) -> Scenario:
         clients=_clients(top.table("clients", _CLIENTS_KEYS)),
         arrivals=_arrivals(top.table("arrivals", _ARRIVALS_KEYS)),
         events=tuple(_event(t) for t in top.tables("events", _EVENT_KEYS)),
+        network=(_network(top.table("network", _NETWORK_KEYS)) if top.has("network")
+                 else None),
     )
 
 

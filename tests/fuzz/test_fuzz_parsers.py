@@ -98,6 +98,29 @@ def test_scenario_mapping_with_arbitrary_values_in_real_places(
         scenario_from_mapping(mapping)
 
 
+@given(st.lists(st.tuples(st.integers(0, 10), st.text(max_size=12), _VALUES), max_size=4))
+@settings(max_examples=300)
+def test_network_part_with_arbitrary_values_in_real_places(
+    changes: list[tuple[int, str, Any]],
+) -> None:
+    """The same inside the ``[network]`` part of a shipped home-router scenario (its
+    table, its homes, the ISP list): a `Scenario` or a `ScenarioError`, nothing else."""
+    mapping = tomllib.loads(
+        (ROOT / "sim" / "scenarios" / "home-routers-small.toml").read_text())
+    for where, key, value in changes:
+        network = mapping["network"]
+        if not isinstance(network, dict):
+            break
+        homes = network.get("homes")
+        tables = [network, *([homes] if isinstance(homes, dict) else [])]
+        table = tables[where % len(tables)]
+        keys = list(table)
+        target = keys[where % len(keys)] if keys and where % 2 == 0 else key
+        table[target] = value
+    with contextlib.suppress(ScenarioError):
+        scenario_from_mapping(mapping)
+
+
 @pytest.mark.parametrize("key", ["name", "film_mib"])
 def test_scenario_mapping_with_a_required_key_set_to_none(key: str) -> None:
     mapping = _valid_mapping()

@@ -112,6 +112,11 @@ BAD = {
                       "origin.upload_bps must not be negative"),
     "too many clients": (VALID_TOML.replace("count = 4", "count = 1000"),
                          "clients.count = 1000 but this backend has 254 client addresses"),
+    "bad network part": (VALID_TOML + '[network]\nisps = ["a"]\n[network.homes]\nnat = 0.5\n',
+                         "network.homes: the shares add up to 0.5, not 1"),
+    "homes on the local backend": (
+        VALID_TOML + '[network]\nisps = ["a"]\n[network.homes]\nnat = 1\n',
+        "has a [network] part (homes behind routers), which the local backend cannot build"),
 }
 
 

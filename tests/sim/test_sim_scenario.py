@@ -17,10 +17,16 @@ from sim import (
     load_scenario,
     plan_swarm,
 )
+from sim.scenario.homes import HomeKind
 
 from .conftest import SCENARIOS_DIR, VALID_TOML, WriteScenario
 
-SHIPPED = ["smoke", "flash-crowd", "asymmetric", "poisson", "origin-failure"]
+SHIPPED = ["smoke", "flash-crowd", "asymmetric", "poisson", "origin-failure", "home-routers",
+           "home-routers-public", "home-routers-blind", "home-routers-small"]
+
+
+def test_every_scenario_file_is_shipped_and_tested() -> None:
+    assert {p.stem for p in SCENARIOS_DIR.glob("*.toml")} == {*SHIPPED, "demo"}
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -42,6 +48,45 @@ def test_flash_crowd_is_the_issue_s_swarm() -> None:
 def test_asymmetric_uploads_a_quarter_of_its_download() -> None:
     s = load_scenario(SCENARIOS_DIR / "asymmetric.toml")
     assert all(link.upload_bps * 4 == link.download_bps for link in s.clients.links)
+
+
+def test_home_routers_is_the_issue_s_swarm() -> None:
+    s = load_scenario(SCENARIOS_DIR / "home-routers.toml")
+    assert (s.clients.count, s.film_mib, s.origin.upload_bps) == (24, 64, 8_000_000)
+    assert [(link.download_bps, link.upload_bps) for link in s.clients.links] == [
+        (4_000_000, 1_000_000)]
+    assert s.arrivals == FlashCrowd(within_s=1.0)
+    assert s.network is not None
+    assert s.network.locality
+    assert [i.name for i in s.network.isps] == ["isp-a", "isp-b"]
+    assert s.network.shares == {HomeKind.PUBLIC: 0.25, HomeKind.NAT: 0.25,
+                                HomeKind.NAT_UPNP: 0.25, HomeKind.DUAL_STACK: 0.25}
+
+
+@pytest.mark.parametrize(("name", "shares", "locality"), [
+    ("home-routers-public", {HomeKind.PUBLIC: 1.0}, True),
+    ("home-routers-blind", None, False),
+])
+def test_home_router_variants_differ_only_where_they_say(
+    name: str, shares: dict[HomeKind, float] | None, locality: bool
+) -> None:
+    base = load_scenario(SCENARIOS_DIR / "home-routers.toml")
+    variant = load_scenario(SCENARIOS_DIR / f"{name}.toml")
+    assert base.network is not None
+    assert variant.network is not None
+    assert variant.network.shares == (shares or base.network.shares)
+    assert variant.network.locality is locality
+    assert (variant.clients, variant.origin, variant.arrivals, variant.film_mib,
+            variant.network.isps) == (base.clients, base.origin, base.arrivals, base.film_mib,
+                                      base.network.isps)
+
+
+def test_the_small_home_scenario_has_one_home_of_each_kind() -> None:
+    s = load_scenario(SCENARIOS_DIR / "home-routers-small.toml")
+    plan = plan_swarm(s, LOOPBACK_POOL, random.Random(s.seed))
+    assert sorted(c.home.kind for c in plan.clients if c.home) == sorted(
+        [HomeKind.NAT, HomeKind.NAT_UPNP, HomeKind.DUAL_STACK, HomeKind.V6_ONLY])
+    assert (s.film_mib, s.clients.count) == (8, 4)
 
 
 def test_smoke_is_small() -> None:
