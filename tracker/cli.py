@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -83,6 +84,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         " (default: in memory)",
     )
     p.add_argument(
+        "--no-locality",
+        action="store_true",
+        help="hand out peers blind to their networks (same as [swarm] locality = false;"
+        " for comparison runs: by default peers on the requester's network come first)",
+    )
+    p.add_argument(
         "--config",
         type=Path,
         metavar="tracker.toml",
@@ -117,8 +124,14 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
         "redis_url": args.redis,
     }
     if args.config is not None:
-        return TrackerConfig.from_toml(args.config, **flags)
-    return TrackerConfig.from_mapping({}, **flags)
+        config = TrackerConfig.from_toml(args.config, **flags)
+    else:
+        config = TrackerConfig.from_mapping({}, **flags)
+    if args.no_locality:
+        config = dataclasses.replace(
+            config, swarm=dataclasses.replace(config.swarm, locality=False)
+        )
+    return config
 
 
 async def _serve_then_stop(

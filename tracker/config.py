@@ -52,6 +52,9 @@ class SwarmPolicy:
     candidates_per_wanted: float = 1.5
     """Members sampled per peer wanted, from which the list is shaped (reachability,
     locality, serial caps)."""
+    locality: bool = True
+    """Peers on the requester's network come first (`local_share`); False (``--no-locality``,
+    for comparison runs): lists are blind to networks, only reachability orders them."""
     local_share: float = 0.75
     """Share of a list given to peers on the requester's network when it has enough;
     the rest comes from elsewhere so that swarms stay connected."""

@@ -249,3 +249,17 @@ class MemoryStore:
         """See `SwarmStore.swarms`."""
         for ih, swarm in list(self._swarms.items()):
             yield ih, swarm.counts(self._completed.get(ih, 0))
+
+    def members(self, now: float) -> Iterator[tuple[bytes, list[bytes]]]:
+        """See `SwarmStore.members`."""
+        for ih, swarm in list(self._swarms.items()):
+            peers = swarm.peers
+            live = [
+                peers[p][_MEMBER_AT:]
+                for role in Role
+                if role is not Role.ORIGIN
+                for p in swarm.by_role[role]
+                if _EXPIRES.unpack_from(peers[p])[0] > now
+            ]
+            if live:
+                yield ih, live

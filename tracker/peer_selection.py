@@ -9,9 +9,12 @@ list one requester gets:
 - origins first, then connectable members, then unknown ones;
 - where the requester's network holds enough members, ``local_share`` of the list is
   theirs and the rest from elsewhere (so swarms stay connected); otherwise whatever
-  there is, local first.
+  there is, local first. With ``locality`` off (comparison runs) the network plays no
+  part: members come in the sample's random order within each class.
 
-A member counts once even when it is listed with both an IPv4 and an IPv6 address.
+A member counts once even when it is listed with both an IPv4 and an IPv6 address. The
+result says how many listed members share the requester's network and how many do not
+(with locality off too, so runs with and without it compare).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from tracker.locality import NetworkMap
 from tracker.reachability import Reachability
 from tracker.store import MEMBER_BYTES, NO_OWNER, OWNER_BYTES, member_addresses
 
-__all__ = ["ListShape", "shape_peer_list"]
+__all__ = ["ListShape", "PeerList", "shape_peer_list"]
 
 _V4 = 6
 _V6_AT = OWNER_BYTES + _V4
@@ -38,6 +41,20 @@ class ListShape:
     numwant: int
     max_per_owner: int = 2
     local_share: float = 0.75
+    locality: bool = True
+    """False: blind to networks (only reachability orders the list)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerList:
+    """One requester's list: compact ``peers`` and ``peers6``, and its members by network."""
+
+    peers: bytes
+    peers6: bytes
+    same_network: int = 0
+    """Listed members (origins included) on the requester's network."""
+    other_network: int = 0
+    """Listed members on another network."""
 
 
 def _usable(member: bytes, v4_ok: bool, v6_ok: bool) -> list[bytes]:
@@ -57,7 +74,7 @@ def shape_peer_list(
     shape: ListShape,
     classes: Mapping[bytes, Reachability],
     networks: NetworkMap,
-) -> tuple[bytes, bytes]:
+) -> PeerList:
     """The compact IPv4 (``peers``) and IPv6 (``peers6``) lists for member ``requester``.
 
     ``candidates`` are members in random order (the store's sample); ``classes`` maps
@@ -76,19 +93,27 @@ def shape_peer_list(
     else:
         names = {networks.name_of(a) for a in own}
 
-    listed: list[list[bytes]] = []
+    def is_local(address: bytes) -> bool:
+        if prefixes is None:
+            return networks.name_of(address) in names
+        return address[: prefixes[len(address) != _V4]] in homes
+
+    # each entry: the member's usable addresses, and whether it is on our network
+    listed: list[tuple[list[bytes], bool]] = []
     for member in origins:
         addresses = _usable(member, v4_ok, v6_ok)
         if addresses and member != requester:
-            listed.append(addresses)
+            listed.append((addresses, any(is_local(a) for a in addresses)))
     room = max(0, shape.numwant - len(listed))
 
-    # (connectable, unknown) x (local, remote), each in the sample's random order; this
-    # loop runs for every sampled member of every announce, so it is kept flat
-    buckets: tuple[list[list[bytes]], ...] = ([], [], [], [])
+    # (connectable, unknown) x (local, remote), each in the sample's random order (blind
+    # to networks: everything in the "remote" buckets); this loop runs for every sampled
+    # member of every announce, so it is kept flat
+    buckets: tuple[list[tuple[list[bytes], bool]], ...] = ([], [], [], [])
     per_owner: dict[bytes, int] = {}
     cap = shape.max_per_owner
-    remote_slots = math.ceil(room * (1 - shape.local_share))
+    locality = shape.locality
+    remote_slots = math.ceil(room * (1 - shape.local_share)) if locality else room
     enough_local = room - remote_slots
     conn_local_n = conn_remote_n = 0
     unreachable, connectable = Reachability.UNREACHABLE, Reachability.CONNECTABLE
@@ -124,9 +149,12 @@ def shape_peer_list(
             if held >= cap:
                 continue
             per_owner[owner] = held + 1
-        buckets[(0 if is_connectable else 2) + (0 if local else 1)].append(addresses)
+        placed_local = local and locality
+        buckets[(0 if is_connectable else 2) + (0 if placed_local else 1)].append(
+            (addresses, local)
+        )
         if is_connectable:
-            if local:
+            if placed_local:
                 conn_local_n += 1
             else:
                 conn_remote_n += 1
@@ -148,7 +176,9 @@ def shape_peer_list(
 
     v4_out = bytearray()
     v6_out = bytearray()
-    for addresses in listed:
+    same = 0
+    for addresses, local in listed:
+        same += local
         for a in addresses:
             (v4_out if len(a) == _V4 else v6_out).extend(a)
-    return bytes(v4_out), bytes(v6_out)
+    return PeerList(bytes(v4_out), bytes(v6_out), same, len(listed) - same)

@@ -1,5 +1,6 @@
 """Prometheus metrics of one tracker: announces by reason, swarms, bytes, origin offload,
-peer reachability and connect-back probes, peers per network.
+peer reachability and connect-back probes, peers per network, peers handed out within vs
+across networks.
 
 Counting happens on the announce path, so it is plain dictionary arithmetic; the
 Prometheus families are built only when the metrics endpoint is scraped (a custom
@@ -43,10 +44,16 @@ class TrackerMetrics(Collector):
         self._handshake_failures: Counter[str] = Counter()
         self._reload_failures: Counter[str] = Counter()
         self._swarm_refusals: Counter[str] = Counter()
+        self._handed_out: Counter[str] = Counter({"same_network": 0, "other_network": 0})
         self.connections: ConnectionCounts | None = None
         """Where open and evicted connections are counted (the server's slots)."""
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
+
+    @property
+    def service(self) -> TrackerService:
+        """The service whose state the metrics report."""
+        return self._service
 
     def observe(self, outcome: Outcome) -> None:
         """Count one answered request (and the bytes an admitted announce reports)."""
@@ -63,6 +70,8 @@ class TrackerMetrics(Collector):
         if result_.refusal is not None:
             self._swarm_refusals[result_.refusal.value] += 1
             return
+        self._handed_out["same_network"] += result_.same_network
+        self._handed_out["other_network"] += result_.other_network
         self._uploaded[film] += result_.uploaded_delta
         self._downloaded[film] += result_.downloaded_delta
         if decision.is_origin:
@@ -150,6 +159,13 @@ class TrackerMetrics(Collector):
             "Announcing peer addresses (not expired) by reachability class",
             "reachability",
             by_class,
+        )
+        yield _counter(
+            "tracker_peers_handed_out",
+            "Peers in the lists answered (origins included), on the requester's network"
+            " or another (locality on or off)",
+            "scope",
+            self._handed_out,
         )
         yield _gauge(
             "tracker_network_peer_addresses",

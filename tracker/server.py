@@ -25,6 +25,7 @@ from tracker.connection_slots import ConnectionSlots
 from tracker.crl_policy import CrlFreshness, CrlGuard
 from tracker.errors import ConfigError, TrackerError
 from tracker.listeners import open_listeners
+from tracker.metrics_routes import metrics_listener_response
 from tracker.probe import ProbeRunner
 from tracker.prometheus_metrics import TrackerMetrics
 from tracker.reachability import ReachabilityTable
@@ -52,7 +53,6 @@ _METRICS_LIMITS = HttpLimits(
     max_head_bytes=8192, max_header_count=64, max_body_bytes=0,
     idle_timeout_s=10.0, request_timeout_s=10.0, response_timeout_s=None, linger_s=0,
 )
-_METRICS_TYPE = [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")]
 
 
 @dataclass
@@ -174,9 +174,7 @@ async def _expire_peers(config: TrackerConfig, service: TrackerService) -> None:
 
 async def _serve_metrics(listeners: list[trio.SocketListener], metrics: TrackerMetrics) -> None:
     async def render(request: Request) -> Response:
-        if request.path != "/metrics":
-            return Response(404, _METRICS_TYPE, b"see /metrics\n")
-        return Response(200, _METRICS_TYPE, metrics.render())
+        return metrics_listener_response(request.path, metrics, trio.current_time())
 
     async def handle(stream: trio.SocketStream) -> None:
         try:

@@ -180,3 +180,8 @@ class SwarmStore(Protocol):
     def swarms(self) -> Iterator[tuple[bytes, SwarmCounts]]:
         """Every swarm with peers, with its counts (for metrics)."""
         ...
+
+    def members(self, now: float) -> Iterator[tuple[bytes, list[bytes]]]:
+        """Every swarm with its members that are not origins and not expired at ``now``
+        (`MEMBER_BYTES` each; for the operator's member listing)."""
+        ...

@@ -19,7 +19,7 @@ from ipaddress import IPv4Address, IPv6Address
 from tracker.config import SwarmPolicy
 from tracker.locality import NetworkMap
 from tracker.memory_store import MemoryStore
-from tracker.peer_selection import ListShape, shape_peer_list
+from tracker.peer_selection import ListShape, PeerList, shape_peer_list
 from tracker.reachability import ReachabilityTable
 from tracker.request import AnnounceRequest, Event
 from tracker.store import PeerChange, Role, StoreRefusal, SwarmCounts, SwarmStore, owner_bytes
@@ -46,6 +46,10 @@ class AnnounceResult:
     """Set when the swarm refused the announce (nothing was changed, no peers)."""
     address: bytes = b""
     """The compact address recorded for the peer (connection address, announced port)."""
+    same_network: int = 0
+    """Members in the lists on the peer's own network (`tracker.locality`)..."""
+    other_network: int = 0
+    """...and on other networks."""
 
 
 def compact_address(ip: IPv4Address | IPv6Address, port: int) -> bytes:
@@ -132,13 +136,15 @@ class Swarms:
             origins_for_leechers=policy.origin_always_included,
             rng=rng,
         )
-        v4 = v6 = b""
+        listed = PeerList(b"", b"")
         if wanted and reply.refusal is None and not change.stopped:
-            v4, v6 = shape_peer_list(
+            listed = shape_peer_list(
                 reply.member,
                 reply.origins,
                 reply.peers,
-                ListShape(wanted, policy.max_listed_per_serial, policy.local_share),
+                ListShape(
+                    wanted, policy.max_listed_per_serial, policy.local_share, policy.locality
+                ),
                 self.reachability.classes,
                 self.networks,
             )
@@ -146,12 +152,14 @@ class Swarms:
             interval_s=policy.announce_interval_s,
             min_interval_s=policy.min_announce_interval_s,
             counts=reply.counts,
-            peers=v4,
-            peers6=v6,
+            peers=listed.peers,
+            peers6=listed.peers6,
             uploaded_delta=_delta(request.uploaded, reply.previous_uploaded),
             downloaded_delta=_delta(request.downloaded, reply.previous_downloaded),
             refusal=reply.refusal,
             address=address,
+            same_network=listed.same_network,
+            other_network=listed.other_network,
         )
 
     def expire(self, now: float) -> int:
@@ -166,3 +174,7 @@ class Swarms:
     def swarms(self) -> Iterator[tuple[bytes, SwarmCounts]]:
         """Every swarm with peers, with its counts."""
         return self.store.swarms()
+
+    def members(self, now: float) -> Iterator[tuple[bytes, list[bytes]]]:
+        """Every swarm with its members that are not origins (see `SwarmStore.members`)."""
+        return self.store.members(now)

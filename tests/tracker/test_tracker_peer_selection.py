@@ -43,10 +43,10 @@ def shape(
     numwant: int,
     classes: dict[bytes, Reachability] | None = None,
     origins: list[bytes] | None = None,
-    **kw: float,
+    **kw: float | bool,
 ) -> tuple[list[bytes], list[bytes]]:
     known = classes or {}
-    p4, p6 = shape_peer_list(
+    listed = shape_peer_list(
         me,
         origins or [],
         candidates,
@@ -54,7 +54,7 @@ def shape(
         known,
         NETS,
     )
-    return split(p4, 6), split(p6, 18)
+    return split(listed.peers, 6), split(listed.peers6, 18)
 
 
 def test_families_follow_the_requester() -> None:

@@ -387,3 +387,24 @@ def test_a_known_unreachable_address_is_never_listed(rng: random.Random) -> None
         assert len(listed) == 10  # 20 peers, 10 of them unreachable
         assert not set(listed) & {addr(n) for n in range(10)}
         assert listed[:2] == [addr(10), addr(11)] or listed[:2] == [addr(11), addr(10)]
+
+
+def test_members_lists_rental_members_not_origins_stopped_or_expired(
+    rng: random.Random,
+) -> None:
+    swarms = Swarms(SwarmPolicy(announce_interval_s=100))  # peers expire after 200 s
+    populate(swarms, rng, seeders=range(1, 3), leechers=range(3, 5), origins=range(9, 10))
+    swarms.announce(req(4, ih=OTHER_IH), ip(4), 0.0, rng)
+    v6 = IPv6Address("2001:db8::3")
+    swarms.announce(req(3), v6, 0.0, rng)  # member 3 over both families: one member
+    swarms.announce(req(2, event=Event.STOPPED), ip(2), 0.0, rng)
+    swarms.announce(req(1, left=0), ip(1), 150.0, rng)  # 1 announced again later
+    listed = {ih: sorted(members) for ih, members in swarms.members(100.0)}
+    three = compact_address(ip(3), 1003) + compact_address(v6, 1003)
+    assert {ih: [m[20:] for m in ms] for ih, ms in listed.items()} == {
+        IH: sorted([addr(1) + bytes(18), three, addr(4) + bytes(18)]),
+        OTHER_IH: [addr(4) + bytes(18)],
+    }
+    assert {ih: [m[20:] for m in ms] for ih, ms in swarms.members(210.0)} == {
+        IH: [addr(1) + bytes(18)]
+    }

@@ -39,6 +39,7 @@ from tracker.redis_backend.scripts import ANNOUNCE_LUA, EXPIRE_LUA, PEER_ID_BYTE
 from tracker.store import (
     MEMBER_BYTES,
     PeerChange,
+    Role,
     StoreRefusal,
     StoreReply,
     SwarmCounts,
@@ -257,6 +258,34 @@ class RedisStore:
         for ih, c in zip(hashes, counts, strict=True):
             if c.seeders or c.leechers:
                 yield ih, c
+
+    def members(self, now: float) -> Iterator[tuple[bytes, list[bytes]]]:
+        """See `SwarmStore.members`; logs and yields nothing if Redis is unreachable."""
+        after = f"({now + self._offset!r}"  # scores are expiry times: live ones are > now
+
+        def fetch(hashes: list[bytes]) -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for ih in hashes:
+                _, *roles, _completed, _owners = self._keys(ih)
+                for role, key in enumerate(roles):
+                    if role != Role.ORIGIN:
+                        pipe.zrangebyscore(key, after, "+inf")
+            return pipe.execute()
+
+        try:
+            hashes = self._call("members", self._swarm_hashes)
+            values = self._call("members", lambda: fetch(hashes)) if hashes else []
+        except RedisUnavailable:
+            return
+        per_swarm = len(Role) - 1
+        for i, ih in enumerate(hashes):
+            live = [
+                entry[PEER_ID_BYTES:]
+                for entries in values[i * per_swarm : (i + 1) * per_swarm]
+                for entry in entries
+            ]
+            if live:
+                yield ih, live
 
 
 def _split(members: bytes) -> list[bytes]:
