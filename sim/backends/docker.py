@@ -55,6 +55,7 @@ from sim.backends.docker_measure import (
     tracker_classes,
 )
 from sim.backends.docker_topology import (
+    MAX_HOMES,
     ORIGIN_V4,
     ORIGIN_V6,
     TRACKER_NAME,
@@ -78,7 +79,8 @@ __all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "HOME_POOL", "LABEL", "WORKDIR_LABEL"
 
 DOCKER_SUBNET = "10.89.0.0/16"
 DOCKER_POOL = AddressPool(
-    tracker_host="10.89.0.2", origin_host="10.89.0.3", client_network="10.89.1.0/24"
+    tracker_host="10.89.0.2", origin_host="10.89.0.3", client_network="10.89.1.0/24",
+    max_homes=MAX_HOMES,
 )
 HOME_POOL = AddressPool(tracker_host=TRACKER_NAME, origin_host=ORIGIN_V4,
                         client_network="10.90.0.0/16")
@@ -403,18 +405,12 @@ class DockerSwarm:
             classes = await tracker_classes(self.container_name(_TRACKER))
         planned = {c.name: c.arrival_s for c in self._plan.clients}
         spread = arrival_spread(planned, self.start_times(), self._t0_unix)
-        return _measurements(payload, kernel, classes, spread, self.seen_as())
+        return SwarmMeasurements(origin_bytes_measured=payload, origin_bytes_kernel=kernel,
+                                 reachability=classes, arrival_spread_s=spread,
+                                 seen_as=self.seen_as())
 
     async def collect(self) -> dict[str, ClientObservation]:
         return await self._records.collect(self._plan, self._exited)
-
-
-def _measurements(payload: int | None, kernel: int | None, classes: dict[str, str] | None,
-                  spread: float | None, seen_as: dict[str, str]) -> SwarmMeasurements:
-    fields = {f.name for f in dataclasses.fields(SwarmMeasurements)}
-    extra = {"seen_as": seen_as} if "seen_as" in fields else {}
-    return SwarmMeasurements(origin_bytes_measured=payload, origin_bytes_kernel=kernel,
-                             reachability=classes, arrival_spread_s=spread, **extra)
 
 
 def _last_line(path: Path) -> str:
@@ -438,9 +434,8 @@ def _container_user(workdir: Path) -> tuple[int, int]:
 
 def tracker_config_text(topology: HomeTopology, *, locality: bool = True) -> str:
     """The tracker's TOML for a run with homes: the ISPs' address ranges as its
-    ``[networks]`` map (and ``locality = false`` to switch locality off)."""
-    lines = [] if locality else ["locality = false", ""]
-    lines.append("[networks]")
+    ``[networks]`` map, and whether it prefers peers of the same network."""
+    lines = ["[swarm]", f"locality = {'true' if locality else 'false'}", "", "[networks]"]
     lines += [f"{json.dumps(cidr)} = {json.dumps(isp)}"
               for cidr, isp in topology.network_map().items()]
     return "\n".join(lines) + "\n"
@@ -463,14 +458,15 @@ def _home_plan(plan: SwarmPlan) -> tuple[SwarmPlan, HomeTopology | None]:
 
 @asynccontextmanager
 async def open_docker_swarm(plan: SwarmPlan, workdir: Path, *, image: str = DEFAULT_IMAGE,
-                            subnet: str = DOCKER_SUBNET, locality: bool = True,
+                            subnet: str = DOCKER_SUBNET, locality: bool | None = None,
                             go_ahead: bool = True) -> AsyncIterator[DockerSwarm]:
     """Provision ``plan``'s files in ``workdir``, create its networks (and with homes, its
     routers) and yield a `DockerSwarm` (no node started yet); on exit every container and
-    network is removed, even when cancelled. ``locality`` False tells the tracker to
-    ignore networks; ``go_ahead`` False starts each client's container at its arrival
-    (as before clients were started ahead). `BackendError` if docker or the image is
-    missing or a network cannot be created (another run using its subnets)."""
+    network is removed, even when cancelled. ``locality`` (default: the scenario's
+    ``network.locality``) says whether the tracker prefers peers of the same ISP;
+    ``go_ahead`` False starts each client's container only at its arrival. `BackendError`
+    if docker or the image is missing or a network cannot be created (another run using
+    its subnets)."""
     if not (await docker("image", "ls", "-q", image)).strip():
         raise BackendError(f"docker image {image} not found: build it with "
                            "docker/build-image.sh (see docker/README.md)")
@@ -488,6 +484,9 @@ async def open_docker_swarm(plan: SwarmPlan, workdir: Path, *, image: str = DEFA
             await create_network(network, ["--driver", "bridge", "--subnet", subnet], labels)
         else:
             config = files.workdir / "tracker.toml"
+            network_spec = plan.scenario.network
+            if locality is None:
+                locality = network_spec.locality if network_spec is not None else True
             config.write_text(tracker_config_text(topology, locality=locality),
                               encoding="utf-8")
             homes = await build_homes(topology, image=image, name_prefix=network,
@@ -512,8 +511,10 @@ class DockerBackend:
     name: str = "docker"
     addresses: AddressPool = DOCKER_POOL
     image: str = DEFAULT_IMAGE
-    locality: bool = True
-    """False: the tracker ignores which network (ISP) a peer is on (for comparison)."""
+    locality: bool | None = None
+    """Whether the tracker prefers peers of the same ISP; None: as the scenario says."""
+    supports_homes: bool = True
+    """It builds the routers of a scenario's ``[network]`` part."""
 
     def open_swarm(self, plan: SwarmPlan, workdir: Path) -> AbstractAsyncContextManager[Swarm]:
         return open_docker_swarm(plan, workdir, image=self.image, locality=self.locality)

@@ -64,20 +64,19 @@ def _host(address: str) -> str:
         return address.strip("[]")
 
 
-def reachability_of(members: object) -> dict[str, str] | None:
-    """Address -> class from the tracker's ``/members.json``: a list of members (or
-    ``{"members": [...]}``, or a map of peer id -> member), each with its
-    ``addresses`` (``HOST:PORT`` or bare hosts) and ``reachability``. None if the
+def reachability_of(document: object) -> dict[str, str] | None:
+    """Address -> class from the tracker's ``/members.json`` (``{"films": {FILM: [member,
+    ...]}}``, each member with its ``addresses`` and ``reachability``); None if the
     document has no such shape."""
-    if isinstance(members, Mapping):
-        members = members.get("members", list(members.values()))
-    if not isinstance(members, list):
+    films = document.get("films") if isinstance(document, Mapping) else None
+    if not isinstance(films, Mapping):
         return None
+    members = [m for listed in films.values() if isinstance(listed, list) for m in listed]
     classes = {}
     for member in members:
         if not isinstance(member, Mapping):
             continue
-        kind = member.get("reachability", member.get("class"))
+        kind = member.get("reachability")
         addresses = member.get("addresses", [])
         if not isinstance(kind, str) or not isinstance(addresses, list):
             continue

@@ -16,7 +16,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIOS_DIR = REPO / "sim" / "scenarios"
-IMAGE = "peernode:latest"
+IMAGE = os.environ.get("PEERNODE_DOCKER_TEST_IMAGE", "peernode:latest")
+"""The tag the suite builds and runs (another tag keeps a parallel build of another
+checkout from replacing the image under a running suite)."""
 BASE_IMAGE = "peernode-base:bookworm-2"
 
 
