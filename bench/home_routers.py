@@ -6,7 +6,9 @@ with the tracker's locality off (home-routers-blind.toml), each over --runs seed
 Offload is measured at the origin (its own counters). Prints one JSON line: medians of
 the routers' and the public swarm's offload and their ratio (goal >= 0.9), the nat
 clients' share of bytes from peers (goal >= 0.9), the cross-ISP share of peer bytes with
-locality on (goal <= 0.3) and off (blind peer choice: about 0.5), whether every client
+locality on (goal <= 0.3) and off (blind peer choice: about 0.5), from the report (the
+clients' per-peer counts, where they have them) and as the home routers' kernels counted
+it (nftables counters by the sender's ISP), whether every client
 completed, and the arrivals' spread (goal <= 0.5 s). --clients and --film-mib shrink the
 scenarios (same shares) for a machine that cannot hold 24 homes.
 
@@ -29,13 +31,13 @@ from typing import Any
 import trio
 
 from sim import load_scenario, run_simulation
-from sim.backends.docker import DEFAULT_IMAGE, DockerBackend
+from sim.backends.docker import DEFAULT_IMAGE, ISP_BYTES_FILE, DockerBackend
 from sim.errors import SimError
 from sim.scenario.model import Scenario
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "sim" / "scenarios"
 GOALS = {"offload_ratio": 0.9, "nat_peer_share": 0.9, "cross_isp_share_locality_on": 0.3,
-         "arrival_spread_s": 0.5}
+         "cross_isp_share_kernel_locality_on": 0.3, "arrival_spread_s": 0.5}
 
 
 def _scenario(name: str, clients: int | None, film_mib: float | None) -> Scenario:
@@ -55,8 +57,22 @@ async def _run(scenario: Scenario, image: str, seed: int) -> dict[str, Any]:
                              seed=seed, workdir=Path(tmp) / "work")
         figures: dict[str, Any] = json.loads(
             (Path(tmp) / "out" / "report.json").read_text())["figures"]
+        isp_file = Path(tmp) / "work" / ISP_BYTES_FILE
+        isp_bytes = json.loads(isp_file.read_text()) if isp_file.exists() else None
     figures["wall_s"] = time.monotonic() - started
+    figures["cross_isp_share_kernel"] = _cross_share(isp_bytes)
     return figures
+
+
+def _cross_share(isp_bytes: dict[str, dict[str, int]] | None) -> float | None:
+    """Bytes clients received from peers in another ISP / from peers in any ISP, as the
+    home routers' kernels counted them."""
+    if not isp_bytes:
+        return None
+    total = sum(sum(row.values()) for row in isp_bytes.values())
+    cross = sum(n for isp, row in isp_bytes.items() for sender, n in row.items()
+                if sender != isp)
+    return cross / total if total else None
 
 
 def _nat_peer_share(figures: dict[str, Any]) -> float | None:
@@ -83,7 +99,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             runs[key].append(figures)
             print(f"seed {seed} {name}: offload {figures['offload_measured']:.3f}, "
                   f"completed {figures['completed']}/{figures['clients']}, "
-                  f"cross-ISP {figures.get('cross_isp_share')}, "
+                  f"cross-ISP {figures.get('cross_isp_share')} "
+                  f"(kernel {figures['cross_isp_share_kernel']}), "
                   f"spread {figures.get('arrival_spread_s')}, "
                   f"{figures['wall_s']:.0f} s", file=sys.stderr)
     offload = {k: _median([f["offload_measured"] for f in v]) for k, v in runs.items()}
@@ -103,6 +120,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             [f.get("cross_isp_share") for f in runs["routers"]]),
         "cross_isp_share_locality_off": _median(
             [f.get("cross_isp_share") for f in runs["blind"]]),
+        "cross_isp_share_kernel_locality_on": _median(
+            [f["cross_isp_share_kernel"] for f in runs["routers"]]),
+        "cross_isp_share_kernel_locality_off": _median(
+            [f["cross_isp_share_kernel"] for f in runs["blind"]]),
         "all_completed": all(f["completed"] == f["clients"]
                              for v in runs.values() for f in v),
         "arrival_spread_s": _median(

@@ -50,6 +50,7 @@ from sim.backends.docker_measure import (
     METRICS_HOST,
     ORIGIN_METRICS_PORT,
     TRACKER_METRICS_PORT,
+    isp_counter_bytes,
     kernel_tx_bytes,
     origin_payload_bytes,
     tracker_classes,
@@ -96,6 +97,8 @@ PREPARE_PARALLEL = 6
 dockerd and starve the nodes already running of CPU)."""
 PREPARE_EACH_S = 60.0
 """How long one client container may take to come up and wait for its go signal."""
+ISP_BYTES_FILE = "isp-bytes.json"
+"""`SwarmMeasurements.isp_bytes` of a run with homes, written into its workdir too."""
 _TRACKER, _ORIGIN = "tracker", "origin"
 _SIGNALS = {StopHow.KILL: "KILL", StopHow.TERM: "TERM"}
 _ALL = "::"
@@ -405,9 +408,36 @@ class DockerSwarm:
             classes = await tracker_classes(self.container_name(_TRACKER))
         planned = {c.name: c.arrival_s for c in self._plan.clients}
         spread = arrival_spread(planned, self.start_times(), self._t0_unix)
+        isp_bytes = await self._isp_bytes()
+        if isp_bytes is not None:
+            text = json.dumps(isp_bytes, sort_keys=True, indent=1) + "\n"
+            (self._files.workdir / ISP_BYTES_FILE).write_text(text, encoding="utf-8")
         return SwarmMeasurements(origin_bytes_measured=payload, origin_bytes_kernel=kernel,
                                  reachability=classes, arrival_spread_s=spread,
-                                 seen_as=self.seen_as())
+                                 seen_as=self.seen_as(), isp_bytes=isp_bytes)
+
+    async def _isp_bytes(self) -> dict[str, dict[str, int]] | None:
+        """Receiving ISP -> sending ISP -> bytes, from every home router's counters."""
+        if self._homes is None:
+            return None
+        topology = self._homes.topology
+        matrix: dict[str, dict[str, int]] = {}
+        limiter = trio.CapacityLimiter(PREPARE_PARALLEL)
+
+        async def one(client: str) -> None:
+            home = topology.homes[client]
+            async with limiter:
+                counted = await isp_counter_bytes(
+                    self.container_name(f"router-{home.plan.number}"))
+            row = matrix.setdefault(home.isp, {})
+            for k, count in (counted or {}).items():
+                sender = topology.isps[k - 1]
+                row[sender] = row.get(sender, 0) + count
+
+        async with trio.open_nursery() as nursery:
+            for client in topology.homes:
+                nursery.start_soon(one, client)
+        return matrix
 
     async def collect(self) -> dict[str, ClientObservation]:
         return await self._records.collect(self._plan, self._exited)

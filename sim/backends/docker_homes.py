@@ -150,7 +150,9 @@ async def _build_home(home: HomeNet, built: BuiltHomes, *, image: str, name_pref
     await create_network(network, options, labels)
     directory = run_dir / "homes" / home.client
     directory.mkdir(parents=True, exist_ok=True)
-    for path, text in router_files(home, built.topology.routes(), directory).items():
+    topology = built.topology
+    for path, text in router_files(home, topology.routes(), directory,
+                                   topology.isp_networks()).items():
         path.write_text(text, encoding="utf-8")
     files = RouterFiles(directory)
     router = f"{name_prefix}-router-{home.plan.number}"

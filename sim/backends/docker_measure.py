@@ -12,13 +12,15 @@ import json
 from collections.abc import Mapping
 
 from sim.backends.docker_cli import docker
+from sim.backends.docker_router import ISP_TABLE, counter_isp
 from sim.errors import BackendError
 from sim.netlab.swarm import origin_uploaded_bytes
 from support.errors import InputError
 from support.hostport import parse_hostport
 
 __all__ = ["METRICS_HOST", "ORIGIN_METRICS_PORT", "TRACKER_METRICS_PORT", "http_get",
-           "kernel_tx_bytes", "origin_payload_bytes", "reachability_of", "tracker_classes"]
+           "isp_counter_bytes", "kernel_tx_bytes", "origin_payload_bytes", "parse_isp_counters",
+           "reachability_of", "tracker_classes"]
 
 METRICS_HOST = "127.0.0.1"
 """Metrics listen on the container's loopback: read with ``docker exec`` only."""
@@ -96,3 +98,33 @@ async def tracker_classes(container: str) -> dict[str, str] | None:
         return reachability_of(json.loads(text))
     except ValueError:
         return None
+
+
+def parse_isp_counters(text: str) -> dict[int, int] | None:
+    """ISP index -> bytes from ``nft -j list counters table inet peernode_isp``."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    entries = document.get("nftables") if isinstance(document, Mapping) else None
+    if not isinstance(entries, list):
+        return None
+    counted = {}
+    for entry in entries:
+        counter = entry.get("counter") if isinstance(entry, Mapping) else None
+        if not isinstance(counter, Mapping):
+            continue
+        isp, count = counter_isp(str(counter.get("name"))), counter.get("bytes")
+        if isp is not None and isinstance(count, int):
+            counted[isp] = count
+    return counted
+
+
+async def isp_counter_bytes(router: str) -> dict[int, int] | None:
+    """What ``router``'s client received from each ISP (index -> bytes), by its counters."""
+    try:
+        out = await docker("exec", router, "nft", "-j", "list", "counters", "table", "inet",
+                           ISP_TABLE)
+    except BackendError:
+        return None
+    return parse_isp_counters(out)

@@ -12,7 +12,7 @@ then it writes its ready file and stays up.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +20,13 @@ from sim.backends.docker_topology import STUN_V4, HomeNet
 from sim.netlab.router import miniupnpd_config, router_ruleset
 from sim.scenario.homes import HomeKind
 
-__all__ = ["LAN_DEV", "NATPMP_PORT", "WAN_DEV", "RouterFiles", "router_files"]
+__all__ = ["ISP_TABLE", "LAN_DEV", "NATPMP_PORT", "WAN_DEV", "RouterFiles", "counter_isp",
+           "isp_counters_ruleset", "router_files"]
 
 WAN_DEV, LAN_DEV = "eth0", "eth1"
 NATPMP_PORT = 5351
+ISP_TABLE = "peernode_isp"
+"""The router's nftables table that counts what its client receives, by sending ISP."""
 _WAIT_TICKS = 600
 """How many 50 ms waits for the LAN interface and miniupnpd (30 s each)."""
 
@@ -49,6 +52,10 @@ class RouterFiles:
     @property
     def miniupnpd_conf(self) -> Path:
         return self.directory / "miniupnpd.conf"
+
+    @property
+    def isp_counters(self) -> Path:
+        return self.directory / "isp-counters.nft"
 
     @property
     def ready(self) -> Path:
@@ -83,6 +90,7 @@ def _script(home: HomeNet, files: RouterFiles) -> str:
         "while read -r net via; do ip route replace \"$net\" via \"$via\"; done"
         f" < {q(str(files.routes))}",
         f"nft -f {q(str(files.ruleset))}",
+        f"nft -f {q(str(files.isp_counters))}",
     ]
     if home.kind is HomeKind.NAT_UPNP:
         lines += [
@@ -107,15 +115,42 @@ def _routes(home: HomeNet, routes: Sequence[tuple[str, str]]) -> str:
     return "".join(f"{net} {via}\n" for net, via in keep)
 
 
+def counter_isp(name: str) -> int | None:
+    """The ISP index a counter of `isp_counters_ruleset` is named after."""
+    prefix = "from_isp_"
+    return int(name[len(prefix):]) if name.startswith(prefix) and name[len(prefix):].isdigit() \
+        else None
+
+
+def isp_counters_ruleset(networks: Mapping[str, int]) -> str:
+    """An nftables table counting the bytes forwarded from the WAN into the home (what
+    the client receives) by the ISP of their source address: ``networks`` maps each ISP's
+    address ranges (CIDR) to its index; one named counter ``from_isp_K`` per ISP. The
+    origin and tracker are in no ISP's range, so only bytes from peers are counted."""
+    indices = sorted(set(networks.values()))
+    lines = [f"table inet {ISP_TABLE} {{"]
+    lines += [f"    counter from_isp_{k} {{\n    }}" for k in indices]
+    lines += ["    chain count {",
+              "        type filter hook forward priority 10; policy accept;"]
+    for cidr, k in networks.items():
+        family = "ip6" if ":" in cidr else "ip"
+        lines.append(f'        iifname "{WAN_DEV}" oifname "{LAN_DEV}" {family} saddr {cidr}'
+                     f' counter name "from_isp_{k}"')
+    lines += ["    }", "}", ""]
+    return "\n".join(lines)
+
+
 def router_files(home: HomeNet, routes: Sequence[tuple[str, str]],
-                 directory: Path) -> dict[Path, str]:
+                 directory: Path, isp_networks: Mapping[str, int]) -> dict[Path, str]:
     """The files of ``home``'s router in ``directory`` (path -> text); ``routes`` are the
-    internet side's (`HomeTopology.routes`)."""
+    internet side's (`HomeTopology.routes`), ``isp_networks`` every ISP's ranges (CIDR ->
+    ISP index) for the counters of `isp_counters_ruleset`."""
     files = RouterFiles(directory)
     out = {
         files.script: _script(home, files),
         files.routes: _routes(home, routes),
         files.ruleset: router_ruleset(home.kind, wan_if=WAN_DEV, lan_if=LAN_DEV),
+        files.isp_counters: isp_counters_ruleset(isp_networks),
     }
     if home.kind is HomeKind.NAT_UPNP:
         out[files.miniupnpd_conf] = miniupnpd_config(

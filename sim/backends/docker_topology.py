@@ -184,6 +184,11 @@ class HomeTopology:
             networks[f"fd00:90:{k:x}::/48"] = isp
         return networks
 
+    def isp_networks(self) -> dict[str, int]:
+        """Each ISP's address ranges -> the ISP's index (1-based, `isps` order)."""
+        index = {isp: k for k, isp in enumerate(self.isps, start=1)}
+        return {cidr: index[isp] for cidr, isp in self.network_map().items()}
+
     def seen_as(self) -> dict[str, str]:
         """Seen address -> client name, for every home's client."""
         return {address: home.client for home in self.homes.values()

@@ -12,8 +12,8 @@ import pytest
 
 from sim.backends.docker import tracker_config_text
 from sim.backends.docker_go import GoSignal, arrival_spread
-from sim.backends.docker_measure import reachability_of
-from sim.backends.docker_router import RouterFiles, router_files
+from sim.backends.docker_measure import parse_isp_counters, reachability_of
+from sim.backends.docker_router import RouterFiles, isp_counters_ruleset, router_files
 from sim.backends.docker_topology import MAX_HOMES, HomeTopology, plan_topology
 from sim.errors import ScenarioError
 from sim.scenario.homes import HomeKind, HomePlan
@@ -82,17 +82,20 @@ def test_too_many_homes_is_a_scenario_error() -> None:
 def test_router_files_follow_the_kind(tmp_path: Path) -> None:
     topology = _topology()
     homes = topology.homes
-    upnp = router_files(homes["client-3"], topology.routes(), tmp_path)
+    upnp = router_files(homes["client-3"], topology.routes(), tmp_path,
+                        topology.isp_networks())
     files = RouterFiles(tmp_path)
     assert 'oifname "eth0" meta nfproto ipv4 masquerade' in upnp[files.ruleset]
     assert "ext_ifname=eth0\nlistening_ip=eth1\n" in upnp[files.miniupnpd_conf]
     assert "allow 1024-65535 10.90.3.0/24 1024-65535" in upnp[files.miniupnpd_conf]
     assert "miniupnpd -d" in upnp[files.script]
-    public = router_files(homes["client-1"], topology.routes(), tmp_path)
+    public = router_files(homes["client-1"], topology.routes(), tmp_path,
+                          topology.isp_networks())
     assert "10.101.1.0/24" not in public[files.routes]  # its own network is on its LAN
     assert "masquerade" not in public[files.ruleset]
     assert files.miniupnpd_conf not in public
-    v6 = router_files(homes["client-5"], topology.routes(), tmp_path)
+    v6 = router_files(homes["client-5"], topology.routes(), tmp_path,
+                      topology.isp_networks())
     assert "ip -4 addr flush dev eth0" in v6[files.script]
     assert v6[files.routes] == "fd00:90:2:2::/64 fd00:88::2:2\n"  # no IPv4 routes
 
@@ -135,3 +138,18 @@ def test_reachability_is_read_from_the_trackers_members_document() -> None:
         "10.88.1.1": "unreachable", "10.88.2.2": "connectable", "fd00:90:2:2::2": "connectable"}
     assert reachability_of({"unexpected": 1}) is None
     assert reachability_of([]) is None
+
+
+def test_routers_count_what_their_client_receives_by_the_senders_isp() -> None:
+    networks = _topology().isp_networks()
+    assert networks == {"10.88.1.0/24": 1, "10.101.0.0/16": 1, "fd00:90:1::/48": 1,
+                        "10.88.2.0/24": 2, "10.102.0.0/16": 2, "fd00:90:2::/48": 2}
+    ruleset = isp_counters_ruleset(networks)
+    assert ('iifname "eth0" oifname "eth1" ip6 saddr fd00:90:2::/48 counter name "from_isp_2"'
+            in ruleset)
+    assert ruleset.count("counter from_isp_") == 2
+    listed = ('{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"counter": {"family": "inet",'
+              ' "name": "from_isp_1", "table": "peernode_isp", "packets": 3, "bytes": 4500}},'
+              ' {"counter": {"name": "from_isp_2", "bytes": 60}}, {"counter": {"name": "x"}}]}')
+    assert parse_isp_counters(listed) == {1: 4500, 2: 60}
+    assert parse_isp_counters("not json") is None

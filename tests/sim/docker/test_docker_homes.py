@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from sim import load_scenario, run_simulation
-from sim.backends.docker import WORKDIR_LABEL, DockerBackend
+from sim.backends.docker import ISP_BYTES_FILE, WORKDIR_LABEL, DockerBackend
 from sim.scenario.homes import HomeKind
 
 from .conftest import SCENARIOS_DIR, docker_lines
@@ -47,6 +47,10 @@ async def test_every_kind_of_home_completes_and_nat_upnp_maps_its_port(
     # measured at the origin (its counters) and at its interface (the kernel: more, with
     # TLS and TCP/IP overhead)
     assert 0 < figures["origin_bytes_measured"] <= figures["origin_bytes_kernel"]
+    # the routers' kernels counted what each ISP's clients received from each ISP's peers
+    isp_bytes = json.loads((tmp_path / "work" / ISP_BYTES_FILE).read_text())
+    assert set(isp_bytes) == {"isp-a", "isp-b"}
+    assert sum(n for row in isp_bytes.values() for n in row.values()) > 0
     # started ahead, released by the go signal: on plan (the goal is 0.5 s; this only
     # says the mechanism works on a loaded machine)
     print(f"arrival spread {figures['arrival_spread_s']:.3f} s")
