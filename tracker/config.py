@@ -34,6 +34,10 @@ class SwarmPolicy:
     """Interval the tracker asks clients to announce at (rentals: minutes, not seconds)."""
     min_announce_interval_s: int = 60
     """``min interval``: clients must not announce more often than this."""
+    lonely_below: int = 4
+    """A leecher not known to accept connections whose list holds fewer connectable
+    peers (origins aside) than this is asked back at ``min_announce_interval_s``: no
+    newcomer can reach it, so it learns of them only by announcing (0: never)."""
     peer_timeout_intervals: float = 2.0
     """A peer that has not announced for this many announce intervals is dropped."""
     numwant_default: int = 50
@@ -68,6 +72,8 @@ class SwarmPolicy:
             raise ConfigError("announce_interval_s must be at least 1")
         if not 1 <= self.min_announce_interval_s <= self.announce_interval_s:
             raise ConfigError("min_announce_interval_s must be in 1..announce_interval_s")
+        if self.lonely_below < 0:
+            raise ConfigError("lonely_below must not be negative")
         if self.peer_timeout_intervals < 1:
             raise ConfigError("peer_timeout_intervals must be at least 1")
         if not 0 <= self.numwant_default <= self.numwant_max:

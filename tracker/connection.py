@@ -121,6 +121,21 @@ def _log_refusal(outcome: Outcome, peer_ip: IPv4Address | IPv6Address) -> None:
             decision.serial,
             peer_ip,
         )
+    elif outcome.result is not None and log.isEnabledFor(logging.DEBUG):
+        result = outcome.result
+        log.debug(
+            "announce film=%s peer=%s port=%s given=%s same_network=%d other_network=%d",
+            decision.film,
+            peer_ip,
+            int.from_bytes(result.address[-2:], "big") if result.address else "-",
+            ",".join(_listed(result.peers, 6) + _listed(result.peers6, 18)) or "-",
+            result.same_network,
+            result.other_network,
+        )
+
+
+def _listed(compact: bytes, size: int) -> list[str]:
+    return [str(ip_address(compact[i : i + size - 2])) for i in range(0, len(compact), size)]
 
 
 async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:

@@ -55,6 +55,8 @@ class PeerList:
     """Listed members (origins included) on the requester's network."""
     other_network: int = 0
     """Listed members on another network."""
+    connectable: int = 0
+    """Listed members (origins aside) known to accept connections."""
 
 
 def _usable(member: bytes, v4_ok: bool, v6_ok: bool) -> list[bytes]:
@@ -181,4 +183,6 @@ def shape_peer_list(
         same += local
         for a in addresses:
             (v4_out if len(a) == _V4 else v6_out).extend(a)
-    return PeerList(bytes(v4_out), bytes(v6_out), same, len(listed) - same)
+    return PeerList(
+        bytes(v4_out), bytes(v6_out), same, len(listed) - same, len(c_local) + len(c_remote)
+    )

@@ -3,9 +3,10 @@
 `Swarms.announce(request, peer_ip, now, rng, is_origin=..., serial=...)` is the
 tracker's whole announce logic once a request is admitted: the store applies it and
 samples candidates, `tracker.peer_selection` shapes the list (reachability classes
-from `Swarms.reachability`, networks from `Swarms.networks`). `Swarms.expire(now)` is
-the separate cleaning pass. Time (``now``, seconds on any monotonic clock) and randomness (``rng``)
-are parameters, so tests drive both.
+from `Swarms.reachability`, networks from `Swarms.networks`); a leecher nobody can
+reach with few connectable peers is asked back at the min interval (``lonely_below``).
+`Swarms.expire(now)` is the separate cleaning pass. Time (``now``, seconds on any
+monotonic clock) and randomness (``rng``) are parameters, so tests drive both.
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ from tracker.config import SwarmPolicy
 from tracker.locality import NetworkMap
 from tracker.memory_store import MemoryStore
 from tracker.peer_selection import ListShape, PeerList, shape_peer_list
-from tracker.reachability import ReachabilityTable
+from tracker.reachability import Reachability, ReachabilityTable
 from tracker.request import AnnounceRequest, Event
-from tracker.store import PeerChange, Role, StoreRefusal, SwarmCounts, SwarmStore, owner_bytes
+from tracker.store import (
+    PeerChange,
+    Role,
+    StoreRefusal,
+    SwarmCounts,
+    SwarmStore,
+    member_addresses,
+    owner_bytes,
+)
 
 __all__ = ["AnnounceResult", "Swarms", "compact_address"]
 
@@ -148,8 +157,17 @@ class Swarms:
                 self.reachability.classes,
                 self.networks,
             )
+        interval = policy.announce_interval_s
+        if (
+            wanted
+            and listed.connectable < policy.lonely_below
+            and change.role is Role.LEECHER
+            and not change.stopped
+            and not self._connectable(reply.member)
+        ):
+            interval = policy.min_announce_interval_s
         return AnnounceResult(
-            interval_s=policy.announce_interval_s,
+            interval_s=interval,
             min_interval_s=policy.min_announce_interval_s,
             counts=reply.counts,
             peers=listed.peers,
@@ -160,6 +178,14 @@ class Swarms:
             address=address,
             same_network=listed.same_network,
             other_network=listed.other_network,
+        )
+
+    def _connectable(self, member: bytes) -> bool:
+        """Whether one of the member's addresses is known to accept connections."""
+        class_of = self.reachability.class_of
+        return any(
+            a is not None and class_of(a) is Reachability.CONNECTABLE
+            for a in member_addresses(member)
         )
 
     def expire(self, now: float) -> int:

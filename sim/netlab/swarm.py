@@ -30,7 +30,8 @@ from sim.scenario.plan import plan_swarm
 from support.hostport import format_hostport
 from support.processes import peernode_argv
 
-__all__ = ["FetchResult", "LabSwarm", "open_lab_swarm", "origin_uploaded_bytes"]
+__all__ = ["FetchResult", "LabSwarm", "TrackerAnswer", "open_lab_swarm",
+           "origin_uploaded_bytes"]
 
 TRACKER_PORT, ORIGIN_PORT, METRICS_PORT = 8443, 6881, 9100
 START_TIMEOUT_S = 20.0
@@ -47,6 +48,17 @@ class FetchResult:
     @property
     def complete(self) -> bool:
         return self.returncode == 0 and bool(self.summary and self.summary.get("complete"))
+
+
+_ANSWER = re.compile(r" announce film=\S+ peer=(?P<peer>\S+) port=\S+ given=(?P<given>\S+)")
+
+
+@dataclass(frozen=True)
+class TrackerAnswer:
+    """One announce the tracker answered: who asked, and the peers' IPs in list order."""
+
+    peer: str
+    given: list[str]
 
 
 @dataclass
@@ -83,10 +95,12 @@ class LabSwarm:
         tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["no log"]
         raise BackendError(f"{what} did not listen on {host}:{port}: {tail[0]}")
 
-    async def start_tracker(self, *extra: str, metrics_port: int | None = None) -> None:
-        """``peernode tracker`` on the tracker host (``--metrics`` on ``metrics_port``)."""
+    async def start_tracker(self, *extra: str, metrics_port: int | None = None,
+                            log_answers: bool = False) -> None:
+        """``peernode tracker`` on the tracker host (``--metrics`` on ``metrics_port``);
+        ``log_answers``: its log records every answer (`tracker_answers`)."""
         f, host = self.files.operator, self.tracker_host
-        argv = peernode_argv(*tracker_args(f, host), *extra)
+        argv = peernode_argv(*(["-vv"] if log_answers else []), *tracker_args(f, host), *extra)
         if metrics_port:
             argv += ["--metrics", format_hostport(host, metrics_port)]
         log = f.workdir / "tracker.log"
@@ -170,6 +184,16 @@ class LabSwarm:
         """`start_fetch`, then its `result`."""
         await self.start_fetch(ns, number, *extra, listen=listen, timeout_s=timeout_s)
         return await self.result(number, timeout_s + 30)
+
+    def tracker_answers(self) -> list[TrackerAnswer]:
+        """Every announce the tracker answered, oldest first (needs ``log_answers``)."""
+        log = self.files.operator.workdir / "tracker.log"
+        try:
+            text = log.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        return [TrackerAnswer(m["peer"], [] if m["given"] == "-" else m["given"].split(","))
+                for m in _ANSWER.finditer(text)]
 
     async def origin_uploaded(self) -> int:
         """Payload bytes the origin uploaded, from its Prometheus metrics."""

@@ -53,7 +53,8 @@ def test_admitted_announce_gets_the_origin() -> None:
     assert out.kind is RequestKind.ANNOUNCE
     assert out.decision.reason is Reason.ADMITTED
     assert body[b"peers"] == bytes([10, 0, 0, 9]) + (6009).to_bytes(2, "big")
-    assert (body[b"interval"], body[b"min interval"]) == (300, 60)
+    # a leecher not known connectable with no connectable peer is asked back soon
+    assert (body[b"interval"], body[b"min interval"]) == (60, 60)
     assert (body[b"complete"], body[b"incomplete"]) == (1, 1)
 
 

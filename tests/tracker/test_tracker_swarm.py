@@ -408,3 +408,30 @@ def test_members_lists_rental_members_not_origins_stopped_or_expired(
     assert {ih: [m[20:] for m in ms] for ih, ms in swarms.members(210.0)} == {
         IH: [addr(1) + bytes(18)]
     }
+
+
+def test_a_lonely_leecher_nobody_can_reach_is_asked_back_at_the_min_interval(
+    rng: random.Random,
+) -> None:
+    policy = SwarmPolicy(announce_interval_s=300, min_announce_interval_s=60, lonely_below=2)
+    swarms = Swarms(policy)
+    table = swarms.reachability
+    swarms.announce(req(9, left=0), ip(9), 0.0, rng, is_origin=True)
+    # unknown (not probed yet), given only the origin: it must come back to find peers
+    first = swarms.announce(req(1), ip(1), 0.0, rng)
+    assert (first.interval_s, first.min_interval_s) == (60, 60)
+    table.record(addr(1), False, 1.0)
+    table.record(addr(1), False, 2.0)  # unreachable after its retry
+    for n in (2, 3):
+        swarms.announce(req(n, left=0), ip(n), 0.0, rng)
+        table.record(addr(n), True, 1.0)
+    # two connectable seeders in its list: the regular interval
+    assert swarms.announce(req(1), ip(1), 3.0, rng).interval_s == 300
+    # a connectable leecher is found by newcomers: the regular interval even when alone
+    alone = Swarms(policy)
+    alone.reachability.record(addr(4), True, 1.0)
+    assert alone.announce(req(4), ip(4), 3.0, rng).interval_s == 300
+    # seeders never need peers; 0 turns the rule off
+    assert swarms.announce(req(5, left=0), ip(5), 3.0, rng).interval_s == 300
+    off = Swarms(SwarmPolicy(lonely_below=0))
+    assert off.announce(req(6), ip(6), 3.0, rng).interval_s == 300
