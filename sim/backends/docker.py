@@ -96,6 +96,9 @@ PREPARE_PARALLEL = 6
 dockerd and starve the nodes already running of CPU)."""
 PREPARE_EACH_S = 60.0
 """How long one client container may take to come up and wait for its go signal."""
+ORIGIN_UPDATE_S, ORIGIN_SETTLE_READS = 1.2, 3
+"""The origin's metrics are updated every second: `measure` reads them again after a
+little more than that, up to this many times, until two readings agree."""
 ISP_BYTES_FILE = "isp-bytes.json"
 """`SwarmMeasurements.isp_bytes` of a run with homes, written into its workdir too."""
 _TRACKER, _ORIGIN = "tracker", "origin"
@@ -397,6 +400,17 @@ class DockerSwarm:
         """The origin's own payload counters and its interface's kernel counters (every
         origin container of the run), the tracker's classes, the arrivals' spread."""
         running = await self._origin_counters()
+        for _ in range(ORIGIN_SETTLE_READS):
+            # The origin updates its metrics once a second: read until two readings
+            # agree, so the bytes of its last second are in.
+            if running is None:
+                break
+            await trio.sleep(ORIGIN_UPDATE_S)
+            again = await self._origin_counters()
+            settled = again is not None and again[0] == running[0]
+            running = again or running
+            if settled:
+                break
         payload = kernel = None
         if self._origin_read:
             payload, kernel = self._origin_done
