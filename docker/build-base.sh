@@ -2,15 +2,17 @@
 # Build a local Debian 12 base image (python3 3.11, iproute2 for tc) for a
 # machine that has a Docker Engine but no registry to pull python:3.11-slim from.
 #
-#   docker/build-base.sh [TAG]        (default TAG: peernode-base:bookworm; needs root + debootstrap)
+#   docker/build-base.sh [TAG]        (default TAG: peernode-base:bookworm-2; needs root + debootstrap)
 #
 # The mirror is the one apt on this machine already uses (read from
 # /etc/apt/sources.list*), so the script works wherever apt works.
 set -euo pipefail
 
-TAG="${1:-peernode-base:bookworm}"
+TAG="${1:-peernode-base:bookworm-2}"
 SUITE=bookworm
-PACKAGES=python3,python3-venv,iproute2,ca-certificates
+# The routers of home-network runs need nftables, miniupnpd (nftables flavour) and
+# stund; the tag says which package list a cached base has (bump it with the list).
+PACKAGES=python3,python3-venv,iproute2,ca-certificates,nftables,miniupnpd-nftables,stun-server
 
 mirror_from_apt() {
     # deb822 files: "URIs: http://host/debian"; one-line files: "deb http://host/debian bookworm main".

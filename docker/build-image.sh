@@ -2,7 +2,7 @@
 # Build the peernode image (default tag peernode:latest) from this checkout.
 #
 #   docker/build-image.sh                 FROM python:3.11-slim (a machine with a registry)
-#   docker/build-image.sh --local-base    FROM peernode-base:bookworm, built by build-base.sh
+#   docker/build-image.sh --local-base    FROM peernode-base:bookworm-2, built by build-base.sh
 #                                         first if absent (a machine without a registry)
 #   IMAGE=name:tag BASE_IMAGE=... docker/build-image.sh
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 IMAGE="${IMAGE:-peernode:latest}"
 BASE="${BASE_IMAGE:-python:3.11-slim}"
 if [ "${1:-}" = "--local-base" ]; then
-    BASE="${BASE_IMAGE:-peernode-base:bookworm}"
+    BASE="${BASE_IMAGE:-peernode-base:bookworm-2}"
     # The base changes only with Debian: build it once and keep it.
     docker image inspect "$BASE" >/dev/null 2>&1 || docker/build-base.sh "$BASE" >/dev/null
 fi

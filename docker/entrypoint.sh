@@ -12,10 +12,20 @@
 #   PEERNODE_LISTEN_PORT  append `--listen ADDRESS:PORT` with IFACE's own address: libtorrent
 #                         skips tracker announces from a 0.0.0.0 listen socket, and compose
 #                         does not know a container's address in advance
-# Shaping needs root and NET_ADMIN (`--user 0 --cap-add NET_ADMIN`).
+# Home networks (the docker backend of `peernode sim`):
+#   PEERNODE_GATEWAY_V4/_V6  replace the default route: via this home router (IPv4, IPv6)
+#   PEERNODE_V6_ONLY=1    drop IFACE's IPv4 addresses (a v6-only home)
+#   PEERNODE_ROUTES       a file of "NETWORK VIA" lines: routes into the homes (internet side),
+#                         which then has no default route
+#   PEERNODE_GO           a FIFO: once shaped and routed, create PEERNODE_GO.waiting, wait
+#                         for a line on the FIFO (the go signal), write the time (unix
+#                         seconds) to PEERNODE_GO.started, then run peernode
+# Shaping and routes need root and NET_ADMIN (`--user 0 --cap-add NET_ADMIN`).
 set -eu
 IFACE="${PEERNODE_IFACE:-eth0}"
 UP="${PEERNODE_RATE_UP:-}"; DOWN="${PEERNODE_RATE_DOWN:-}"
+GW4="${PEERNODE_GATEWAY_V4:-}"; GW6="${PEERNODE_GATEWAY_V6:-}"; ROUTES="${PEERNODE_ROUTES:-}"
+V6_ONLY="${PEERNODE_V6_ONLY:-}"
 DELAY="${PEERNODE_DELAY_MS:-}"; LOSS="${PEERNODE_LOSS_PCT:-}"
 # 0 means unlimited, like peernode's --*-limit.
 [ "$UP" = 0 ] && UP=
@@ -51,9 +61,40 @@ shape() {
     fi
 }
 
+route() {
+    if [ -n "$V6_ONLY" ]; then
+        ip -4 addr flush dev "$IFACE" || return 1
+    fi
+    if [ -n "$GW4" ]; then
+        ip -4 route replace default via "$GW4" || return 1
+    fi
+    if [ -n "$GW6" ]; then
+        ip -6 route replace default via "$GW6" || return 1
+    fi
+    if [ -n "$ROUTES" ]; then
+        # An internet host of a simulation: no way off the run's networks.
+        ip -4 route del default 2>/dev/null || true
+        ip -6 route del default 2>/dev/null || true
+        while read -r net via; do
+            [ -n "$net" ] || continue
+            ip route replace "$net" via "$via" || return 1
+        done < "$ROUTES"
+    fi
+}
+
 if [ -n "$UP$DOWN$DELAY$LOSS" ]; then
     [ "$(id -u)" = 0 ] || die "link shaping needs root: run with --user 0 --cap-add NET_ADMIN"
     shape || die "tc could not shape $IFACE (is NET_ADMIN granted?)"
+fi
+if [ -n "$GW4$GW6$ROUTES$V6_ONLY" ]; then
+    [ "$(id -u)" = 0 ] || die "routing needs root: run with --user 0 --cap-add NET_ADMIN"
+    route || die "could not set the routes of $IFACE (is NET_ADMIN granted?)"
+fi
+if [ -n "${PEERNODE_GO:-}" ]; then
+    # Loaded and waiting: the go signal is a line written into the FIFO.
+    : > "$PEERNODE_GO.waiting"
+    read -r _ < "$PEERNODE_GO" || die "no go signal on $PEERNODE_GO"
+    date +%s.%N > "$PEERNODE_GO.started"
 fi
 if [ -n "${PEERNODE_LISTEN_PORT:-}" ]; then
     own=$(ip -4 -o addr show dev "$IFACE" | awk '{ split($4, a, "/"); print a[1]; exit }')

@@ -67,6 +67,10 @@ class SwarmMeasurements:
     origin_sent_by_address: Mapping[str, int] | None = None
     """Payload bytes the origin counted sending to each peer address (its own per-peer
     counters), for the offload measured at the origin per router kind."""
+    isp_bytes: Mapping[str, Mapping[str, int]] | None = None
+    """Bytes the clients of each ISP received from peers in each ISP (receiving ISP ->
+    sending ISP -> bytes, IP packets), counted by the kernel at the home routers (docker
+    backend with homes): within vs across ISPs without the clients' own attribution."""
 
 
 class Swarm(Protocol):

@@ -3,19 +3,32 @@
 The swarm's files are provisioned on the host (`provision_swarm`) and bind-mounted
 at the same path into every container, so the paths the local backend passes work
 unchanged and the host reads status logs and summaries as they are written. Each
-container runs ``docker run`` attached (the docker CLI is our child process, its
-stdout the node's), with ``--init`` so the node gets signals. Link rates are shaped
-in the kernel by ``tc`` inside the origin's and clients' containers (the image's
-entrypoint, `docker/entrypoint.sh`), so libtorrent runs unlimited. Leaving
-`open_docker_swarm` removes every container and the network, also on error or Ctrl-C.
+node's container runs ``docker run`` attached (the docker CLI is our child process,
+its stdout the node's), with ``--init`` so the node gets signals. Link rates are
+shaped in the kernel by ``tc`` inside the origin's and clients' containers (the image's
+entrypoint, `docker/entrypoint.sh`), so libtorrent runs unlimited.
+
+Without homes (clients whose `ClientPlan.home` is None) every node sits on one bridge
+(`DOCKER_SUBNET`). With homes, each client lives behind its own router container on its
+own network, the tracker and origin on an "internet" network (`sim.backends.docker_homes`,
+addresses in `sim.backends.docker_topology`), and the tracker groups homes by ISP from a
+network map written into its configuration.
+
+Clients are started ahead: once the origin is up, every client's container comes up,
+shaped and routed, and waits on a go signal (`sim.backends.docker_go`); `start_client`
+only releases it, so arrivals follow the plan to within milliseconds. Leaving
+`open_docker_swarm` removes every container and network, also on error or Ctrl-C.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import secrets
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -25,6 +38,33 @@ from pathlib import Path
 import trio
 
 from sim.backends.base import ClientObservation, Swarm, SwarmMeasurements
+from sim.backends.docker_cli import LABEL, WORKDIR_LABEL, create_network, docker, remove_labelled
+from sim.backends.docker_go import GoSignal, arrival_spread
+from sim.backends.docker_homes import (
+    BuiltHomes,
+    build_homes,
+    client_run_options,
+    internet_run_options,
+)
+from sim.backends.docker_measure import (
+    METRICS_HOST,
+    ORIGIN_METRICS_PORT,
+    TRACKER_METRICS_PORT,
+    isp_counter_bytes,
+    kernel_tx_bytes,
+    origin_payload_bytes,
+    tracker_classes,
+)
+from sim.backends.docker_topology import (
+    MAX_HOMES,
+    ORIGIN_V4,
+    ORIGIN_V6,
+    TRACKER_NAME,
+    TRACKER_V4,
+    TRACKER_V6,
+    HomeTopology,
+    plan_topology,
+)
 from sim.backends.launcher import STOP_GRACE_S, fetch_args, seed_args, tracker_args, wait_started
 from sim.backends.observation import ClientRecords
 from sim.backends.provision import SwarmFiles, provision_swarm
@@ -32,60 +72,66 @@ from sim.errors import BackendError
 from sim.scenario.addresses import AddressPool
 from sim.scenario.model import StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
+from support.hostport import format_hostport
 
-__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "LABEL", "WORKDIR_LABEL", "DockerBackend",
-           "DockerSwarm", "open_docker_swarm"]
+__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "HOME_POOL", "LABEL", "WORKDIR_LABEL",
+           "DockerBackend", "DockerSwarm", "open_docker_swarm"]
 
-LABEL = "peernode.sim"
-"""Every container and network of a run carries this label (value: the run's id)."""
-WORKDIR_LABEL = "peernode.sim.workdir"
-"""... and this one (value: the run's workdir), to tell runs on one machine apart."""
-SUBNET_WAIT_S = 180.0
-"""How long a run waits for another run on this machine to release the subnet."""
 DOCKER_SUBNET = "10.89.0.0/16"
 DOCKER_POOL = AddressPool(
-    tracker_host="10.89.0.2", origin_host="10.89.0.3", client_network="10.89.1.0/24"
+    tracker_host="10.89.0.2", origin_host="10.89.0.3", client_network="10.89.1.0/24",
+    max_homes=MAX_HOMES,
 )
+HOME_POOL = AddressPool(tracker_host=TRACKER_NAME, origin_host=ORIGIN_V4,
+                        client_network="10.90.0.0/16")
+"""A run with homes: the torrent names the tracker (each node resolves the name to the
+tracker's addresses of its own families); clients' addresses come from their homes."""
 DEFAULT_IMAGE = "peernode:latest"
 TRACKER_PORT = 8443
 NODE_PORT = 6881
 IMAGE_UID = 10001
 """The image's unprivileged user (docker/Dockerfile)."""
-_DOCKER_TIMEOUT_S = 60.0
+PREPARE_PARALLEL = 6
+"""Client containers coming up at once while a swarm is prepared (more only queue in
+dockerd and starve the nodes already running of CPU)."""
+PREPARE_EACH_S = 60.0
+"""How long one client container may take to come up and wait for its go signal."""
+ORIGIN_UPDATE_S, ORIGIN_SETTLE_READS = 1.2, 3
+"""The origin's metrics are updated every second: `measure` reads them again after a
+little more than that, up to this many times, until two readings agree."""
+ISP_BYTES_FILE = "isp-bytes.json"
+"""`SwarmMeasurements.isp_bytes` of a run with homes, written into its workdir too."""
 _TRACKER, _ORIGIN = "tracker", "origin"
 _SIGNALS = {StopHow.KILL: "KILL", StopHow.TERM: "TERM"}
-
-
-async def _docker(*args: str, check: bool = True) -> str:
-    """Run ``docker ARGS`` to completion and return its stdout; `BackendError` on failure."""
-    try:
-        with trio.fail_after(_DOCKER_TIMEOUT_S):
-            done = await trio.run_process(["docker", *args], capture_stdout=True,
-                                          capture_stderr=True, check=False)
-    except FileNotFoundError:
-        raise BackendError("the docker command is not installed") from None
-    except trio.TooSlowError:
-        raise BackendError(f"docker {args[0]} did not answer within "
-                           f"{_DOCKER_TIMEOUT_S:.0f} s") from None
-    if check and done.returncode != 0:
-        why = done.stderr.decode(errors="replace").strip().splitlines()
-        raise BackendError(f"docker {args[0]} failed: {why[-1] if why else done.returncode}")
-    return done.stdout.decode(errors="replace")
+_ALL = "::"
 
 
 class DockerSwarm:
-    """A swarm of containers on one docker network; implements `sim.backends.base.Swarm`."""
+    """A swarm of containers on the run's docker networks; implements
+    `sim.backends.base.Swarm`."""
 
     def __init__(self, plan: SwarmPlan, files: SwarmFiles, *, run_id: str, image: str,
-                 network: str, user: tuple[int, int]) -> None:
+                 network: str, user: tuple[int, int], homes: BuiltHomes | None = None,
+                 tracker_config: Path | None = None, go_ahead: bool = True) -> None:
         self._plan = plan
         self._files = files
         self._run_id = run_id
         self._image = image
         self._network = network
         self._uid, self._gid = user
+        self._homes = homes
+        self._tracker_config = tracker_config
+        self._go_ahead = go_ahead
         self._procs: dict[str, trio.Process] = {}
         self._records = ClientRecords(files)
+        self._go: dict[str, GoSignal] = {}
+        """Clients started ahead and waiting for their go signal (until released)."""
+        self._released: dict[str, float] = {}
+        self._prepared_unix: float | None = None
+        self._origin_base_tx = 0
+        self._origin_done = (0, 0)
+        """Payload and kernel bytes of origin containers already stopped."""
+        self._origin_read = False
 
     @property
     def film_bytes(self) -> int:
@@ -93,36 +139,55 @@ class DockerSwarm:
 
     @property
     def run_id(self) -> str:
-        """The value of `LABEL` on this run's containers and network."""
+        """The value of `LABEL` on this run's containers and networks."""
         return self._run_id
+
+    @property
+    def topology(self) -> HomeTopology | None:
+        """The homes of a run with homes."""
+        return None if self._homes is None else self._homes.topology
 
     def container_name(self, role: str) -> str:
         """The container name of ``role`` (``tracker``, ``origin`` or a client's name)."""
         return f"peernode-{self._run_id}-{role}"
 
+    def _net_options(self, role: str, address: str) -> list[str]:
+        if self._homes is None:
+            return ["--network", self._network, "--ip", address]
+        if role == _TRACKER:
+            return internet_run_options(self._homes, TRACKER_V4, TRACKER_V6)
+        if role == _ORIGIN:
+            return internet_run_options(self._homes, ORIGIN_V4, ORIGIN_V6)
+        return client_run_options(self._homes, role)
+
     async def _run(self, role: str, address: str, node_argv: Sequence[str], *,
                    log: Path, stdout: Path | None = None,
-                   rates: tuple[int, int] | None = None) -> trio.Process:
+                   rates: tuple[int, int] | None = None,
+                   env: Sequence[str] = ()) -> trio.Process:
         """Start ``peernode NODE_ARGV`` in a container at ``address``; ``rates`` (up, down,
-        bytes/s) are shaped by tc in the container."""
+        bytes/s) are shaped by tc in the container; ``env`` are ``NAME=VALUE`` settings
+        of its entrypoint."""
         running = self._procs.get(role)
         if running is not None and running.returncode is None:
             raise BackendError(f"{role} is already running")
         name = self.container_name(role)
         # A container stopped a moment ago may still be being removed (--rm).
-        await _docker("rm", "-f", name, check=False)
+        await docker("rm", "-f", name, check=False)
         workdir = str(self._files.workdir)
         # No healthcheck: the driver checks readiness itself, and an exec every few
         # seconds in each of dozens of containers costs CPU the nodes need.
         argv = ["docker", "run", "--rm", "--init", "--no-healthcheck", "--name", name,
                 "--label", f"{LABEL}={self._run_id}",
-                "--label", f"{WORKDIR_LABEL}={self._files.workdir}", "--network", self._network,
-                "--ip", address, "-v", f"{workdir}:{workdir}", "--workdir", workdir]
-        if rates is None:
+                "--label", f"{WORKDIR_LABEL}={self._files.workdir}",
+                *self._net_options(role, address),
+                "-v", f"{workdir}:{workdir}", "--workdir", workdir]
+        for setting in env:
+            argv += ["-e", setting]
+        if rates is None and self._homes is None and not env:
             argv += ["--user", f"{self._uid}:{self._gid}"]
         else:
-            # tc needs root and NET_ADMIN; the entrypoint shapes, then drops to the user.
-            up, down = rates
+            # tc and routes need root and NET_ADMIN; the entrypoint then drops to the user.
+            up, down = rates or (0, 0)
             argv += ["--user", "0", "--cap-add", "NET_ADMIN",
                      "-e", f"PEERNODE_UID={self._uid}", "-e", f"PEERNODE_GID={self._gid}",
                      "-e", f"PEERNODE_RATE_UP={up}", "-e", f"PEERNODE_RATE_DOWN={down}"]
@@ -137,58 +202,163 @@ class DockerSwarm:
         proc = self._procs.get(role)
         if proc is None or proc.returncode is not None:
             return
-        await _docker("kill", "--signal", _SIGNALS[how], self.container_name(role), check=False)
+        await docker("kill", "--signal", _SIGNALS[how], self.container_name(role), check=False)
         if wait:
             with trio.move_on_after(STOP_GRACE_S):
                 await proc.wait()
             if proc.returncode is None:
-                await _docker("rm", "-f", self.container_name(role), check=False)
+                await docker("rm", "-f", self.container_name(role), check=False)
                 await proc.wait()
+
+    def _running(self, role: str) -> bool:
+        proc = self._procs.get(role)
+        return proc is not None and proc.returncode is None
 
     async def start_tracker(self) -> None:
         host, f = self._plan.addresses.tracker_host, self._files
         log = f.workdir / "tracker.log"
-        proc = await self._run(_TRACKER, host, tracker_args(f.operator, host), log=log)
-        await wait_started(host, f.tracker_port, proc, "the tracker", log)
+        argv = [*tracker_args(f.operator, host if self._homes is None else _ALL,
+                              port=f.tracker_port),
+                "--metrics", format_hostport(METRICS_HOST, TRACKER_METRICS_PORT)]
+        if self._tracker_config is not None:
+            argv += ["--config", str(self._tracker_config)]
+        address = host if self._homes is None else TRACKER_V4
+        proc = await self._run(_TRACKER, address, argv, log=log)
+        await wait_started(address, f.tracker_port, proc, "the tracker", log)
 
     async def stop_tracker(self, how: StopHow) -> None:
         await self._stop(_TRACKER, how, wait=True)
 
     async def start_origin(self) -> None:
-        host, f, origin = self._plan.addresses.origin_host, self._files, self._plan.scenario.origin
+        """Start the origin; the first time, then bring every client's container up to
+        wait for its go signal (the driver's clock starts after this returns)."""
+        f, origin = self._files, self._plan.scenario.origin
+        address = self._plan.addresses.origin_host
         log = f.workdir / "origin.log"
-        argv = seed_args(f.operator, host, NODE_PORT, super_seed=origin.super_seed)
+        argv = [*seed_args(f.operator, address if self._homes is None else _ALL, NODE_PORT,
+                           super_seed=origin.super_seed),
+                "--metrics", format_hostport(METRICS_HOST, ORIGIN_METRICS_PORT)]
         # The origin's download side is idle: only its upload is the planner's figure.
-        proc = await self._run(_ORIGIN, host, argv, log=log,
-                               rates=(origin.upload_bps, 0))
-        await wait_started(host, NODE_PORT, proc, "the origin seeder", log)
+        proc = await self._run(_ORIGIN, address, argv, log=log, rates=(origin.upload_bps, 0))
+        await wait_started(address, NODE_PORT, proc, "the origin seeder", log)
+        self._origin_base_tx = await kernel_tx_bytes(self.container_name(_ORIGIN)) or 0
+        if self._prepared_unix is None:
+            if self._go_ahead:
+                await self.prepare_clients()
+            self._prepared_unix = time.time()
+
+    async def _origin_counters(self) -> tuple[int, int] | None:
+        """(payload bytes, kernel bytes) of the running origin container since it started."""
+        if not self._running(_ORIGIN):
+            return None
+        name = self.container_name(_ORIGIN)
+        payload, tx = await origin_payload_bytes(name), await kernel_tx_bytes(name)
+        if payload is None or tx is None:
+            return None
+        self._origin_read = True
+        return payload, max(0, tx - self._origin_base_tx)
 
     async def stop_origin(self, how: StopHow) -> None:
+        counted = await self._origin_counters()
+        if counted is not None:
+            done = self._origin_done
+            self._origin_done = (done[0] + counted[0], done[1] + counted[1])
         await self._stop(_ORIGIN, how, wait=True)
 
-    async def start_client(self, client: ClientPlan) -> None:
+    def _client_argv(self, client: ClientPlan) -> list[str]:
         f = self._files.clients[client.name]
-        self._records.started(client.name)
+        host = client.address
+        if self._homes is not None:
+            host = self._homes.topology.homes[client.name].listen_host
+        return fetch_args(self._files.torrent, f, host, NODE_PORT,
+                          seed_for_s=client.seed_after_completion_s)
+
+    async def _start_container(self, client: ClientPlan, env: Sequence[str] = ()) -> None:
+        f = self._files.clients[client.name]
         # Rates are shaped by tc in the container, so libtorrent runs unlimited.
-        await self._run(client.name, client.address, fetch_args(
-            self._files.torrent, f, client.address, NODE_PORT,
-            seed_for_s=client.seed_after_completion_s,
-        ), log=f.log, stdout=f.summary, rates=(client.upload_bps, client.download_bps))
+        await self._run(client.name, client.address, self._client_argv(client), log=f.log,
+                        stdout=f.summary, rates=(client.upload_bps, client.download_bps),
+                        env=env)
+
+    async def prepare_clients(self) -> None:
+        """Bring up every client's container, shaped and routed, waiting for its go signal
+        (`PREPARE_PARALLEL` at a time); `BackendError` if one stops or takes longer than
+        `PREPARE_EACH_S`."""
+        pending: list[tuple[ClientPlan, GoSignal, float]] = []
+
+        async def settle(limit: int) -> None:
+            while len(pending) > limit:
+                for item in list(pending):
+                    client, go, since = item
+                    if go.waiting:
+                        pending.remove(item)
+                    elif not self._running(client.name):
+                        why = _last_line(self._files.clients[client.name].log)
+                        raise BackendError(f"{client.name}'s container stopped before its "
+                                           f"start: {why}")
+                    elif trio.current_time() - since > PREPARE_EACH_S:
+                        raise BackendError(f"{client.name}'s container did not come up within "
+                                           f"{PREPARE_EACH_S:.0f} s")
+                await trio.sleep(0.1)
+
+        for client in self._plan.clients:
+            if client.name in self._procs:
+                continue
+            go = GoSignal(self._files.clients[client.name].directory / "go")
+            await trio.to_thread.run_sync(go.create)
+            await self._start_container(client, env=[f"PEERNODE_GO={go.path}"])
+            self._go[client.name] = go
+            pending.append((client, go, trio.current_time()))
+            await settle(PREPARE_PARALLEL - 1)
+        await settle(0)
+
+    async def start_client(self, client: ClientPlan) -> None:
+        go = self._go.pop(client.name, None)
+        if go is None:
+            self._records.started(client.name)
+            await self._start_container(client)
+            return
+        go.release()  # a container that is gone shows as exited: the driver sees it fail
+        now = time.time()
+        self._released[client.name] = now
+        self._records.started(client.name, now)
 
     async def stop_client(self, client: ClientPlan, how: StopHow) -> None:
         await self._stop(client.name, how, wait=False)
 
+    def _client_network(self, client: ClientPlan) -> str:
+        return self._network if self._homes is None else self._homes.home_networks[client.name]
+
     async def partition_client(self, client: ClientPlan) -> None:
-        """Cut ``client`` off the swarm's network (`docker network disconnect`)."""
-        await _docker("network", "disconnect", "--force", self._network,
-                      self.container_name(client.name))
+        """Cut ``client`` off its network (`docker network disconnect`)."""
+        await docker("network", "disconnect", "--force", self._client_network(client),
+                     self.container_name(client.name))
 
     async def heal_client(self, client: ClientPlan) -> None:
-        """Reconnect a partitioned ``client`` on its planned address."""
-        await _docker("network", "connect", "--ip", client.address, self._network,
-                      self.container_name(client.name))
+        """Reconnect a partitioned ``client`` on its planned address (and, in a home,
+        its routes via the router)."""
+        name = self.container_name(client.name)
+        if self._homes is None:
+            await docker("network", "connect", "--ip", client.address, self._network, name)
+            return
+        home = self._homes.topology.homes[client.name]
+        (v4, v6), (gw4, gw6) = home.client_addresses, home.router_lan
+        connect = ["network", "connect", "--ip", v4]
+        if v6 is not None:
+            connect += ["--ip6", v6]
+        await docker(*connect, self._client_network(client), name)
+        if home.kind.has_v4:
+            await docker("exec", "--user", "0", name, "ip", "-4", "route", "replace",
+                         "default", "via", gw4)
+        else:
+            await docker("exec", "--user", "0", name, "ip", "-4", "addr", "flush", "dev", "eth0")
+        if gw6 is not None:
+            await docker("exec", "--user", "0", name, "ip", "-6", "route", "replace",
+                         "default", "via", gw6)
 
     def _exited(self, role: str) -> bool | None:
+        if role in self._go:  # up, but not started yet
+            return None
         proc = self._procs.get(role)
         return None if proc is None else proc.returncode is not None
 
@@ -201,55 +371,100 @@ class DockerSwarm:
         running = [(role, p) for role, p in self._procs.items() if p.returncode is None]
         names = [self.container_name(role) for role, _ in running]
         if names:
-            await _docker("kill", "--signal", "TERM", *names, check=False)
+            await docker("kill", "--signal", "TERM", *names, check=False)
         with trio.move_on_after(STOP_GRACE_S):
             for _, proc in running:
                 await proc.wait()
-        await _remove_labelled(self._run_id)
+        await remove_labelled(self._run_id)
         for _, proc in running:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
 
+    def seen_as(self) -> dict[str, str]:
+        """Address the tracker sees -> client name (a home's router WAN address behind
+        NAT, the client's own addresses otherwise)."""
+        if self._homes is not None:
+            return self._homes.topology.seen_as()
+        return {c.address: c.name for c in self._plan.clients}
+
+    def start_times(self) -> dict[str, float]:
+        """When each released client got its go signal (its container's clock)."""
+        out = {}
+        for name, host_time in self._released.items():
+            go = GoSignal(self._files.clients[name].directory / "go")
+            out[name] = go.started_unix() or host_time
+        return out
+
     async def measure(self) -> SwarmMeasurements:
-        return SwarmMeasurements()
+        """The origin's own payload counters and its interface's kernel counters (every
+        origin container of the run), the tracker's classes, the arrivals' spread."""
+        running = await self._origin_counters()
+        for _ in range(ORIGIN_SETTLE_READS):
+            # The origin updates its metrics once a second: read until two readings
+            # agree, so the bytes of its last second are in.
+            if running is None:
+                break
+            await trio.sleep(ORIGIN_UPDATE_S)
+            again = await self._origin_counters()
+            settled = again is not None and again[0] == running[0]
+            running = again or running
+            if settled:
+                break
+        payload = kernel = None
+        if self._origin_read:
+            payload, kernel = self._origin_done
+            if running is not None:
+                payload, kernel = payload + running[0], kernel + running[1]
+        classes = None
+        if self._running(_TRACKER):
+            classes = await tracker_classes(self.container_name(_TRACKER))
+        planned = {c.name: c.arrival_s for c in self._plan.clients}
+        # The driver's clock starts after its settle sleep, which a loaded machine
+        # overshoots: the swarm's start is the earliest (start - planned arrival), since
+        # the driver never starts a client early.
+        spread = arrival_spread(planned, self.start_times(), None)
+        isp_bytes = await self._isp_bytes()
+        if isp_bytes is not None:
+            text = json.dumps(isp_bytes, sort_keys=True, indent=1) + "\n"
+            (self._files.workdir / ISP_BYTES_FILE).write_text(text, encoding="utf-8")
+        return SwarmMeasurements(origin_bytes_measured=payload, origin_bytes_kernel=kernel,
+                                 reachability=classes, arrival_spread_s=spread,
+                                 seen_as=self.seen_as(), isp_bytes=isp_bytes)
+
+    async def _isp_bytes(self) -> dict[str, dict[str, int]] | None:
+        """Receiving ISP -> sending ISP -> bytes, from every home router's counters."""
+        if self._homes is None:
+            return None
+        topology = self._homes.topology
+        matrix: dict[str, dict[str, int]] = {}
+        limiter = trio.CapacityLimiter(PREPARE_PARALLEL)
+
+        async def one(client: str) -> None:
+            home = topology.homes[client]
+            async with limiter:
+                counted = await isp_counter_bytes(
+                    self.container_name(f"router-{home.plan.number}"))
+            row = matrix.setdefault(home.isp, {})
+            for k, count in (counted or {}).items():
+                sender = topology.isps[k - 1]
+                row[sender] = row.get(sender, 0) + count
+
+        async with trio.open_nursery() as nursery:
+            for client in topology.homes:
+                nursery.start_soon(one, client)
+        return matrix
 
     async def collect(self) -> dict[str, ClientObservation]:
         return await self._records.collect(self._plan, self._exited)
 
 
-async def _remove_labelled(run_id: str) -> None:
-    """Remove every container, network and volume labelled with ``run_id``."""
-    selector = f"label={LABEL}={run_id}"
-    ids = (await _docker("ps", "-aq", "--filter", selector, check=False)).split()
-    if ids:
-        await _docker("rm", "-f", "-v", *ids, check=False)
-    nets = (await _docker("network", "ls", "-q", "--filter", selector, check=False)).split()
-    if nets:
-        await _docker("network", "rm", *nets, check=False)
-    vols = (await _docker("volume", "ls", "-q", "--filter", selector, check=False)).split()
-    if vols:
-        await _docker("volume", "rm", "-f", *vols, check=False)
-
-
-async def _create_network(name: str, subnet: str, labels: Sequence[str]) -> None:
-    """Create the run's bridge network; while another run holds ``subnet`` (the planned
-    addresses need it), wait for it up to `SUBNET_WAIT_S`."""
-    argv = ["network", "create", "--driver", "bridge", "--subnet", subnet]
-    for label in labels:
-        argv += ["--label", label]
-    with trio.move_on_after(SUBNET_WAIT_S):
-        while True:
-            try:
-                await _docker(*argv, name)
-            except BackendError as e:
-                if "overlap" not in str(e):
-                    raise
-                await trio.sleep(1.0)
-                continue
-            return
-    raise BackendError(f"subnet {subnet} stayed in use by another docker network for "
-                       f"{SUBNET_WAIT_S:.0f} s (another simulation running here?)")
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        lines = []
+    return lines[-1] if lines else "it wrote nothing"
 
 
 def _container_user(workdir: Path) -> tuple[int, int]:
@@ -263,27 +478,67 @@ def _container_user(workdir: Path) -> tuple[int, int]:
     return IMAGE_UID, IMAGE_UID
 
 
+def tracker_config_text(topology: HomeTopology, *, locality: bool = True) -> str:
+    """The tracker's TOML for a run with homes: the ISPs' address ranges as its
+    ``[networks]`` map, and whether it prefers peers of the same network."""
+    lines = ["[swarm]", f"locality = {'true' if locality else 'false'}", "", "[networks]"]
+    lines += [f"{json.dumps(cidr)} = {json.dumps(isp)}"
+              for cidr, isp in topology.network_map().items()]
+    return "\n".join(lines) + "\n"
+
+
+def _home_plan(plan: SwarmPlan) -> tuple[SwarmPlan, HomeTopology | None]:
+    """``plan`` for its homes (tracker by name, clients at their homes' addresses) and
+    their topology; the plan as it is without homes."""
+    homes = [(c.name, c.home) for c in plan.clients if c.home is not None]
+    if not homes:
+        return plan, None
+    if len(homes) != len(plan.clients):
+        raise BackendError("some clients have a home and some do not: a scenario with a "
+                           "[network] part puts every client in a home")
+    topology = plan_topology(homes)
+    clients = tuple(dataclasses.replace(c, address=topology.homes[c.name].seen_at[0])
+                    for c in plan.clients)
+    return dataclasses.replace(plan, addresses=HOME_POOL, clients=clients), topology
+
+
 @asynccontextmanager
 async def open_docker_swarm(plan: SwarmPlan, workdir: Path, *, image: str = DEFAULT_IMAGE,
-                            subnet: str = DOCKER_SUBNET) -> AsyncIterator[DockerSwarm]:
-    """Provision ``plan``'s files in ``workdir``, create its network and yield a
-    `DockerSwarm` (nothing started yet); on exit every container and the network are
-    removed, even when cancelled. `BackendError` if docker or the image is missing or
-    the network cannot be created (another run using ``subnet``)."""
-    if not (await _docker("image", "ls", "-q", image)).strip():
+                            subnet: str = DOCKER_SUBNET, locality: bool | None = None,
+                            go_ahead: bool = True) -> AsyncIterator[DockerSwarm]:
+    """Provision ``plan``'s files in ``workdir``, create its networks (and with homes, its
+    routers) and yield a `DockerSwarm` (no node started yet); on exit every container and
+    network is removed, even when cancelled. ``locality`` (default: the scenario's
+    ``network.locality``) says whether the tracker prefers peers of the same ISP;
+    ``go_ahead`` False starts each client's container only at its arrival. `BackendError`
+    if docker or the image is missing or a network cannot be created (another run using
+    its subnets)."""
+    if not (await docker("image", "ls", "-q", image)).strip():
         raise BackendError(f"docker image {image} not found: build it with "
                            "docker/build-image.sh (see docker/README.md)")
+    plan, topology = _home_plan(plan)
     now = datetime.now(UTC)
     files = await trio.to_thread.run_sync(
         lambda: provision_swarm(plan, workdir, tracker_port=TRACKER_PORT, now=now))
     user = await trio.to_thread.run_sync(_container_user, workdir)
     run_id = secrets.token_hex(4)
     network = f"peernode-{run_id}"
+    labels = [f"{LABEL}={run_id}", f"{WORKDIR_LABEL}={files.workdir}"]
     try:
-        await _create_network(network, subnet, [f"{LABEL}={run_id}",
-                                                f"{WORKDIR_LABEL}={files.workdir}"])
+        homes, config = None, None
+        if topology is None:
+            await create_network(network, ["--driver", "bridge", "--subnet", subnet], labels)
+        else:
+            config = files.workdir / "tracker.toml"
+            network_spec = plan.scenario.network
+            if locality is None:
+                locality = network_spec.locality if network_spec is not None else True
+            config.write_text(tracker_config_text(topology, locality=locality),
+                              encoding="utf-8")
+            homes = await build_homes(topology, image=image, name_prefix=network,
+                                      run_dir=files.workdir / "net", labels=labels)
         swarm = DockerSwarm(plan, files, run_id=run_id, image=image, network=network,
-                            user=user)
+                            user=user, homes=homes, tracker_config=config, go_ahead=go_ahead)
         try:
             yield swarm
         finally:
@@ -291,16 +546,21 @@ async def open_docker_swarm(plan: SwarmPlan, workdir: Path, *, image: str = DEFA
                 await swarm.aclose()
     finally:
         with trio.CancelScope(shield=True):
-            await _remove_labelled(run_id)
+            await remove_labelled(run_id)
 
 
 @dataclass(frozen=True)
 class DockerBackend:
-    """Runs swarms as containers of ``image`` on a private docker network (`DOCKER_POOL`)."""
+    """Runs swarms as containers of ``image`` on private docker networks (`DOCKER_POOL`;
+    with homes, `HOME_POOL` and a router per home)."""
 
     name: str = "docker"
     addresses: AddressPool = DOCKER_POOL
     image: str = DEFAULT_IMAGE
+    locality: bool | None = None
+    """Whether the tracker prefers peers of the same ISP; None: as the scenario says."""
+    supports_homes: bool = True
+    """It builds the routers of a scenario's ``[network]`` part."""
 
     def open_swarm(self, plan: SwarmPlan, workdir: Path) -> AbstractAsyncContextManager[Swarm]:
-        return open_docker_swarm(plan, workdir, image=self.image)
+        return open_docker_swarm(plan, workdir, image=self.image, locality=self.locality)

@@ -38,9 +38,9 @@ class ClientRecords:
         self._started_unix: dict[str, float] = {}
         self._tails: dict[str, StatusLogTail] = {}
 
-    def started(self, name: str) -> None:
-        """Note that client ``name`` is being started now."""
-        self._started_unix[name] = self._clock()
+    def started(self, name: str, at_unix: float | None = None) -> None:
+        """Note that client ``name`` is being started now (or was at ``at_unix``)."""
+        self._started_unix[name] = self._clock() if at_unix is None else at_unix
 
     def observe(self, name: str, exited: bool | None) -> ClientObservation:
         """What has been seen of ``name`` so far; ``exited`` None: never started."""

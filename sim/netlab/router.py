@@ -18,14 +18,15 @@ __all__ = ["LAN_IF", "WAN_IF", "miniupnpd_config", "router_ruleset"]
 WAN_IF, LAN_IF = "wan", "lan"
 
 
-def router_ruleset(kind: HomeKind) -> str:
-    """The ``nft -f`` input for a router of ``kind``."""
+def router_ruleset(kind: HomeKind, *, wan_if: str = WAN_IF, lan_if: str = LAN_IF) -> str:
+    """The ``nft -f`` input for a router of ``kind`` whose interfaces are ``wan_if`` (the
+    internet side) and ``lan_if`` (the home)."""
     if kind.nat_v4:
         inbound = (
-            f'        iifname "{WAN_IF}" meta nfproto ipv4 drop\n'
+            f'        iifname "{wan_if}" meta nfproto ipv4 drop\n'
             "        accept\n"
         )
-        masquerade = f'        oifname "{WAN_IF}" meta nfproto ipv4 masquerade\n'
+        masquerade = f'        oifname "{wan_if}" meta nfproto ipv4 masquerade\n'
     else:
         inbound, masquerade = "        accept\n", ""
     return (
@@ -33,7 +34,7 @@ def router_ruleset(kind: HomeKind) -> str:
         "    chain forward {\n"
         "        type filter hook forward priority 0; policy accept;\n"
         "        ct state established,related accept\n"
-        f'        iifname "{LAN_IF}" accept\n'
+        f'        iifname "{lan_if}" accept\n'
         "        jump miniupnpd\n"
         f"{inbound}"
         "    }\n"
@@ -53,7 +54,8 @@ def router_ruleset(kind: HomeKind) -> str:
     )
 
 
-def miniupnpd_config(*, lan_network: str, stun_host: str, stun_port: int = 3478) -> str:
+def miniupnpd_config(*, lan_network: str, stun_host: str, stun_port: int = 3478,
+                     wan_if: str = WAN_IF, lan_if: str = LAN_IF) -> str:
     """miniupnpd's configuration: UPnP IGD and NAT-PMP on the LAN for ``lan_network``
     clients (ports 1024-65535 to themselves only), external address by STUN.
 
@@ -61,8 +63,8 @@ def miniupnpd_config(*, lan_network: str, stun_host: str, stun_port: int = 3478)
     interface has a private or reserved address (every lab address) unless a STUN check
     with change requests finds the link unfiltered."""
     return (
-        f"ext_ifname={WAN_IF}\n"
-        f"listening_ip={LAN_IF}\n"
+        f"ext_ifname={wan_if}\n"
+        f"listening_ip={lan_if}\n"
         "http_port=0\n"
         "enable_natpmp=yes\n"
         "enable_upnp=yes\n"

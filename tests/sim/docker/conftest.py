@@ -2,7 +2,7 @@
 
 Tests here are skipped (with the reason) only where no Docker daemon answers. The
 image is built from this checkout once per session on the cached local base
-(`peernode-base:bookworm`, debootstrapped by docker/build-base.sh only when absent:
+(`peernode-base:bookworm-2`, debootstrapped by docker/build-base.sh only when absent:
 this machine has no registry to pull python:3.11-slim from).
 """
 
@@ -16,8 +16,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 SCENARIOS_DIR = REPO / "sim" / "scenarios"
-IMAGE = "peernode:latest"
-BASE_IMAGE = "peernode-base:bookworm"
+IMAGE = os.environ.get("PEERNODE_DOCKER_TEST_IMAGE", "peernode:latest")
+"""The tag the suite builds and runs (another tag keeps a parallel build of another
+checkout from replacing the image under a running suite)."""
+BASE_IMAGE = "peernode-base:bookworm-2"
 
 
 def _docker_answers() -> str | None:
