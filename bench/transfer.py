@@ -16,6 +16,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -87,6 +88,20 @@ def _peernode(*args: object) -> list[str]:
     return [sys.executable, "-m", "peernode", *map(str, args)]
 
 
+def _wait_listening(proc: subprocess.Popen[bytes], host: str, port: int, what: str) -> None:
+    """Until ``host:port`` accepts connections; RuntimeError if ``proc`` exits first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} not listening on {host}:{port} within 60 s")
+
+
 def _wait4(proc: subprocess.Popen[bytes]) -> float:
     _, _, ru = os.wait4(proc.pid, 0)
     proc.returncode = 0
@@ -123,7 +138,8 @@ def _peernode_run(work: Path, lib: Path, torrent: Path, ca_dir: Path,
     fetch = subprocess.Popen(_peernode("fetch", torrent, "--rental", client / "rental.pvr",
                                        "--node-key", client / "node.key",
                                        "--out", client / "dl", "--listen", "127.0.0.3:0",
-                                       "--status-log", status, "--json"),
+                                       "--status-log", status, "--json",
+                                       "--timeout", 600),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     while not status.exists() and fetch.poll() is None:
         time.sleep(0.005)
@@ -183,9 +199,9 @@ def main() -> None:
                                 tracker_url=f"https://127.0.0.1:{tracker_port}/announce")
         tracker = subprocess.Popen(_peernode(
             "tracker", "--ca", ca_dir / "ca.pem", "--cert", work / "server.pem",
-            "--key", work / "server.key", "--library", lib,
+            "--key", work / "server.key", "--library", lib, "--crl", ca_dir / "crl.pem",
             "--listen", f"127.0.0.1:{tracker_port}"), stderr=subprocess.DEVNULL)
-        time.sleep(1.5)
+        _wait_listening(tracker, "127.0.0.1", tracker_port, "the tracker")
         results: dict[str, list[tuple[float, float]]] = {
             "plain": [], "ssl": [], "peernode": [], "ssl_utp": []}
         try:
