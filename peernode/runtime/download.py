@@ -46,6 +46,7 @@ from peernode.runtime.events import (
     FileFailed,
     HashFailed,
     PeerBanned,
+    PieceVerified,
     ResumeDataFailed,
     ResumeDataSaved,
     TorrentFailed,
@@ -134,6 +135,7 @@ class Download:
                                                   clock(), saved)
         self._finished = trio.Event()
         self._resume_saved = trio.Event()
+        self._piece_waiters: dict[int, trio.Event] = {}
         # Set by `peernode.playback.start_playback`: http://127.0.0.1:PORT/<token>/<film>
         self.playback_url: str | None = None
 
@@ -242,6 +244,11 @@ class Download:
     def _on_resume_failed(self, _event: ResumeDataFailed) -> None:
         self._resume_saved.set()
 
+    def _on_piece_verified(self, event: PieceVerified) -> None:
+        waiter = self._piece_waiters.pop(event.piece, None)
+        if waiter is not None:
+            waiter.set()
+
     def _on_hash_failed(self, event: HashFailed) -> None:
         log.warning("%s: piece %d failed its hash check", self.film_id, event.piece)
 
@@ -279,6 +286,25 @@ class Download:
     @property
     def is_complete(self) -> bool:
         return self.state.finished
+
+    def have_piece(self, piece: int) -> bool:
+        """Whether ``piece`` passed its hash check (its bytes may still be on their way
+        to the file: libtorrent writes verified blocks a little later)."""
+        return self.handle.is_valid() and bool(self.handle.have_piece(piece))
+
+    async def wait_piece(self, piece: int, *, timeout_s: float = math.inf) -> bool:
+        """Wait until ``piece`` passed its hash check, woken by the node's verified-piece
+        event (no polling); whether it has, after at most ``timeout_s`` seconds.
+
+        Needs the node's alert pump running. Pieces found on disk by libtorrent's
+        check post no event: those are seen when the wait ends, so give a finite
+        ``timeout_s`` while a check may run.
+        """
+        with trio.move_on_after(timeout_s):
+            while not self.have_piece(piece):
+                waiter = self._piece_waiters.setdefault(piece, trio.Event())
+                await waiter.wait()
+        return self.have_piece(piece)
 
     async def complete(self) -> DownloadStats:
         """Wait until every piece is verified; returns the final stats.
@@ -377,6 +403,7 @@ class Download:
 _EFFECTS: dict[type[Any], Callable[[Download, Any], None]] = {
     ResumeDataSaved: Download._on_resume_saved,
     ResumeDataFailed: Download._on_resume_failed,
+    PieceVerified: Download._on_piece_verified,
     HashFailed: Download._on_hash_failed,
     PeerBanned: Download._on_peer_banned,
     TrackerReplied: Download._on_tracker_replied,
