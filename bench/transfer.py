@@ -3,7 +3,8 @@
 (a) plain libtorrent (no SSL, same piece size), (b) libtorrent with an SSL torrent
 (the floor for our security), (c) peernode: `peernode seed` -> `peernode fetch`
 through the tracker. Time from adding the torrent to completion, and CPU seconds
-of the processes involved; TCP unless noted, plus (b) over uTP for reference.
+of the processes involved over that time (for (c) also to the fetch's exit); TCP
+unless noted, plus (b) over uTP for reference.
 Prints one JSON line with medians and ratios (c/b, c/a).
 
     .venv/bin/python bench/transfer.py [--size-mib 256] [--runs 3]
@@ -115,12 +116,15 @@ def _proc_cpu(pid: int) -> float:
 
 
 def _peernode_run(work: Path, lib: Path, torrent: Path, ca_dir: Path,
-                  ca: CA, n: int) -> tuple[float, float]:
-    """`peernode seed` -> `peernode fetch` via the tracker: (fetch seconds, cpu of both).
+                  ca: CA, n: int) -> tuple[float, float, float]:
+    """`peernode seed` -> `peernode fetch` via the tracker: (fetch seconds, cpu of both
+    to completion, cpu of both to the fetch's exit).
 
     CPU counts both processes from the moment the download starts (the first
-    status line) to the end, so interpreter start-up and imports, which (a) and
-    (b) do not pay either, are left out.
+    status line), so interpreter start-up and imports, which (a) and (b) do not
+    pay either, are left out; to completion (the status line saying so, written
+    as the download completes), as (a) and (b) count, and apart to the fetch's
+    exit (its resume data, the session's and the interpreter's shutdown).
     """
     client = work / f"client-{n}"
     key = generate_node_key()
@@ -144,6 +148,9 @@ def _peernode_run(work: Path, lib: Path, torrent: Path, ca_dir: Path,
     while not status.exists() and fetch.poll() is None:
         time.sleep(0.005)
     start_cpu = _proc_cpu(fetch.pid) + _proc_cpu(seed.pid)
+    while fetch.poll() is None and '"complete": true' not in _last_line(status):
+        time.sleep(0.005)
+    done_cpu = (_proc_cpu(fetch.pid) + _proc_cpu(seed.pid)) if fetch.poll() is None else 0.0
     assert fetch.stdout is not None
     out = fetch.stdout.read().decode()
     fetch_cpu = _wait4(fetch)
@@ -154,7 +161,13 @@ def _peernode_run(work: Path, lib: Path, torrent: Path, ca_dir: Path,
     if not summary["complete"]:
         raise RuntimeError(f"peernode fetch did not complete: {summary}")
     subprocess.run(["rm", "-rf", str(client)], check=True)
-    return float(summary["seconds"]), fetch_cpu + seed_cpu - start_cpu
+    exit_cpu = fetch_cpu + seed_cpu - start_cpu
+    return float(summary["seconds"]), (done_cpu - start_cpu) if done_cpu else exit_cpu, exit_cpu
+
+
+def _last_line(path: Path) -> str:
+    lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def main() -> None:
@@ -202,7 +215,7 @@ def main() -> None:
             "--key", work / "server.key", "--library", lib, "--crl", ca_dir / "crl.pem",
             "--listen", f"127.0.0.1:{tracker_port}"), stderr=subprocess.DEVNULL)
         _wait_listening(tracker, "127.0.0.1", tracker_port, "the tracker")
-        results: dict[str, list[tuple[float, float]]] = {
+        results: dict[str, list[tuple[float, ...]]] = {
             "plain": [], "ssl": [], "peernode": [], "ssl_utp": []}
         try:
             for n in range(args.runs):
@@ -229,7 +242,9 @@ def main() -> None:
         out[f"{key}_MBps"] = round(size / 1e6 / med(key, 0), 1)
     out["ratio_vs_ssl"] = round(med("peernode", 0) / med("ssl", 0), 3)
     out["ratio_vs_plain"] = round(med("peernode", 0) / med("plain", 0), 3)
+    out["peernode_cpu_to_exit_s"] = round(med("peernode", 2), 3)
     out["cpu_ratio_vs_ssl"] = round(med("peernode", 1) / med("ssl", 1), 3)
+    out["cpu_to_exit_ratio_vs_ssl"] = round(med("peernode", 2) / med("ssl", 1), 3)
     out["cpu_ratio_vs_plain"] = round(med("peernode", 1) / med("plain", 1), 3)
     print(json.dumps(out))
 
