@@ -3,7 +3,8 @@
 (a) plain libtorrent (no SSL, same piece size), (b) libtorrent with an SSL torrent
 (the floor for our security), (c) peernode: `peernode seed` -> `peernode fetch`
 through the tracker. Time from adding the torrent to completion, and CPU seconds
-of the processes involved; TCP unless noted, plus (b) over uTP for reference.
+of the processes involved over that time (for (c) also to the fetch's exit); TCP
+unless noted, plus (b) over uTP for reference.
 Prints one JSON line with medians and ratios (c/b, c/a).
 
     .venv/bin/python bench/transfer.py [--size-mib 256] [--runs 3]
@@ -16,6 +17,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -87,6 +89,20 @@ def _peernode(*args: object) -> list[str]:
     return [sys.executable, "-m", "peernode", *map(str, args)]
 
 
+def _wait_listening(proc: subprocess.Popen[bytes], host: str, port: int, what: str) -> None:
+    """Until ``host:port`` accepts connections; RuntimeError if ``proc`` exits first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with status {proc.returncode}")
+        try:
+            socket.create_connection((host, port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} not listening on {host}:{port} within 60 s")
+
+
 def _wait4(proc: subprocess.Popen[bytes]) -> float:
     _, _, ru = os.wait4(proc.pid, 0)
     proc.returncode = 0
@@ -100,12 +116,15 @@ def _proc_cpu(pid: int) -> float:
 
 
 def _peernode_run(work: Path, lib: Path, torrent: Path, ca_dir: Path,
-                  ca: CA, n: int) -> tuple[float, float]:
-    """`peernode seed` -> `peernode fetch` via the tracker: (fetch seconds, cpu of both).
+                  ca: CA, n: int) -> tuple[float, float, float]:
+    """`peernode seed` -> `peernode fetch` via the tracker: (fetch seconds, cpu of both
+    to completion, cpu of both to the fetch's exit).
 
     CPU counts both processes from the moment the download starts (the first
-    status line) to the end, so interpreter start-up and imports, which (a) and
-    (b) do not pay either, are left out.
+    status line), so interpreter start-up and imports, which (a) and (b) do not
+    pay either, are left out; to completion (the status line saying so, written
+    as the download completes), as (a) and (b) count, and apart to the fetch's
+    exit (its resume data, the session's and the interpreter's shutdown).
     """
     client = work / f"client-{n}"
     key = generate_node_key()
@@ -123,11 +142,15 @@ def _peernode_run(work: Path, lib: Path, torrent: Path, ca_dir: Path,
     fetch = subprocess.Popen(_peernode("fetch", torrent, "--rental", client / "rental.pvr",
                                        "--node-key", client / "node.key",
                                        "--out", client / "dl", "--listen", "127.0.0.3:0",
-                                       "--status-log", status, "--json"),
+                                       "--status-log", status, "--json",
+                                       "--timeout", 600),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     while not status.exists() and fetch.poll() is None:
         time.sleep(0.005)
     start_cpu = _proc_cpu(fetch.pid) + _proc_cpu(seed.pid)
+    while fetch.poll() is None and '"complete": true' not in _last_line(status):
+        time.sleep(0.005)
+    done_cpu = (_proc_cpu(fetch.pid) + _proc_cpu(seed.pid)) if fetch.poll() is None else 0.0
     assert fetch.stdout is not None
     out = fetch.stdout.read().decode()
     fetch_cpu = _wait4(fetch)
@@ -138,7 +161,13 @@ def _peernode_run(work: Path, lib: Path, torrent: Path, ca_dir: Path,
     if not summary["complete"]:
         raise RuntimeError(f"peernode fetch did not complete: {summary}")
     subprocess.run(["rm", "-rf", str(client)], check=True)
-    return float(summary["seconds"]), fetch_cpu + seed_cpu - start_cpu
+    exit_cpu = fetch_cpu + seed_cpu - start_cpu
+    return float(summary["seconds"]), (done_cpu - start_cpu) if done_cpu else exit_cpu, exit_cpu
+
+
+def _last_line(path: Path) -> str:
+    lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def main() -> None:
@@ -183,10 +212,10 @@ def main() -> None:
                                 tracker_url=f"https://127.0.0.1:{tracker_port}/announce")
         tracker = subprocess.Popen(_peernode(
             "tracker", "--ca", ca_dir / "ca.pem", "--cert", work / "server.pem",
-            "--key", work / "server.key", "--library", lib,
+            "--key", work / "server.key", "--library", lib, "--crl", ca_dir / "crl.pem",
             "--listen", f"127.0.0.1:{tracker_port}"), stderr=subprocess.DEVNULL)
-        time.sleep(1.5)
-        results: dict[str, list[tuple[float, float]]] = {
+        _wait_listening(tracker, "127.0.0.1", tracker_port, "the tracker")
+        results: dict[str, list[tuple[float, ...]]] = {
             "plain": [], "ssl": [], "peernode": [], "ssl_utp": []}
         try:
             for n in range(args.runs):
@@ -213,7 +242,9 @@ def main() -> None:
         out[f"{key}_MBps"] = round(size / 1e6 / med(key, 0), 1)
     out["ratio_vs_ssl"] = round(med("peernode", 0) / med("ssl", 0), 3)
     out["ratio_vs_plain"] = round(med("peernode", 0) / med("plain", 0), 3)
+    out["peernode_cpu_to_exit_s"] = round(med("peernode", 2), 3)
     out["cpu_ratio_vs_ssl"] = round(med("peernode", 1) / med("ssl", 1), 3)
+    out["cpu_to_exit_ratio_vs_ssl"] = round(med("peernode", 2) / med("ssl", 1), 3)
     out["cpu_ratio_vs_plain"] = round(med("peernode", 1) / med("plain", 1), 3)
     print(json.dumps(out))
 

@@ -6,7 +6,9 @@ is planned on the demo's addresses (`DEMO_POOL`: tracker 127.0.0.1, origin
 apart, and run by the simulation driver on the local backend. Then every client's
 film is checked to decrypt to the original (by the caller's ``verify``: decrypting
 is the node's business, not the simulator's), and `DemoReport` says where each
-client's bytes came from and the swarm's CDN offload next to its limit 1 - 1/N.
+client's bytes came from and the swarm's CDN offload next to its limit 1 - 1/N:
+measured at the origin (its own byte counts, read before teardown), with the
+clients' attribution and the gap between the two beside it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TextIO, TypeVar
 
 import trio
 
+from sim.analysis.figures import attribution_gap, offload, origin_copies
 from sim.analysis.outcomes import Fate
 from sim.backends.local import LocalSwarm, open_local_swarm
 from sim.backends.provision import ClientFiles, OperatorFiles, write_synthetic_film
@@ -100,8 +103,12 @@ class ClientResult:
 
 @dataclass(frozen=True)
 class DemoReport:
+    """``origin_bytes_measured``: what the origin says it sent (None if unread);
+    ``origin_bytes`` is what the clients attribute to it."""
+
     film_bytes: int
     clients: list[ClientResult] = field(default_factory=list)
+    origin_bytes_measured: int | None = None
 
     @property
     def origin_bytes(self) -> int:
@@ -113,8 +120,16 @@ class DemoReport:
 
     @property
     def offload(self) -> float:
-        """1 - origin bytes / bytes delivered: the share the CDN did not bill."""
-        return 1 - self.origin_bytes / self.delivered_bytes if self.delivered_bytes else 0.0
+        """1 - origin bytes / bytes delivered: the share the CDN did not bill (measured
+        at the origin when it was, else as the clients attribute it)."""
+        origin = self.origin_bytes_measured
+        return offload(self.origin_bytes if origin is None else origin, self.delivered_bytes)
+
+    @property
+    def origin_copies(self) -> float:
+        """Copies of the film the origin sent (measured when it was)."""
+        origin = self.origin_bytes_measured
+        return origin_copies(self.origin_bytes if origin is None else origin, self.film_bytes)
 
     @property
     def offload_limit(self) -> float:
@@ -132,9 +147,23 @@ class DemoReport:
             "clients": [dataclasses.asdict(c) for c in self.clients],
             "origin_bytes": self.origin_bytes,
             "delivered_bytes": self.delivered_bytes,
-            "origin_copies": self.origin_bytes / self.film_bytes if self.film_bytes else 0.0,
+            "origin_copies": self.origin_copies,
             "offload": self.offload,
             "offload_limit": self.offload_limit,
+            **self._measured_json(),
+        }
+
+    def _measured_json(self) -> dict[str, object]:
+        measured = self.origin_bytes_measured
+        return {
+            "origin_bytes_measured": measured,
+            "origin_copies_measured": (
+                None if measured is None else origin_copies(measured, self.film_bytes)),
+            "offload_measured": (
+                None if measured is None else offload(measured, self.delivered_bytes)),
+            "origin_copies_attributed": origin_copies(self.origin_bytes, self.film_bytes),
+            "attribution_gap": (
+                None if measured is None else attribution_gap(self.origin_bytes, measured)),
         }
 
 
@@ -198,6 +227,7 @@ async def _run(cfg: DemoConfig, work: Path, verify: Verify, out: TextIO) -> Demo
     say(f"packaging {film.name} ({film_bytes / 1e6:.1f} MB) ...")
     async with open_local_swarm(plan, work, film=film, film_id=FILM_ID, say=say) as swarm:
         record = await drive_swarm(swarm, plan, show=_progress_lines(swarm, plan, say))
+        measured = await swarm.measure()  # while the origin still runs
     failed = [name for name, fate in record.fates.items() if fate is Fate.FAILED]
     if failed:
         raise SimError(f"{', '.join(failed)} exited early; see its client.log")
@@ -218,7 +248,8 @@ async def _run(cfg: DemoConfig, work: Path, verify: Verify, out: TextIO) -> Demo
             bytes_from_peers=int(_number(summary, "bytes_from_peers")),
             bytes_uploaded=int(_number(summary, "bytes_uploaded")), decrypted_ok=ok,
         ))
-    return DemoReport(film_bytes=operator.film_bytes, clients=results)
+    return DemoReport(film_bytes=operator.film_bytes, clients=results,
+                      origin_bytes_measured=measured.origin_bytes_measured)
 
 
 def _number(summary: Mapping[str, object], key: str) -> float:

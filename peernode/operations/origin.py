@@ -118,7 +118,10 @@ class _Library:
         self._warm = warm
         self._config = config
         self.handles: dict[str, lt.torrent_handle] = {}
-        self.warm_handles: dict[str, lt.torrent_handle] = {}
+        self.warm_handles: dict[str, lt.torrent_handle] = {}  # warm starts still running
+        # Every warm-start handle, ended ones too: a paused torrent keeps its upload
+        # count, which belongs to the film's total.
+        self._warm_ever: dict[str, lt.torrent_handle] = {}
         self._warm_share = 0
         self._bad: set[Path] = set()
 
@@ -136,6 +139,7 @@ class _Library:
                 self.handles[ti.name()] = self._add(self._node, ti, flags)
                 if self._warm is not None:
                     self.warm_handles[ti.name()] = self._add(self._warm, ti, 0)
+                    self._warm_ever[ti.name()] = self.warm_handles[ti.name()]
             except PeernodeError as e:
                 self._bad.add(path)
                 log.error("skipping %s: %s", path.name, e)
@@ -171,19 +175,19 @@ class _Library:
         return [self._node.session] + ([self._warm.session] if self._warm else [])
 
     def stats(self) -> OriginStats:
+        """Payload bytes sent per film by both sessions (an ended warm start's too)."""
         uploaded: dict[str, int] = {}
         peers: dict[str, int] = {}
         for film_id, handle in self.handles.items():
             st = handle.status()
             uploaded[film_id] = int(st.total_payload_upload)
             peers[film_id] = int(st.num_peers)
+            warm = self._warm_ever.get(film_id)
+            if warm is not None:
+                warm_st = warm.status()
+                uploaded[film_id] += int(warm_st.total_payload_upload)
+                peers[film_id] += int(warm_st.num_peers)
         return OriginStats(uploaded, peers)
-
-    def add_warm_uploads(self, stats: OriginStats, warm_uploaded: dict[str, int]) -> None:
-        for film_id, handle in self.warm_handles.items():
-            warm_uploaded[film_id] = int(handle.status().total_payload_upload)
-        for film_id, n in warm_uploaded.items():
-            stats.uploaded_bytes[film_id] = stats.uploaded_bytes.get(film_id, 0) + n
 
 
 async def serve_origin(
@@ -216,7 +220,6 @@ async def serve_origin(
         library.scan()
         library.split_upload_cap()
         task_status.started((config.listen_host, node.ssl_port))
-        warm_uploaded: dict[str, int] = {}
         blocks = IpBlocks(config.max_connections_per_ip, config.ip_block_s)
         next_scan = trio.current_time() + config.rescan_interval_s
         while True:
@@ -228,9 +231,7 @@ async def serve_origin(
             library.end_warm_starts()
             library.split_upload_cap()
             if on_stats is not None:
-                stats = library.stats()
-                library.add_warm_uploads(stats, warm_uploaded)
-                on_stats(stats)
+                on_stats(library.stats())
 
 
 def _bound_connections_per_ip(library: _Library, blocks: IpBlocks, now: float) -> None:

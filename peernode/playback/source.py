@@ -15,10 +15,9 @@ Two libtorrent facts shape this module (measured with libtorrent 2.1.1):
   ``flush_cache()`` when a piece arrives brings that down to a few ms; reads
   that still fail (short, missing, or not authenticating) are retried for
   ``retry_s`` before the segment is declared bad.
-* libtorrent has no awaitable "piece arrived" event, and the node's alert pump
-  keeps its events for the `Download`: a stream waiting for a piece polls
-  ``have_piece`` (a few µs per call) every ``poll_s`` (20 ms), at most 50
-  calls a second per waiting response.
+* a stream waiting for a piece is woken by the node's verified-piece event
+  (`Download.wait_piece`), not by polling; it looks at the rental at least
+  every `_RENTAL_CHECK_S` while it waits.
 """
 
 from __future__ import annotations
@@ -69,6 +68,7 @@ _READ_AHEAD_PRIORITY = 6
 _DEFAULT_PRIORITY = 4
 _HEADER = "container header"
 _WARM_UP = "warm-up"
+_RENTAL_CHECK_S = 0.5
 _T = TypeVar("_T")
 
 
@@ -235,7 +235,8 @@ class FilmSource:
     async def _wait_for(self, pieces: range) -> None:
         while not all(self._has(piece) for piece in pieces):
             self._check_rental()
-            await trio.sleep(self._poll_s)
+            missing = next(piece for piece in pieces if not self._has(piece))
+            await self._download.wait_piece(missing, timeout_s=_RENTAL_CHECK_S)
 
     def _want(self, reader: Hashable, plan: ReadPlan) -> None:
         missing = ReadPlan(

@@ -2,9 +2,10 @@
 
 A `Download` is created by `Node.fetch`; it owns the libtorrent handle, feeds
 the torrent's events and polled status to the pure reducer
-(`peernode.runtime.download_state`) and the offload counter, saves resume data,
-and stops sharing when the rental ends. Progress snapshots are plain
-`DownloadStats` values.
+(`peernode.runtime.download_state`), samples the peers' payload counters for
+the offload counter (`peernode.runtime.offload`) every half second while the
+film downloads, saves resume data, and stops sharing when the rental ends.
+Progress snapshots are plain `DownloadStats` values.
 """
 
 from __future__ import annotations
@@ -41,18 +42,19 @@ from peernode.runtime.download_state import (
     seconds_until_rental_ends,
 )
 from peernode.runtime.events import (
-    BlockRequested,
     Event,
     FileFailed,
     HashFailed,
     PeerBanned,
+    PieceVerified,
     ResumeDataFailed,
     ResumeDataSaved,
     TorrentFailed,
     TrackerFailed,
     TrackerReplied,
+    peer_sample,
 )
-from peernode.runtime.offload import OFFLOAD_EVENTS, OffloadCounter
+from peernode.runtime.offload import OffloadCounter, PeersSampled
 from support.atomic_write import write_atomic
 
 __all__ = ["Download", "DownloadStats", "RentalExpiredError", "film_bytes", "torrent_status"]
@@ -126,12 +128,14 @@ class Download:
         self._clock = clock
         total = film_bytes(ti)
         saved = self._load_counters()
-        self.offload = OffloadCounter(ti.piece_length(), total,
-                                      saved.bytes_from_origin, saved.bytes_from_peers)
+        self.offload = OffloadCounter(saved.bytes_from_origin, saved.bytes_from_peers)
+        self._peers_final = False  # the last sample after completion was taken
+        self._seconds_left = math.inf  # to completion at the last sample's rate
         self.state: DownloadState = initial_state(self.film_id, total, rental.not_after,
                                                   clock(), saved)
         self._finished = trio.Event()
         self._resume_saved = trio.Event()
+        self._piece_waiters: dict[int, trio.Event] = {}
         # Set by `peernode.playback.start_playback`: http://127.0.0.1:PORT/<token>/<film>
         self.playback_url: str | None = None
 
@@ -150,17 +154,47 @@ class Download:
 
     def on_event(self, event: Event) -> None:
         """Apply one libtorrent event to this download (called by the node's pump)."""
-        if type(event) is BlockRequested:  # the hot path (one per 16 KiB block): offload only
-            self.offload.block_requested(event.piece, event.block, event.from_origin)
-            return
         kind = type(event)
-        if kind in OFFLOAD_EVENTS:
-            self.offload.on_event(event)  # type: ignore[arg-type]
         if kind in REDUCED_EVENTS:
             self._apply(event)
         effect = _EFFECTS.get(kind)
         if effect is not None:
             effect(self, event)
+
+    # -- offload: the peers' payload counters ------------------------------------
+    def count_peers(self) -> None:
+        """Sample every peer's payload counter, then the torrent's, for the offload counter.
+
+        Synchronous (libtorrent's network thread answers, the GIL released): the
+        binding cannot hand out a ``peer_info_alert``'s list. Once the torrent is
+        complete, one last sample is taken and no more (nothing arrives any more).
+        """
+        self._seconds_left = math.inf
+        if self._peers_final or not self.handle.is_valid():
+            return
+        peers = tuple(peer_sample(p) for p in self.handle.get_peer_info())
+        status = self.handle.status(0)  # after the peers: it covers every byte they counted
+        self.offload.on_sample(PeersSampled(self.film_id, peers,
+                                            int(status.total_payload_download)))
+        if status.is_seeding:
+            self._peers_final = True
+        elif status.download_payload_rate > 0:
+            left = int(status.total_wanted) - int(status.total_wanted_done)
+            self._seconds_left = left / int(status.download_payload_rate)
+
+    async def keep_counting_peers(self, interval_s: float = 0.5,
+                                  final_interval_s: float = 0.05) -> None:
+        """Sample the peers' counters every ``interval_s`` until the film is complete,
+        every ``final_interval_s`` in its last second.
+
+        What a peer sends between its last sample and its disconnection counts as
+        origin bytes, so the interval bounds how much offload a departure hides;
+        the origin drops its connection as the download completes.
+        """
+        while not self._peers_final:
+            with contextlib.suppress(RuntimeError):  # the handle went away meanwhile
+                self.count_peers()
+            await trio.sleep(final_interval_s if self._seconds_left <= 1.0 else interval_s)
 
     # -- persistent counters -------------------------------------------------
     @property
@@ -180,6 +214,7 @@ class Download:
     def _save_counters(self) -> None:
         # The upload count of this run; a handle being removed keeps the last one polled.
         with contextlib.suppress(RuntimeError):
+            self.count_peers()
             self._poll()
         counters = saved_counters(self.state, self._clock(),
                                   bytes_from_origin=self.offload.bytes_from_origin,
@@ -209,6 +244,11 @@ class Download:
     def _on_resume_failed(self, _event: ResumeDataFailed) -> None:
         self._resume_saved.set()
 
+    def _on_piece_verified(self, event: PieceVerified) -> None:
+        waiter = self._piece_waiters.pop(event.piece, None)
+        if waiter is not None:
+            waiter.set()
+
     def _on_hash_failed(self, event: HashFailed) -> None:
         log.warning("%s: piece %d failed its hash check", self.film_id, event.piece)
 
@@ -235,13 +275,36 @@ class Download:
     def stats(self) -> DownloadStats:
         """A snapshot of progress, rates and offload counters (polls the handle)."""
         self._poll()
+        if self.state.finished:
+            self.count_peers()  # the final counts (once), not the last half-second's
         return download_stats(self.state, self._clock(),
                               bytes_from_origin=self.offload.bytes_from_origin,
-                              bytes_from_peers=self.offload.bytes_from_peers)
+                              bytes_from_peers=self.offload.bytes_from_peers,
+                              bytes_unattributed=self.offload.bytes_unattributed,
+                              received_by_peer=self.offload.received_by_peer())
 
     @property
     def is_complete(self) -> bool:
         return self.state.finished
+
+    def have_piece(self, piece: int) -> bool:
+        """Whether ``piece`` passed its hash check (its bytes may still be on their way
+        to the file: libtorrent writes verified blocks a little later)."""
+        return self.handle.is_valid() and bool(self.handle.have_piece(piece))
+
+    async def wait_piece(self, piece: int, *, timeout_s: float = math.inf) -> bool:
+        """Wait until ``piece`` passed its hash check, woken by the node's verified-piece
+        event (no polling); whether it has, after at most ``timeout_s`` seconds.
+
+        Needs the node's alert pump running. Pieces found on disk by libtorrent's
+        check post no event: those are seen when the wait ends, so give a finite
+        ``timeout_s`` while a check may run.
+        """
+        with trio.move_on_after(timeout_s):
+            while not self.have_piece(piece):
+                waiter = self._piece_waiters.setdefault(piece, trio.Event())
+                await waiter.wait()
+        return self.have_piece(piece)
 
     async def complete(self) -> DownloadStats:
         """Wait until every piece is verified; returns the final stats.
@@ -340,6 +403,7 @@ class Download:
 _EFFECTS: dict[type[Any], Callable[[Download, Any], None]] = {
     ResumeDataSaved: Download._on_resume_saved,
     ResumeDataFailed: Download._on_resume_failed,
+    PieceVerified: Download._on_piece_verified,
     HashFailed: Download._on_hash_failed,
     PeerBanned: Download._on_peer_banned,
     TrackerReplied: Download._on_tracker_replied,

@@ -4,9 +4,10 @@ The `peernode.runtime.download.Download` shell feeds it the torrent's events
 (`peernode.runtime.torrent_events`), the status it polls from libtorrent
 (`StatusPolled`) and the end of the rental (`RentalEnded`); `download_stats`
 derives the `DownloadStats` snapshot. Offload accounting (which bytes came
-from the origin) is the `OffloadCounter` fed alongside: its per-block
-bookkeeping is too large to copy on every event. ``now`` is the shell's clock
-in seconds (any monotonic origin); no libtorrent, no trio, no I/O here.
+from the origin) is the `OffloadCounter` fed alongside with samples of the
+peers' counters; its per-connection bookkeeping is not copied on every event.
+``now`` is the shell's clock in seconds (any monotonic origin); no libtorrent,
+no trio, no I/O here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from peernode.runtime.offload import PeerBytes
 from peernode.runtime.torrent_events import (
     FileFailed,
     HashFailed,
@@ -44,7 +46,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DownloadStats:
-    """A snapshot of one download; rates in bytes/s, times in seconds."""
+    """A snapshot of one download; rates in bytes/s, times in seconds.
+
+    ``bytes_from_origin`` includes ``bytes_unattributed``: payload no peer's
+    counter accounts for (a peer that left between two samples). ``received_by_peer``
+    is what each remote address sent this run, largest first.
+    """
 
     film_id: str
     state: str
@@ -63,6 +70,8 @@ class DownloadStats:
     complete: bool
     rental_not_after: datetime
     error: str | None = None
+    bytes_unattributed: int = 0
+    received_by_peer: tuple[PeerBytes, ...] = ()
 
     @property
     def eta_s(self) -> float | None:
@@ -88,6 +97,8 @@ class DownloadStats:
             "hash_failures": self.hash_failures,
             "rental_not_after": self.rental_not_after.isoformat(),
             "error": self.error,
+            "bytes_unattributed": self.bytes_unattributed,
+            "received_by_peer": [peer.to_json() for peer in self.received_by_peer],
         }
 
 
@@ -260,7 +271,13 @@ def _state_name(state: DownloadState) -> str:
 
 
 def download_stats(
-    state: DownloadState, now: float, *, bytes_from_origin: int, bytes_from_peers: int
+    state: DownloadState,
+    now: float,
+    *,
+    bytes_from_origin: int,
+    bytes_from_peers: int,
+    bytes_unattributed: int = 0,
+    received_by_peer: tuple[PeerBytes, ...] = (),
 ) -> DownloadStats:
     """The snapshot at clock time ``now``, with the offload counter's totals (bytes)."""
     st = state.status
@@ -283,6 +300,8 @@ def download_stats(
         complete=complete,
         rental_not_after=state.rental_not_after,
         error=state.error or (st.error if st else None),
+        bytes_unattributed=bytes_unattributed,
+        received_by_peer=received_by_peer,
     )
 
 

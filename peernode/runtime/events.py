@@ -3,7 +3,9 @@
 The alert pump hands every alert to `alert_to_event`; the rest of the node
 only sees the frozen dataclasses of `peernode.runtime.torrent_events` (re-exported
 here), never libtorrent's alert classes. To handle another alert, write its
-converter and add one row to `ALERT_CONVERTERS`.
+converter and add one row to `ALERT_CONVERTERS`. `peer_sample` converts the
+per-peer counters the offload accounting samples (the binding cannot hand
+out a ``peer_info_alert``'s list, so they are read with ``get_peer_info``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import libtorrent as lt
 
+from peernode.runtime.offload import PeerSample, normal_address
 from peernode.runtime.session_events import (
     ExternalAddressLearned,
     PortMapFailed,
@@ -21,7 +24,6 @@ from peernode.runtime.session_events import (
 )
 from peernode.runtime.session_settings import is_origin_peer_id
 from peernode.runtime.torrent_events import (
-    BlockRequested,
     FileFailed,
     HashFailed,
     PeerBanned,
@@ -38,7 +40,6 @@ from peernode.runtime.torrent_events import (
 
 __all__ = [
     "ALERT_CONVERTERS",
-    "BlockRequested",
     "Event",
     "ExternalAddressLearned",
     "FileFailed",
@@ -55,6 +56,7 @@ __all__ = [
     "TrackerFailed",
     "TrackerReplied",
     "alert_to_event",
+    "peer_sample",
 ]
 
 # Every event the node's dispatcher receives: a torrent's, or the session's.
@@ -63,12 +65,19 @@ Event = TorrentEvent | SessionEvent
 
 def _endpoint(a: Any) -> str:
     ip, port = a.endpoint
+    return _hostport(ip, port)
+
+
+def _hostport(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def _block_requested(a: Any) -> Event:
-    return BlockRequested(a.torrent_name, a.piece_index, a.block_index,
-                          is_origin_peer_id(a.pid.to_bytes()))
+def peer_sample(p: lt.peer_info) -> PeerSample:
+    """The offload counter's copy of one connected peer (`torrent_handle.get_peer_info`)."""
+    ip, port = p.ip
+    local_ip, local_port = p.local_endpoint()
+    return PeerSample(_hostport(ip, port), _hostport(local_ip, local_port), normal_address(ip),
+                      is_origin_peer_id(p.pid.to_bytes()), int(p.total_download))
 
 
 # libtorrent's errors::announce_skipped: a node listening on every interface
@@ -86,10 +95,9 @@ def _tracker_failed(a: Any) -> Event | None:
 
 
 # Alert class -> its event. Looked up by the alert's exact class: the binding
-# always hands out the most derived one, and a dict lookup costs the hot path
-# (a block alert per 16 KiB) less than a chain of isinstance checks.
+# always hands out the most derived one, and a dict lookup costs less than a
+# chain of isinstance checks.
 ALERT_CONVERTERS: dict[type[Any], Callable[[Any], Event | None]] = {
-    lt.block_downloading_alert: _block_requested,
     lt.piece_finished_alert: lambda a: PieceVerified(a.torrent_name, a.piece_index),
     lt.torrent_finished_alert: lambda a: TorrentFinished(a.torrent_name),
     lt.save_resume_data_alert:

@@ -324,6 +324,7 @@ class Node:
         self._nursery.start_soon(download.watch_rental_expiry)
         self._nursery.start_soon(download.keep_saving_resume_data,
                                  self.config.resume_save_interval_s)
+        self._nursery.start_soon(download.keep_counting_peers)
         log.info("%s: %s (SSL port %d)", film_id,
                  "resuming" if resume else "starting", self.ssl_port)
         return download

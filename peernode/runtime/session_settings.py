@@ -86,8 +86,10 @@ _ALERT_MASK = (
     | lt.alert.category_t.tracker_notification
     | lt.alert.category_t.peer_notification
     | lt.alert.category_t.connect_notification
-    | lt.alert.category_t.block_progress_notification
-    | lt.alert.category_t.progress_notification
+    # Verified pieces only: no block alerts (one per 16 KiB, the bulk of the
+    # node's Python work once), and not the deprecated progress_notification,
+    # which still turns them on. Offload is counted from per-peer counters.
+    | lt.alert.category_t.piece_progress_notification
     | lt.alert.category_t.port_mapping_notification
 )
 
@@ -192,6 +194,12 @@ def private_swarm_settings(
         # resume data recorded no piece and a crash lost everything. A small
         # cache makes verified pieces reach the file within a few MB.
         "max_queued_disk_bytes": 2 * 1024 * 1024,
+        # libtorrent drops the connections between two seeds the moment a
+        # download completes, and the peers' payload counters with them: the
+        # last bytes of every customer who sent to us would count as origin
+        # bytes (peernode.runtime.offload). Customers keep them (idle, a few
+        # sockets); the origin still drops its own, which are origin bytes anyway.
+        "close_redundant_connections": origin,
     }
 
 

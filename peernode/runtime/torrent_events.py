@@ -1,7 +1,7 @@
 """Typed events of one torrent, as frozen dataclasses (pure: no libtorrent, no trio).
 
 `peernode.runtime.events` makes them from libtorrent alerts; the download
-reducer (`peernode.runtime.download_state`) and the offload counter consume
+reducer (`peernode.runtime.download_state`) and the `Download` shell consume
 them, so both stay free of libtorrent's alert classes.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "BlockRequested",
     "FileFailed",
     "HashFailed",
     "PeerBanned",
@@ -24,19 +23,6 @@ __all__ = [
     "TrackerFailed",
     "TrackerReplied",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class BlockRequested:
-    """A 16 KiB block (the last one may be shorter) was requested from a peer.
-
-    ``from_origin``: the peer is an origin seeder (told by its peer id prefix).
-    """
-
-    film_id: str
-    piece: int
-    block: int
-    from_origin: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +103,7 @@ class TorrentRemoved:
 
 
 TorrentEvent = (
-    BlockRequested
-    | PieceVerified
+    PieceVerified
     | TorrentFinished
     | HashFailed
     | PeerBanned

@@ -47,10 +47,11 @@ def tracker_args(operator: OperatorFiles, host: str, *, port: int | None = None)
 
 def seed_args(operator: OperatorFiles, host: str, port: int, *,
               upload_bps: int | str | None = None, super_seed: bool = False,
-              library: Path | None = None) -> list[str]:
+              library: Path | None = None, metrics_port: int | None = None) -> list[str]:
     """``peernode seed`` of the operator's library (or ``library``) on ``host:port``;
     with ``upload_bps`` (bytes/s, or a RATE such as ``"4M"``) libtorrent caps its
-    upload, loopback peers included."""
+    upload, loopback peers included; with ``metrics_port`` it serves its Prometheus
+    metrics (its own byte counts, `sim.backends.origin_metrics`) on ``host`` there."""
     o = operator
     args = ["seed", "--library", str(library or o.library), "--cert", str(o.seeder_cert),
             "--key", str(o.seeder_key), "--listen", format_hostport(host, port)]
@@ -58,6 +59,8 @@ def seed_args(operator: OperatorFiles, host: str, port: int, *,
         args += ["--upload-limit", str(upload_bps), "--limit-local-peers"]
     if super_seed:
         args.append("--super-seed")
+    if metrics_port is not None:
+        args += ["--metrics", format_hostport(host, metrics_port)]
     return args
 
 

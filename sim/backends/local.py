@@ -3,8 +3,10 @@
 The tracker (``peernode tracker``), the origin (``peernode seed``) and each client
 (``peernode fetch``) run as child processes of the simulation (`sim.backends.launcher`),
 rate-capped by libtorrent with ``--limit-local-peers`` (loopback peers are otherwise
-exempt from limits). Clients log a status line a second (``--status-log``) which is
-read incrementally, and print their JSON summary at exit. Leaving `open_local_swarm`
+exempt from limits). The origin serves its metrics, so `LocalSwarm.measure` reads the
+bytes it says it sent (added up across its restarts). Clients log a status line a
+second (``--status-log``) which is read incrementally, and print their JSON summary
+at exit. Leaving `open_local_swarm`
 tears every process down, also on error or Ctrl-C: SIGTERM, a grace period, SIGKILL.
 """
 
@@ -29,6 +31,7 @@ from sim.backends.launcher import (
     wait_started,
 )
 from sim.backends.observation import ClientRecords
+from sim.backends.origin_metrics import origin_uploaded, settled_origin_uploaded
 from sim.backends.provision import FILM_ID, SwarmFiles, provision_swarm
 from sim.errors import BackendError
 from sim.scenario.addresses import LOOPBACK_POOL, AddressPool
@@ -58,6 +61,8 @@ class LocalSwarm:
         self._group = group
         self._say = say or (lambda _line: None)
         self._origin_port = free_port(plan.addresses.origin_host)
+        self._metrics_port = free_port(plan.addresses.origin_host)
+        self._origin_bytes_before = 0  # sent by the origin's earlier processes
         self._records = ClientRecords(files)
 
     @property
@@ -93,12 +98,15 @@ class LocalSwarm:
         log = f.workdir / "origin.log"
         proc = await self._group.spawn(_ORIGIN, peernode_argv(*seed_args(
             f.operator, host, self._origin_port, upload_bps=origin.upload_bps,
-            super_seed=origin.super_seed)), log=log)
+            super_seed=origin.super_seed, metrics_port=self._metrics_port)), log=log)
         await wait_started(host, self._origin_port, proc, "the origin seeder", log)
         self._say(f"origin seeder on {format_hostport(host, self._origin_port)} "
                   f"(upload {origin.upload_bps / 1e6:.1f} MB/s)")
 
     async def stop_origin(self, how: StopHow) -> None:
+        # Its counters die with it: keep what it sent (up to its last second's update).
+        sent = await origin_uploaded(self._plan.addresses.origin_host, self._metrics_port)
+        self._origin_bytes_before += sent or 0
         await self._group.stop(_ORIGIN, _SIGNALS[how])
 
     async def start_client(self, client: ClientPlan) -> None:
@@ -127,7 +135,14 @@ class LocalSwarm:
         await self._group.aclose()
 
     async def measure(self) -> SwarmMeasurements:
-        return SwarmMeasurements()
+        """The origin's own count of the payload bytes it sent (None if it is not
+        running: a scenario that ends with the origin stopped has no count)."""
+        sent = None
+        if self._exited(_ORIGIN) is False:
+            sent = await settled_origin_uploaded(self._plan.addresses.origin_host,
+                                                 self._metrics_port)
+        return SwarmMeasurements(
+            origin_bytes_measured=None if sent is None else self._origin_bytes_before + sent)
 
     async def collect(self) -> dict[str, ClientObservation]:
         return await self._records.collect(self._plan, self._exited)

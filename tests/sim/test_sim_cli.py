@@ -39,8 +39,10 @@ def test_smoke_scenario_end_to_end(tmp_path: Path) -> None:
     for key in FIGURES:
         assert isinstance(figures[key], int | float), key
     assert figures["clients"] == figures["completed"] == 4
-    # The film moved exactly once per client, whatever its source.
-    assert figures["delivered_bytes"] == 4 * figures["film_bytes"]
+    # The film moved at least once per client, whatever its source: clients count the
+    # payload their peers' counters saw, redundant end-game blocks included (as the
+    # origin's own count, what the CDN bills, includes them).
+    assert 4 * figures["film_bytes"] <= figures["delivered_bytes"] <= 5 * figures["film_bytes"]
     assert figures["origin_copies"] >= 1.0  # the origin must send every piece at least once
     assert 0 < figures["offload"] <= figures["offload_limit"] == pytest.approx(0.75)
     assert figures["t_min_s"] == pytest.approx(figures["film_bytes"] / 4e6)

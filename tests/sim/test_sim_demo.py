@@ -12,6 +12,9 @@ from support.processes import peernode_argv
 # `peernode demo --json` of the version before the demo became a scenario: every key stays.
 REPORT_KEYS = {"ok", "film_bytes", "clients", "origin_bytes", "delivered_bytes",
                "origin_copies", "offload", "offload_limit"}
+# Added since: the origin's own count of what it sent, and the clients' view beside it.
+MEASURED_KEYS = {"origin_bytes_measured", "origin_copies_measured", "offload_measured",
+                 "origin_copies_attributed", "attribution_gap"}
 CLIENT_KEYS = {"name", "address", "seconds", "bytes_from_origin", "bytes_from_peers",
                "bytes_uploaded", "decrypted_ok"}
 
@@ -43,8 +46,12 @@ def test_demo_json_keeps_every_key_and_exits_0(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert set(report) == REPORT_KEYS
+    assert set(report) == REPORT_KEYS | MEASURED_KEYS
     assert report["ok"] is True
+    assert report["origin_bytes_measured"] >= report["film_bytes"]
+    assert report["origin_copies"] == report["origin_copies_measured"]
+    assert report["offload"] == report["offload_measured"]
+    assert abs(report["attribution_gap"]) <= 0.03
     assert report["film_bytes"] == 4_000_000
     assert report["offload_limit"] == 0.5
     assert [set(c) for c in report["clients"]] == [CLIENT_KEYS, CLIENT_KEYS]

@@ -16,7 +16,6 @@ import pytest
 
 from peernode.runtime.events import (
     ALERT_CONVERTERS,
-    BlockRequested,
     Event,
     ExternalAddressLearned,
     FileFailed,
@@ -33,7 +32,9 @@ from peernode.runtime.events import (
     TrackerFailed,
     TrackerReplied,
     alert_to_event,
+    peer_sample,
 )
+from peernode.runtime.offload import PeerSample
 from peernode.runtime.session_settings import (
     CLIENT_PEER_ID_PREFIX,
     ORIGIN_PEER_ID_PREFIX,
@@ -51,10 +52,6 @@ _NAME = {"torrent_name": "film"}
 
 # alert class -> (stand-in attributes, expected event)
 CASES: dict[type[Any], tuple[dict[str, Any], Event]] = {
-    lt.block_downloading_alert: (
-        {"piece_index": 3, "block_index": 1,
-         "pid": lt.sha1_hash(ORIGIN_PEER_ID_PREFIX + b"x" * 12)},
-        BlockRequested("film", 3, 1, from_origin=True)),
     lt.piece_finished_alert: ({"piece_index": 4}, PieceVerified("film", 4)),
     lt.torrent_finished_alert: ({}, TorrentFinished("film")),
     lt.save_resume_data_alert: (
@@ -110,17 +107,39 @@ def test_every_alert_in_the_table_converts(alert_class: type[Any]) -> None:
     assert ALERT_CONVERTERS[alert_class](stand_in) == expected
 
 
-def test_the_tracker_s_own_reason_comes_first_and_peers_are_told_apart() -> None:
+def test_the_tracker_s_own_reason_comes_first() -> None:
     tracker = SimpleNamespace(**_NAME, failure_reason=lambda: "rental has expired",
                               error=_error("x"), times_in_row=1)
     assert ALERT_CONVERTERS[lt.tracker_error_alert](tracker) == \
         TrackerFailed("film", "rental has expired", 1)
-    peer = SimpleNamespace(**_NAME, piece_index=0, block_index=0,
-                           pid=lt.sha1_hash(CLIENT_PEER_ID_PREFIX + b"y" * 12))
-    assert ALERT_CONVERTERS[lt.block_downloading_alert](peer) == \
-        BlockRequested("film", 0, 0, from_origin=False)
     ipv4 = SimpleNamespace(**_NAME, endpoint=("127.0.0.9", 1))
     assert ALERT_CONVERTERS[lt.peer_ban_alert](ipv4) == PeerBanned("film", "127.0.0.9:1")
+
+
+def test_a_peer_sample_names_both_ends_and_tells_the_origin_apart() -> None:
+    attributes = {"ip": ("::ffff:10.0.0.9", 6881), "total_download": 123,
+                  "pid": lt.sha1_hash(ORIGIN_PEER_ID_PREFIX + b"x" * 12)}
+    for name in attributes:
+        assert hasattr(lt.peer_info, name), f"peer_info has no {name}"
+    assert callable(lt.peer_info.local_endpoint)
+    origin = SimpleNamespace(**attributes, local_endpoint=lambda: ("::1", 40000))
+    assert peer_sample(origin) == PeerSample(  # type: ignore[arg-type]
+        "[::ffff:10.0.0.9]:6881", "[::1]:40000", "10.0.0.9", True, 123)
+    client = SimpleNamespace(ip=("2001:db8::7", 1), total_download=0,
+                             pid=lt.sha1_hash(CLIENT_PEER_ID_PREFIX + b"y" * 12),
+                             local_endpoint=lambda: ("10.0.0.1", 2))
+    assert peer_sample(client) == PeerSample(  # type: ignore[arg-type]
+        "[2001:db8::7]:1", "10.0.0.1:2", "2001:db8::7", False, 0)
+
+
+def test_the_alert_mask_leaves_block_alerts_out() -> None:
+    """Offload comes from per-peer counters: block alerts (one per 16 KiB) stay off, also
+    through the deprecated progress category that would turn them back on."""
+    mask = make_session("127.0.0.1").get_settings()["alert_mask"]
+    category = lt.alert.category_t
+    assert not mask & int(category.block_progress_notification)
+    assert not mask & int(category.progress_notification)
+    assert mask & int(category.piece_progress_notification)
 
 
 def test_unknown_alerts_give_none() -> None:

@@ -29,9 +29,8 @@ from peernode.runtime.download_state import (
     saved_counters,
     seconds_until_rental_ends,
 )
-from peernode.runtime.offload import BLOCK_BYTES, OFFLOAD_EVENTS, OffloadCounter
+from peernode.runtime.offload import OffloadCounter, PeerBytes, PeerSample, PeersSampled
 from peernode.runtime.torrent_events import (
-    BlockRequested,
     FileFailed,
     HashFailed,
     PeerBanned,
@@ -189,7 +188,7 @@ def test_the_rental_window_by_the_wall_clock() -> None:
 
 def test_events_that_do_not_change_the_state_return_it_unchanged() -> None:
     state = initial_state(FILM, TOTAL, NOT_AFTER, 0.0)
-    for event in (BlockRequested(FILM, 0, 0, True), PieceVerified(FILM, 0),
+    for event in (PieceVerified(FILM, 0),
                   TrackerReplied(FILM, 4), PeerBanned(FILM, "127.0.0.9:1")):
         assert type(event) not in REDUCED_EVENTS
         assert reduce(state, event, 5.0) is state
@@ -203,26 +202,28 @@ def test_reduce_never_changes_the_state_it_is_given() -> None:
     assert (after.finished_at, after.hash_failures, after.expired) == (1.0, 1, True)
 
 
-def test_offload_is_counted_alongside_from_the_same_events() -> None:
-    """Two 32 KiB pieces: piece 0 from the origin, piece 1 half from a peer, one failure."""
-    piece = 2 * BLOCK_BYTES
-    offload = OffloadCounter(piece, 2 * piece)
-    state = initial_state(FILM, 2 * piece, NOT_AFTER, 0.0)
-    events: list[DownloadEvent] = [
-        BlockRequested(FILM, 0, 0, True), BlockRequested(FILM, 0, 1, True),
-        PieceVerified(FILM, 0),
-        BlockRequested(FILM, 1, 0, False), HashFailed(FILM, 1),  # corrupt: forgotten
-        BlockRequested(FILM, 1, 0, False), BlockRequested(FILM, 1, 1, True),
-        PieceVerified(FILM, 1), TorrentFinished(FILM),
+def test_offload_is_counted_alongside_and_shown_per_peer_in_the_summary() -> None:
+    """An origin sent 300 bytes, a peer 100; 50 more came from someone who left unsampled."""
+    offload = OffloadCounter()
+    state = initial_state(FILM, 400, NOT_AFTER, 0.0)
+    origin = PeerSample("10.0.0.1:6881", "10.0.0.9:1", "10.0.0.1", True, 300)
+    peer = PeerSample("[2001:db8::2]:6881", "[2001:db8::9]:2", "2001:db8::2", False, 100)
+    offload.on_sample(PeersSampled(FILM, (origin, peer), 450))
+    state = _run(state, (1.0, PieceVerified(FILM, 0)), (2.0, TorrentFinished(FILM)))
+    stats = download_stats(state, 3.0, bytes_from_origin=offload.bytes_from_origin,
+                           bytes_from_peers=offload.bytes_from_peers,
+                           bytes_unattributed=offload.bytes_unattributed,
+                           received_by_peer=offload.received_by_peer())
+    assert (stats.bytes_from_origin, stats.bytes_from_peers) == (350, 100)
+    assert stats.received_by_peer == (PeerBytes("10.0.0.1", 300, True),
+                                      PeerBytes("2001:db8::2", 100, False))
+    summary = stats.summary()
+    assert summary["bytes_unattributed"] == 50
+    assert summary["received_by_peer"] == [
+        {"address": "10.0.0.1", "bytes": 300, "origin": True},
+        {"address": "2001:db8::2", "bytes": 100, "origin": False},
     ]
-    for now, event in enumerate(events):
-        if type(event) in OFFLOAD_EVENTS:
-            offload.on_event(event)  # type: ignore[arg-type]
-        state = reduce(state, event, float(now))
-    stats = _stats(state, 20.0, offload.bytes_from_origin, offload.bytes_from_peers)
-    assert (stats.bytes_from_origin, stats.bytes_from_peers) == (3 * BLOCK_BYTES, BLOCK_BYTES)
-    assert offload.offload == 0.25  # 1 of 4 blocks
-    assert (stats.hash_failures, stats.complete, stats.seconds) == (1, True, 8.0)
+    assert (stats.complete, stats.seconds) == (True, 2.0)
 
 
 _EVENTS = st.one_of(

@@ -282,7 +282,8 @@ def test_cli_seed_and_fetch_over_ipv6_loopback(
     seeder.save(tmp_path, "seeder")
     origin = subprocess.Popen(
         [*PEERNODE, "seed", "--library", str(library), "--cert", str(tmp_path / "seeder.pem"),
-         "--key", str(tmp_path / "seeder.key"), "--listen", "[::1]:0"],
+         "--key", str(tmp_path / "seeder.key"), "--listen", "[::1]:0",
+         "--upload-limit", "300K", "--limit-local-peers"],  # a second: counters sampled
         stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -296,7 +297,15 @@ def test_cli_seed_and_fetch_over_ipv6_loopback(
         assert proc.returncode == 0, proc.stderr
         summary = _summary(proc)
         assert summary["complete"] is True
-        assert summary["bytes_from_origin"] == len(data)
+        assert summary["bytes_from_origin"] == summary["bytes_downloaded_session"]
+        # Per remote address, IPv6 without brackets: what the connectivity matrix reads.
+        # The origin drops the connection as the download completes: what it sent
+        # after the last sample is unattributed (and counted as origin bytes).
+        by_peer = summary["received_by_peer"]
+        assert isinstance(by_peer, list)
+        assert [(p["address"], p["origin"]) for p in by_peer] == [("::1", True)]
+        assert by_peer[0]["bytes"] + summary["bytes_unattributed"] \
+            == summary["bytes_downloaded_session"] >= len(data)
         assert (client / "dl" / FILM_ID).read_bytes() == data
     finally:
         origin.terminate()
