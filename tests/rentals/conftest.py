@@ -4,6 +4,7 @@ the service running in-process with real TLS, and httpx clients (shop, node)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
@@ -160,12 +161,23 @@ def node_key_pem() -> tuple[Any, str]:
     return key, certs.public_key_pem(key.public_key()).decode()
 
 
+@contextlib.asynccontextmanager
+async def serve(files: ServiceFiles, **over: Any) -> AsyncIterator[RunningRentalService]:
+    """The service of ``files`` (config overrides in ``over``), shut down gracefully after."""
+    async with trio.open_nursery() as nursery:
+        service: RunningRentalService = await nursery.start(
+            serve_rental_service, files.config(**over)
+        )
+        try:
+            yield service
+        finally:
+            service.shutdown()
+
+
 @pytest.fixture
 async def running(files: ServiceFiles) -> AsyncIterator[RunningRentalService]:
-    async with trio.open_nursery() as nursery:
-        service: RunningRentalService = await nursery.start(serve_rental_service, files.config())
+    async with serve(files) as service:
         yield service
-        service.shutdown()
 
 
 def shop_client(files: ServiceFiles, url: str, key: str | None) -> httpx.AsyncClient:
