@@ -133,13 +133,16 @@ async def test_sigkill_during_creates_leaves_a_consistent_store(files: ServiceFi
             if r.status_code == 201:
                 answered[idem] = r.json()["rental_id"]
 
-    async with _process(files) as (proc, url):
-        async with shop_client(files, url, key) as shop, trio.open_nursery() as nursery:
-            for worker in range(6):
-                nursery.start_soon(create, shop, worker)
-            while len(answered) < 20:
-                await trio.sleep(0.01)
-            proc.kill()  # SIGKILL, with creates in flight
+    async with (
+        _process(files) as (proc, url),
+        shop_client(files, url, key) as shop,
+        trio.open_nursery() as nursery,
+    ):
+        for worker in range(6):
+            nursery.start_soon(create, shop, worker)
+        while len(answered) < 20:
+            await trio.sleep(0.01)
+        proc.kill()  # SIGKILL, with creates in flight
     assert len(answered) >= 20
 
     store = open_store(files.database, base_dir=files.dir)
