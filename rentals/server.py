@@ -97,6 +97,30 @@ class _CrlPublisher:
                 await trio.sleep(min(60.0, self._config.crl_next_update_s / 4))
 
 
+class _IdleConnections:
+    """The HTTP core's connection phases: idle keep-alive connections (waiting for a
+    request) are closed at once when the service drains; busy ones finish."""
+
+    def __init__(self) -> None:
+        self._idle: set[trio.CancelScope] = set()
+        self.draining = False
+
+    def set_idle(self, scope: trio.CancelScope) -> None:
+        if self.draining:
+            scope.cancel()
+        else:
+            self._idle.add(scope)
+
+    def set_busy(self, scope: trio.CancelScope) -> None:
+        self._idle.discard(scope)
+
+    def drain(self) -> None:
+        self.draining = True
+        for scope in list(self._idle):
+            scope.cancel()
+        self._idle.clear()
+
+
 def _public_url(config: RentalServiceConfig, port: int) -> str:
     if config.public_url is not None:
         return config.public_url
@@ -111,7 +135,8 @@ def _http_refusal(error: HttpError) -> Response:
 
 
 async def _serve_connection(
-    tcp: trio.SocketStream, ctx: ssl.SSLContext, api: RentalApi, config: RentalServiceConfig
+    tcp: trio.SocketStream, ctx: ssl.SSLContext, api: RentalApi, config: RentalServiceConfig,
+    phases: _IdleConnections,
 ) -> None:
     tls = trio.SSLStream(tcp, ctx, server_side=True, https_compatible=True)
     try:
@@ -121,7 +146,8 @@ async def _serve_connection(
             return
         cert = tls.getpeercert(binary_form=True)
         await serve_http_connection(
-            tls, api.handler(cert), _LIMITS, error_response=_http_refusal, log=log
+            tls, api.handler(cert), _LIMITS, error_response=_http_refusal, phases=phases,
+            log=log,
         )
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # a failed handshake or a client gone
@@ -165,6 +191,7 @@ async def serve_rental_service(
         api = RentalApi(service, metrics, publish_crl=publisher.publish,
                         public_url=_public_url(config, port), limiter=limiter, clock=clock)
         running = RunningRentalService(config.listen_host, port, service, metrics, api)
+        phases = _IdleConnections()
         async with trio.open_nursery() as chores:
             chores.start_soon(publisher.keep_fresh, limiter)
             async with trio.open_nursery() as connections:
@@ -178,7 +205,7 @@ async def serve_rental_service(
                             await trio.sleep(0.1)
                             continue
                         connections.start_soon(_serve_connection, stream, ssl_context, api,
-                                               config)
+                                               config, phases)
 
                 async with trio.open_nursery() as acceptors:
                     for listener in listeners:
@@ -189,9 +216,9 @@ async def serve_rental_service(
                     acceptors.cancel_scope.cancel()
                 for listener in listeners:
                     await listener.aclose()
-                api.draining = True
+                api.draining = True  # answers in flight say Connection: close
+                phases.drain()  # idle keep-alive connections close now
                 connections.cancel_scope.deadline = trio.current_time() + config.shutdown_grace_s
-                # idle keep-alive connections end at the deadline; requests in flight finish
             chores.cancel_scope.cancel()
     finally:
         await trio.to_thread.run_sync(functools.partial(store.close))

@@ -204,3 +204,23 @@ async def test_health_metrics_and_openapi(
                  "peernode_rental_request_seconds_bucket"):
         assert name in metrics
 
+
+
+
+async def test_shutdown_closes_idle_keepalive_connections_at_once(
+    sqlite_files: ServiceFiles,
+) -> None:
+    import httpx
+    import trio
+
+    from rentals.server import serve_rental_service
+
+    async with httpx.AsyncClient(verify=sqlite_files.ca_context()) as client:
+        async with trio.open_nursery() as nursery:
+            running: RunningRentalService = await nursery.start(
+                serve_rental_service, sqlite_files.config(shutdown_grace_s=30)
+            )
+            assert (await client.get(f"{running.url}/health")).status_code == 200
+            started = trio.current_time()  # the connection is kept alive, idle
+            running.shutdown()
+        assert trio.current_time() - started < 5  # not the 30 s grace
