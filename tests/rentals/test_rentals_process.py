@@ -10,9 +10,11 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 import certs
@@ -54,22 +56,31 @@ def test_shop_keys_from_the_command_line(sqlite_files: ServiceFiles) -> None:
     assert unknown.stderr.startswith("error: ")
 
 
-def test_bad_configurations_are_one_line_errors(sqlite_files: ServiceFiles) -> None:
+def test_bad_configurations_are_one_line_errors(
+    sqlite_files: ServiceFiles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from peernode.cli.main import main
+
+    def run(path: Path) -> tuple[int, str]:
+        status = main(["rental-service", "--config", str(path)])
+        return status, capsys.readouterr().err
+
     for values, words in (
         ({"colour": "blue"}, "unknown key 'colour'"),
         ({"cert_lifetime_s": "long"}, "cert_lifetime_s must be a number"),
         ({"database": "mysql://x"}, "sqlite:///PATH or postgresql://"),
         ({"listen": "nowhere"}, "listen"),
+        ({"tls_key": "missing.key"}, "missing.key does not exist"),
     ):
         sqlite_files.write_config(**values)
-        result = _cli("rental-service", "--config", str(sqlite_files.config_path))
-        assert result.returncode == 1, values
-        assert result.stderr.startswith("error: ")
-        assert result.stderr.count("\n") == 1, result.stderr
-        assert words in result.stderr
+        status, err = run(sqlite_files.config_path)
+        assert status == 1, values
+        assert err.startswith("error: ")
+        assert err.count("\n") == 1, err
+        assert words in err
     (sqlite_files.dir / "broken.toml").write_text("listen = [")
-    result = _cli("rental-service", "--config", str(sqlite_files.dir / "broken.toml"))
-    assert (result.returncode, result.stderr.count("\n")) == (1, 1)
+    status, err = run(sqlite_files.dir / "broken.toml")
+    assert (status, err.count("\n")) == (1, 1)
 
 
 @asynccontextmanager
