@@ -60,6 +60,7 @@ _DIALECT = Dialect(
     integrity_errors=(psycopg.IntegrityError,),
     errors=(psycopg.Error,),
     lock_migrations=f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})",
+    relax_inside="SET LOCAL synchronous_commit TO OFF",
 )
 
 

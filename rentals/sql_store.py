@@ -53,6 +53,12 @@ class Dialect:
     integrity_errors: tuple[type[BaseException], ...]
     errors: tuple[type[BaseException], ...]
     lock_migrations: str | None = None  # SQL run first in the migration transaction
+    # A "relaxed" commit returns before it is flushed to disk; the next durable commit
+    # flushes it too (the log is sequential). SQL run before BEGIN / after COMMIT of a
+    # relaxed transaction, or as its first statement:
+    relax_before: str | None = None
+    restore_after: str | None = None
+    relax_inside: str | None = None
 
 
 def _ts(moment: datetime) -> int:
@@ -112,21 +118,34 @@ class SqlStore:
         return sql if self._dialect.mark == "?" else sql.replace("?", self._dialect.mark)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Callable[..., Any]]:
-        """The lock, one transaction, and an ``execute(sql, *params)`` for it."""
+    def _transaction(self, *, relaxed: bool = False) -> Iterator[Callable[..., Any]]:
+        """The lock, one transaction, and an ``execute(sql, *params)`` for it.
+
+        ``relaxed``: the commit may return before it is on disk (it survives a crash of
+        the process, not of the machine, until the next durable commit flushes it).
+        """
 
         def execute(sql: str, *params: Any) -> Any:
             return self._conn.execute(self._sql(sql), params)
 
+        dialect = self._dialect
         with self._lock:
             try:
-                with self._dialect.begin(self._conn):
-                    yield execute
-            except self._dialect.integrity_errors:
+                if relaxed and dialect.relax_before:
+                    self._conn.execute(dialect.relax_before)
+                try:
+                    with dialect.begin(self._conn):
+                        if relaxed and dialect.relax_inside:
+                            execute(dialect.relax_inside)
+                        yield execute
+                finally:
+                    if relaxed and dialect.restore_after:
+                        self._conn.execute(dialect.restore_after)
+            except dialect.integrity_errors:
                 raise
-            except self._dialect.errors as e:
+            except dialect.errors as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise StoreError(f"{self._dialect.name} database {self._where}: {first}") from None
+                raise StoreError(f"{dialect.name} database {self._where}: {first}") from None
 
     def migrate(self) -> int:
         """Apply the migrations this database lacks; its schema version after."""
@@ -204,7 +223,11 @@ class SqlStore:
         return None if row is None else _rental(row)
 
     def reserve_rental(self, record: RentalRecord) -> tuple[RentalRecord, bool]:
-        with self._transaction() as execute:
+        # Relaxed: the reservation must be on disk before the certificate leaves the
+        # process, not before it is signed; `complete_rental`'s durable commit (before
+        # the answer) flushes it with the bundle. A crash of the process keeps it; a
+        # power cut before that commit loses a rental whose certificate nobody got.
+        with self._transaction(relaxed=True) as execute:
             if record.idempotency_key is not None:
                 row = execute(
                     f"SELECT {_RENTAL_COLUMNS} FROM rentals"

@@ -3,7 +3,8 @@
 WAL lets the command line add or revoke a shop key while the service runs;
 ``synchronous=FULL`` makes each commit durable before the service answers, so a
 rental the shop was told about survives a crash of the machine, not only of the
-process.
+process. Only a rental's reservation commits without its own fsync (``NORMAL``):
+the durable commit of its bundle, before the answer, flushes both.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ _DIALECT = Dialect(
     begin=_begin,
     integrity_errors=(sqlite3.IntegrityError,),
     errors=(sqlite3.Error,),
+    relax_before="PRAGMA synchronous = NORMAL",  # in WAL mode: no fsync at this commit
+    restore_after="PRAGMA synchronous = FULL",
 )
 
 

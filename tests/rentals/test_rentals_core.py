@@ -138,3 +138,20 @@ def test_a_database_of_a_newer_schema_is_refused(sqlite_files: ServiceFiles) -> 
         db.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.raises(StoreError, match="schema version 99"):
         open_store(sqlite_files.database, base_dir=sqlite_files.dir)
+
+
+def test_only_the_reservation_commits_without_a_flush(sqlite_files: ServiceFiles, ca: CA) -> None:
+    now = datetime.now().astimezone()
+    store = open_store(sqlite_files.database, base_dir=sqlite_files.dir)
+    try:
+        shop = new_shop_key("shop", now=now)
+        store.add_shop_key(shop.record)
+        service = RentalService(store, ca, Catalog(sqlite_files.library, sqlite_files.ca_dir),
+                                lifetime=2 * H, max_rental_hours=48)
+        _, pub = node_key_pem()
+        service.create(shop.record, {"film_id": FILM, "node_public_key": pub, "hours": 1},
+                       idempotency_key=None, now=now)
+        # back to FULL (2) after the relaxed reservation: every other commit is flushed
+        assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # type: ignore[attr-defined]
+    finally:
+        store.close()
