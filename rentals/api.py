@@ -26,6 +26,7 @@ from rentals.openapi import openapi_document
 from rentals.records import RentalRecord
 from rentals.requests import parse_idempotency_key, parse_json_object, parse_revoke_request
 from rentals.service import Issued, RentalService, parse_rental_id
+from rentals.shop_keys import ShopKeyRecord
 from support.http import Handler, HttpError, Request, Response
 
 __all__ = ["RentalApi", "error_response"]
@@ -164,19 +165,28 @@ class RentalApi:
     async def _shop(self, request: Request) -> Any:
         return await self._run(self.service.authenticate, request.header("authorization"))
 
-    async def _body(self, request: Request) -> dict[str, Any]:
+    async def _raw_body(self, request: Request) -> bytes | FieldError:
+        """The body, read before the key is checked (so that the check, the parsing and
+        the operation take one trip to a worker thread); a failure to read is kept."""
         try:
-            return parse_json_object(await request.body())
+            return await request.body()
         except HttpError as e:
-            raise FieldError("body", e.reason) from None
+            return FieldError("body", e.reason)
 
     async def _create(self, request: Request) -> Response:
-        shop = await self._shop(request)
-        idempotency_key = parse_idempotency_key(request.header("idempotency-key"))
-        body = await self._body(request)
-        issued: Issued = await self._run(
-            self.service.create, shop, body, idempotency_key=idempotency_key, now=self.clock()
-        )
+        authorization = request.header("authorization")
+        idempotency_header = request.header("idempotency-key")
+        raw = await self._raw_body(request)
+        now = self.clock()
+
+        def create() -> tuple[ShopKeyRecord, Issued]:
+            shop = self.service.authenticate(authorization)
+            idempotency_key = parse_idempotency_key(idempotency_header)
+            body = parse_json_object(_bytes_or_raise(raw))
+            return shop, self.service.create(shop, body, idempotency_key=idempotency_key,
+                                             now=now)
+
+        shop, issued = await self._run(create)
         headers = [("Location", f"/v1/rentals/{issued.record.rental_id}")]
         if issued.replayed:
             headers.append(("Idempotent-Replayed", "true"))
@@ -214,13 +224,19 @@ class RentalApi:
         return _json_response(200, self._rental_json(record))
 
     async def _revoke(self, request: Request, rental_id: int) -> Response:
-        shop = await self._shop(request)
-        reason = parse_revoke_request(await self._body(request))
-        record: RentalRecord = await self._run(
-            self.service.revoke, rental_id, reason=reason, now=self.clock()
-        )
-        # the CRL is on disk before the shop hears "revoked": trackers refuse at once
-        await self._run(self.publish_crl)
+        authorization = request.header("authorization")
+        raw = await self._raw_body(request)
+        now = self.clock()
+
+        def revoke() -> tuple[ShopKeyRecord, str, RentalRecord]:
+            shop = self.service.authenticate(authorization)
+            reason = parse_revoke_request(parse_json_object(_bytes_or_raise(raw)))
+            record = self.service.revoke(rental_id, reason=reason, now=now)
+            # the CRL is on disk before the shop hears "revoked": trackers refuse at once
+            self.publish_crl()
+            return shop, reason, record
+
+        shop, reason, record = await self._run(revoke)
         self.metrics.revocations.inc()
         log.info("rental %d revoked by key=%s reason=%r", rental_id, shop.name, reason)
         return _json_response(200, self._rental_json(record))
@@ -237,6 +253,12 @@ class RentalApi:
             "not_after": _iso(issued.record.not_after),
             "renew_after": _iso(now + lifetime * 2 / 3),
         })
+
+
+def _bytes_or_raise(raw: bytes | FieldError) -> bytes:
+    if isinstance(raw, FieldError):
+        raise raw
+    return raw
 
 
 def _check_method(method: str, allowed: str) -> Response | None:
