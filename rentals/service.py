@@ -159,6 +159,11 @@ class RentalService:
             ) from None
         bundle = self._bundle(record, not_before, not_after)
         completed = self.store.complete_rental(record.rental_id, bundle, not_after)
+        if completed.bundle is not None and completed.bundle != bundle:
+            # a retry of the same request completed it first: its answer is the answer
+            assert completed.certificate_not_after is not None
+            return Issued(completed, completed.bundle, completed.certificate_not_after,
+                          replayed=True)
         return Issued(completed, bundle, not_after)
 
     def _bundle(self, record: RentalRecord, not_before: datetime, not_after: datetime) -> bytes:

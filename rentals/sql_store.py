@@ -222,39 +222,54 @@ class SqlStore:
         ).fetchone()
         return None if row is None else _rental(row)
 
+    def _by_idempotency_key(
+        self, execute: Callable[..., Any], record: RentalRecord
+    ) -> RentalRecord | None:
+        row = execute(
+            f"SELECT {_RENTAL_COLUMNS} FROM rentals WHERE shop_key_id = ? AND idempotency_key = ?",
+            record.shop_key_id, record.idempotency_key,
+        ).fetchone()
+        return None if row is None else _rental(row)
+
     def reserve_rental(self, record: RentalRecord) -> tuple[RentalRecord, bool]:
-        # Relaxed: the reservation must be on disk before the certificate leaves the
-        # process, not before it is signed; `complete_rental`'s durable commit (before
-        # the answer) flushes it with the bundle. A crash of the process keeps it; a
-        # power cut before that commit loses a rental whose certificate nobody got.
-        with self._transaction(relaxed=True) as execute:
-            if record.idempotency_key is not None:
-                row = execute(
-                    f"SELECT {_RENTAL_COLUMNS} FROM rentals"
-                    " WHERE shop_key_id = ? AND idempotency_key = ?",
-                    record.shop_key_id, record.idempotency_key,
-                ).fetchone()
-                if row is not None:
-                    return _rental(row), False
-            execute(
-                f"INSERT INTO rentals ({_RENTAL_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                str(record.rental_id), record.film_id, record.node_public_key_pem,
-                _ts(record.not_before), _ts(record.not_after), record.shop_key_id,
-                record.idempotency_key, record.fingerprint, RentalState.PENDING.value,
-                _ts(record.created_at), None, None, None, None,
-            )
+        try:
+            # Relaxed: the reservation must be on disk before the certificate leaves the
+            # process, not before it is signed; `complete_rental`'s durable commit (before
+            # the answer) flushes it with the bundle. A crash of the process keeps it; a
+            # power cut before that commit loses a rental whose certificate nobody got.
+            with self._transaction(relaxed=True) as execute:
+                if record.idempotency_key is not None:
+                    found = self._by_idempotency_key(execute, record)
+                    if found is not None:
+                        return found, False
+                execute(
+                    f"INSERT INTO rentals ({_RENTAL_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    str(record.rental_id), record.film_id, record.node_public_key_pem,
+                    _ts(record.not_before), _ts(record.not_after), record.shop_key_id,
+                    record.idempotency_key, record.fingerprint, RentalState.PENDING.value,
+                    _ts(record.created_at), None, None, None, None,
+                )
+        except self._dialect.integrity_errors:
+            # another service on the same database reserved this key meanwhile
+            with self._transaction() as execute:
+                found = None if record.idempotency_key is None else self._by_idempotency_key(
+                    execute, record)
+            if found is None:
+                raise StoreError(f"rental {record.rental_id} could not be reserved") from None
+            return found, False
         return record, True
 
     def complete_rental(
         self, rental_id: int, bundle: bytes, certificate_not_after: datetime
     ) -> RentalRecord:
         with self._transaction() as execute:
+            # only a pending rental: of two retries racing, the first bundle stays
             execute(
                 "UPDATE rentals SET state = ?, bundle = ?, certificate_not_after = ?"
-                " WHERE rental_id = ?",
+                " WHERE rental_id = ? AND state = ?",
                 RentalState.ISSUED.value, base64.b64encode(bundle).decode("ascii"),
-                _ts(certificate_not_after), str(rental_id),
+                _ts(certificate_not_after), str(rental_id), RentalState.PENDING.value,
             )
             found = self._select_rental(execute, rental_id)
         if found is None:

@@ -40,7 +40,8 @@ class RentalStore(Protocol):
     def complete_rental(
         self, rental_id: int, bundle: bytes, certificate_not_after: datetime
     ) -> RentalRecord:
-        """Store the bundle of a reserved rental and mark it ``issued``."""
+        """Store the bundle of a ``pending`` rental and mark it ``issued``; the rental
+        as stored after (an ``issued`` one keeps its first bundle)."""
 
     def rental(self, rental_id: int) -> RentalRecord | None:
         """The rental, or None."""

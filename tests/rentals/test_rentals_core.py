@@ -155,3 +155,49 @@ def test_only_the_reservation_commits_without_a_flush(sqlite_files: ServiceFiles
         assert store._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+class _RetryCompletesFirst:
+    """A store through which, just before this create stores its bundle, a retry of the
+    same request (another service on the same database) completes the rental."""
+
+    def __init__(self, store: RentalStore, retry: Any) -> None:
+        self._store = store
+        self._retry = retry
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def complete_rental(self, *args: Any) -> RentalRecord:
+        self._retry()
+        return self._store.complete_rental(*args)
+
+
+def test_of_two_racing_retries_the_first_stored_bundle_is_every_answer(
+    files: ServiceFiles, ca: CA
+) -> None:
+    now = datetime.now().astimezone()
+    first, second = (open_store(files.database, base_dir=files.dir) for _ in range(2))
+    try:
+        shop = new_shop_key("shop", now=now)
+        first.add_shop_key(shop.record)
+        catalog = Catalog(files.library, files.ca_dir)
+        _, pub = node_key_pem()
+        body = {"film_id": FILM, "node_public_key": pub, "hours": 2}
+        other = RentalService(second, ca, catalog, lifetime=2 * H, max_rental_hours=48)
+        retried: list[Any] = []
+
+        def retry() -> None:
+            retried.append(other.create(shop.record, body, idempotency_key="k", now=now))
+
+        racing = RentalService(_RetryCompletesFirst(first, retry), ca, catalog,  # type: ignore[arg-type]
+                               lifetime=2 * H, max_rental_hours=48)
+        answer = racing.create(shop.record, body, idempotency_key="k", now=now)
+        (winner,) = retried
+        assert answer.bundle == winner.bundle
+        assert answer.record.rental_id == winner.record.rental_id
+        assert first.rental(answer.record.rental_id).bundle == winner.bundle  # type: ignore[union-attr]
+        assert first.count_rentals() == 1
+    finally:
+        first.close()
+        second.close()
