@@ -15,7 +15,8 @@ In-process (no HTTP, no TLS) for the same store: ``core_renew_us`` and
 ``core_create_us``, medians per operation. The anchors, measured in the same run:
 ``ecdsa_sign_us`` (one P-256 signature of a SHA-256 digest) and ``cert_sign_us``
 (building and signing one rental certificate, `CA.issue_rental`).
-Each figure is the median of ``--runs`` runs. Prints ONE JSON line.
+Each figure is the median of ``--runs`` runs; the 1-minute load average at start and
+end says how busy the (shared) machine was. Prints ONE JSON line.
 
     .venv/bin/python bench/rental_service.py [--seconds 5] [--runs 3]
 """
@@ -286,6 +287,7 @@ def main() -> None:
     parser.add_argument("--core-ops", type=int, default=300)
     args = parser.parse_args()
     result: dict[str, Any] = {"bench": "rental_service", "runs": args.runs,
+                              "loadavg_1m_start": round(os.getloadavg()[0], 2),
                               "seconds": args.seconds, "clients": args.clients,
                               "anchor": _median_of([_anchors(2000) for _ in range(args.runs)])}
     for name, make_database in _databases():
@@ -308,6 +310,7 @@ def main() -> None:
             cpu_ms = result[name]["renew"]["server_cpu_ms"]
             result[name]["renewals_per_core_s"] = round(1000 / cpu_ms, 1)
             result[name]["renew_cpu_vs_cert_sign"] = round(1000 * cpu_ms / sign_us, 2)
+    result["loadavg_1m_end"] = round(os.getloadavg()[0], 2)  # the machine is shared
     print(json.dumps(result))
 
 
