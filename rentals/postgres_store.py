@@ -77,8 +77,8 @@ class PostgresStore(SqlStore):
 
     def __init__(self, url: str) -> None:
         try:
-            conn = _Reconnecting(url)
+            conn, reader = _Reconnecting(url), _Reconnecting(url)
         except psycopg.Error as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise StoreError(f"postgresql database {_where(url)}: {first}") from None
-        super().__init__(conn, _DIALECT, where=_where(url))
+        super().__init__(conn, _DIALECT, where=_where(url), reader=reader)

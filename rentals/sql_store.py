@@ -105,11 +105,22 @@ def _key(row: Sequence[Any]) -> ShopKeyRecord:
 class SqlStore:
     """A `RentalStore` over one DB-API connection (created by the subclass)."""
 
-    def __init__(self, connection: Connection, dialect: Dialect, *, where: str) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        dialect: Dialect,
+        *,
+        where: str,
+        reader: Connection | None = None,
+    ) -> None:
         self._conn = connection
         self._dialect = dialect
         self._where = where
         self._lock = threading.Lock()
+        # Reads go through their own connection (if given), so that a renewal's read
+        # never waits behind a create's commit and its flush to disk.
+        self._reader = reader if reader is not None else connection
+        self._read_lock = threading.Lock() if reader is not None else self._lock
         self.migrate()
 
     # -- plumbing -----------------------------------------------------------------
@@ -147,6 +158,21 @@ class SqlStore:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise StoreError(f"{dialect.name} database {self._where}: {first}") from None
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Callable[..., Any]]:
+        """The reader's lock and an ``execute`` for single-statement reads (each one is
+        its own snapshot: no transaction is held open)."""
+
+        def execute(sql: str, *params: Any) -> Any:
+            return self._reader.execute(self._sql(sql), params)
+
+        with self._read_lock:
+            try:
+                yield execute
+            except self._dialect.errors as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise StoreError(f"{self._dialect.name} database {self._where}: {first}") from None
+
     def migrate(self) -> int:
         """Apply the migrations this database lacks; its schema version after."""
         with self._transaction() as execute:
@@ -173,13 +199,16 @@ class SqlStore:
 
     def schema_version(self) -> int:
         """The highest migration applied."""
-        with self._transaction() as execute:
+        with self._reading() as execute:
             return int(execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0])
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         with self._lock, contextlib.suppress(*self._dialect.errors):
             self._conn.close()
+        if self._reader is not self._conn:
+            with self._read_lock, contextlib.suppress(*self._dialect.errors):
+                self._reader.close()
 
     # -- shop keys ----------------------------------------------------------------
 
@@ -195,13 +224,13 @@ class SqlStore:
             raise FieldError("name", f"a shop key named {record.name!r} already exists") from None
 
     def shop_key(self, key_id: str) -> ShopKeyRecord | None:
-        with self._transaction() as execute:
+        with self._reading() as execute:
             row = execute(f"SELECT {_KEY_COLUMNS} FROM shop_keys WHERE key_id = ?", key_id)
             found = row.fetchone()
         return None if found is None else _key(found)
 
     def shop_keys(self) -> Sequence[ShopKeyRecord]:
-        with self._transaction() as execute:
+        with self._reading() as execute:
             rows = execute(f"SELECT {_KEY_COLUMNS} FROM shop_keys ORDER BY created_at, name")
             return [_key(r) for r in rows.fetchall()]
 
@@ -277,7 +306,7 @@ class SqlStore:
         return found
 
     def rental(self, rental_id: int) -> RentalRecord | None:
-        with self._transaction() as execute:
+        with self._reading() as execute:
             return self._select_rental(execute, rental_id)
 
     def rentals(
@@ -291,7 +320,7 @@ class SqlStore:
             clauses.append("rental_id > ?")
             params.append(str(after))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self._transaction() as execute:
+        with self._reading() as execute:
             rows = execute(
                 f"SELECT {_RENTAL_COLUMNS} FROM rentals{where} ORDER BY rental_id LIMIT ?",
                 *params, limit,
@@ -308,12 +337,12 @@ class SqlStore:
             return self._select_rental(execute, rental_id)
 
     def revoked_rentals(self) -> Mapping[int, datetime]:
-        with self._transaction() as execute:
+        with self._reading() as execute:
             rows = execute(
                 "SELECT rental_id, revoked_at FROM rentals WHERE revoked_at IS NOT NULL"
             ).fetchall()
         return {int(r[0]): datetime.fromtimestamp(r[1], UTC) for r in rows}
 
     def count_rentals(self) -> int:
-        with self._transaction() as execute:
+        with self._reading() as execute:
             return int(execute("SELECT COUNT(*) FROM rentals").fetchone()[0])

@@ -56,16 +56,21 @@ class SqliteStore(SqlStore):
             # the file holds who rented what: readable by the service's user only
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False,
-                timeout=_BUSY_TIMEOUT_MS / 1000,
-            )
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn = self._connect()
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            reader = self._connect()  # WAL: readers never wait for the writer
         except sqlite3.Error as e:
             raise StoreError(f"sqlite database {self.path}: {e}") from None
         if str(mode).lower() != "wal":
             raise StoreError(f"sqlite database {self.path}: cannot use WAL mode ({mode})")
-        super().__init__(conn, _DIALECT, where=str(self.path))
+        super().__init__(conn, _DIALECT, where=str(self.path), reader=reader)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        return conn

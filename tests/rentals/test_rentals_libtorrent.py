@@ -23,8 +23,8 @@ from tests.rentals.conftest import ServiceFiles, node_key_pem, serve, shop_clien
 from tests.tracker.conftest import PLACEHOLDER_URL, make_film
 
 FILM_L = "film-l"
-SIZE = 640 * 1024
-RATE = 160 * 1024  # bytes/s: about four seconds of download
+SIZE = 384 * 1024
+RATE = 48 * 1024  # bytes/s: about eight seconds of download
 
 
 async def test_a_renewed_certificate_set_mid_download_keeps_the_download_going(
@@ -54,7 +54,7 @@ async def test_a_renewed_certificate_set_mid_download_keeps_the_download_going(
             handle.set_download_limit(RATE)
             handle.connect_peer(("127.0.0.1", ssl_listen_port(origin)))
             with trio.fail_after(20):
-                while handle.status().total_wanted_done < SIZE // 4:
+                while handle.status().total_wanted_done < SIZE // 8:
                     await trio.sleep(0.05)
             peers_before = {p.ip for p in handle.get_peer_info()}
 
