@@ -224,3 +224,24 @@ async def test_shutdown_closes_idle_keepalive_connections_at_once(
             started = trio.current_time()  # the connection is kept alive, idle
             running.shutdown()
         assert trio.current_time() - started < 5  # not the 30 s grace
+
+
+async def test_the_crl_is_resigned_before_its_next_update(sqlite_files: ServiceFiles) -> None:
+    import trio
+    from cryptography import x509
+
+    from tests.rentals.conftest import serve
+
+    path = sqlite_files.ca_dir / "crl.pem"
+
+    def number() -> int:
+        crl = certs.read_crl_file(path)
+        certs.verify_crl(crl, sqlite_files.ca.cert)
+        assert not certs.crl_is_stale(crl)
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+    async with serve(sqlite_files, crl_next_update_s=4):
+        first = number()  # written at start
+        with trio.fail_after(10):
+            while number() == first:  # re-signed at half of nextUpdate, never stale
+                await trio.sleep(0.1)
