@@ -89,7 +89,10 @@ def postgres() -> Iterator[PostgresServer]:
     bin_dir = find_postgres_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
-    server = PostgresServer(bin_dir)
+    try:
+        server = PostgresServer(bin_dir)
+    except KeyError:
+        pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
     try:
         server.start()
         yield server
