@@ -68,6 +68,12 @@ def node(
     origin: bool = False,
 ) -> Iterator[Node]:
     session = make_session(origin=origin)
+    # The node's own mask leaves out block alerts (offload comes from peer counters);
+    # these tests learn which peers served a download from those alerts.
+    mask = session.get_settings()["alert_mask"]
+    session.apply_settings({"alert_mask": int(mask)
+                            | int(lt.alert.category_t.block_progress_notification)
+                            | int(lt.alert.category_t.peer_notification)})
     try:
         handle = add_ssl_torrent(
             session,
