@@ -14,12 +14,10 @@ from pathlib import Path
 from cryptography import x509
 
 from certs import read_private
+from support.tls_server import mutual_tls_server_context
 from tracker.errors import TlsSetupError
 
 __all__ = ["load_ca_certificate", "server_ssl_context"]
-
-# OpenSSL's X509_V_FLAG_NO_CHECK_TIME: the ssl module passes any flag bits through.
-_NO_CHECK_TIME = ssl.VerifyFlags(0x200000)
 
 
 def load_ca_certificate(path: Path) -> x509.Certificate:
@@ -43,30 +41,10 @@ def server_ssl_context(
     if the key file is readable by other users.
     """
     read_private(key_path, what="tracker key")  # refuses a key other users can read
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    # TLS 1.3 only: under 1.2 the client certificate (SAN = film id) is sent in clear,
-    # and 1.2 still negotiates CBC suites. libtorrent speaks 1.3 to its trackers.
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.verify_flags |= _NO_CHECK_TIME
+    ctx = mutual_tls_server_context(ca_path, cert_path, key_path,
+                                    verify_mode=ssl.CERT_REQUIRED,
+                                    cert_what="server certificate", error=TlsSetupError)
     ctx.num_tickets = session_tickets
     if not session_tickets:
         ctx.options |= ssl.OP_NO_TICKET  # TLS 1.2 tickets too
-    try:
-        ctx.load_verify_locations(cafile=str(ca_path))
-    except OSError as e:
-        raise TlsSetupError(f"CA certificate {ca_path} cannot be loaded: {_why(e)}") from None
-    try:
-        ctx.load_cert_chain(str(cert_path), str(key_path))
-    except OSError as e:
-        raise TlsSetupError(
-            f"server certificate {cert_path} with key {key_path} cannot be loaded: {_why(e)}"
-        ) from None
     return ctx
-
-
-def _why(e: OSError) -> str:
-    # ssl.SSLError is an OSError whose useful part is OpenSSL's reason
-    if isinstance(e, ssl.SSLError):
-        return str(e.reason or e).lower().replace("_", " ")
-    return str(e.strerror or e)
