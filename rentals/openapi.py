@@ -6,11 +6,11 @@ response against them, so the document and the service cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Any
+from support.openapi_schema import Schema
+from support.openapi_schema import object_schema as _object
+from support.openapi_schema import ref as _ref
 
 __all__ = ["ERROR_CODES", "openapi_document"]
-
-Schema = dict[str, Any]
 
 ERROR_CODES = (
     "invalid_field", "unauthenticated", "not_found", "idempotency_conflict", "revoked",
@@ -22,16 +22,6 @@ _TIME: Schema = {"type": "string", "format": "date-time"}
 _NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 _ID: Schema = {"type": "string", "pattern": "^[1-9][0-9]*$",
        "description": "the rental id: the serial of its certificates, in decimal"}
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _object(properties: dict[str, Schema], *, required: list[str] | None = None) -> Schema:
-    return {"type": "object", "properties": properties,
-            "required": list(properties) if required is None else required,
-            "additionalProperties": False}
 
 
 _RENTAL: dict[str, Schema] = {

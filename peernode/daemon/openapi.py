@@ -13,13 +13,14 @@ from certs.identifiers import FILM_ID_PATTERN
 from peernode.daemon.api import ERROR_STATUS, MAX_BODY_BYTES
 from peernode.daemon.events import EVENT_KINDS
 from peernode.daemon.state_dir import MIN_TOKEN_CHARS
+from support.openapi_schema import Schema
+from support.openapi_schema import object_schema as _object
+from support.openapi_schema import ref as _ref
 
 __all__ = ["PORT_MAPPING_EVENT", "openapi_document"]
 
 # The server-sent event kind published when the router port mapping changes.
 PORT_MAPPING_EVENT = "port-mapping"
-
-Schema = dict[str, Any]
 
 _INT = {"type": "integer", "minimum": 0}
 # what base64.b64decode(validate=True) accepts: the standard alphabet, padded
@@ -30,16 +31,6 @@ _FILM_ID = {"type": "string", "pattern": FILM_ID_PATTERN.pattern, "maxLength": 6
 _RATE = {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
 _STATES = ["checking", "downloading", "paused", "seeding", "completed", "expired", "error",
            "stopped"]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _object(properties: dict[str, Schema], *, required: list[str] | None = None) -> Schema:
-    return {"type": "object", "properties": properties,
-            "required": list(properties) if required is None else required,
-            "additionalProperties": False}
 
 
 _DOWNLOAD = _object({
