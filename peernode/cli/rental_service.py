@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,8 @@ def _cmd_add_key(args: argparse.Namespace) -> int:
 
     config = _config(args)
     new = new_shop_key(args.name, now=datetime.now(UTC).replace(microsecond=0))
-    store = open_store(config.database, base_dir=config.base_dir)
-    try:
+    with closing(open_store(config.database, base_dir=config.base_dir)) as store:
         store.add_shop_key(new.record)
-    finally:
-        store.close()
     print(new.key)
     sys.stderr.write(f"shop key {args.name!r} added: it is shown once, store it now\n")
     return 0
@@ -93,11 +91,8 @@ def _cmd_revoke_key(args: argparse.Namespace) -> int:
     from rentals.database import open_store
 
     config = _config(args)
-    store = open_store(config.database, base_dir=config.base_dir)
-    try:
+    with closing(open_store(config.database, base_dir=config.base_dir)) as store:
         record = store.revoke_shop_key(args.name, now=datetime.now(UTC).replace(microsecond=0))
-    finally:
-        store.close()
     if record is None:
         raise PeernodeError(f"no shop key named {args.name!r}")
     assert record.revoked_at is not None
@@ -110,13 +105,10 @@ def _cmd_list_keys(args: argparse.Namespace) -> int:
     from rentals.database import open_store
 
     config = _config(args)
-    store = open_store(config.database, base_dir=config.base_dir)
-    try:
+    with closing(open_store(config.database, base_dir=config.base_dir)) as store:
         for key in store.shop_keys():
             state = "active" if key.revoked_at is None else f"revoked {key.revoked_at.isoformat()}"
             print(f"{key.name}\tpnk_{key.key_id}_...\t{key.created_at.isoformat()}\t{state}")
-    finally:
-        store.close()
     return 0
 
 
