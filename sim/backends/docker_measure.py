@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from sim.backends.docker_cli import docker
 from sim.backends.docker_router import ISP_TABLE, counter_isp
+from sim.backends.origin_metrics import origin_uploaded_bytes
 from sim.errors import BackendError
-from sim.netlab.swarm import origin_uploaded_bytes
 from support.errors import InputError
 from support.hostport import parse_hostport
 

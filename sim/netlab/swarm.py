@@ -21,6 +21,7 @@ from pathlib import Path
 import trio
 
 from sim.backends.launcher import seed_args, tracker_args
+from sim.backends.origin_metrics import origin_uploaded_bytes
 from sim.backends.provision import ClientFiles, SwarmFiles, provision_swarm
 from sim.errors import BackendError
 from sim.netlab.lab import Lab, Netns
@@ -215,15 +216,6 @@ class LabSwarm:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-
-
-def origin_uploaded_bytes(metrics_text: str) -> int:
-    """The sum of ``peernode_origin_uploaded_bytes`` in a Prometheus exposition."""
-    total = 0.0
-    for line in metrics_text.splitlines():
-        if line.startswith("peernode_origin_uploaded_bytes{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return int(total)
 
 
 def last_json_line(path: Path) -> dict[str, object] | None:
