@@ -191,10 +191,11 @@ class HttpsClient:
         self.conn = h11.Connection(h11.CLIENT)
 
     @classmethod
-    async def connect(cls, port: int, ctx: ssl.SSLContext, host: str = "127.0.0.1") -> HttpsClient:
-        stream = await trio.open_ssl_over_tcp_stream(
-            host, port, ssl_context=ctx, https_compatible=True
-        )
+    async def connect(cls, port: int, ctx: ssl.SSLContext, host: str = "127.0.0.1", *,
+                      local_address: str | None = None) -> HttpsClient:
+        """Connect (from ``local_address``, if given: another loopback address)."""
+        tcp = await trio.open_tcp_stream(host, port, local_address=local_address)
+        stream = trio.SSLStream(tcp, ctx, server_hostname=host, https_compatible=True)
         await stream.do_handshake()
         return cls(stream)
 
@@ -222,10 +223,12 @@ class HttpsClient:
 
 
 async def announce_once(
-    port: int, ctx: ssl.SSLContext, target: bytes, *, host: str = "127.0.0.1"
+    port: int, ctx: ssl.SSLContext, target: bytes, *, host: str = "127.0.0.1",
+    local_address: str | None = None,
 ) -> dict[bytes, Any]:
-    """One announce on a fresh connection (as libtorrent does); the decoded body."""
-    client = await HttpsClient.connect(port, ctx, host)
+    """One announce on a fresh connection (as libtorrent does), made from
+    ``local_address`` if given; the decoded body."""
+    client = await HttpsClient.connect(port, ctx, host, local_address=local_address)
     try:
         status, body = await client.get(target, close=True)
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,9 +17,8 @@ import trio
 from tracker.cli import config_from_args, register
 from tracker.config import ProbePolicy, SwarmPolicy, TrackerConfig
 from tracker.errors import ConfigError
-from tracker.server import RunningTracker
 
-from .conftest import HttpsClient, Pki, announce_target, bdecoded, issue_rental
+from .conftest import HttpsClient, Pki, announce_once, announce_target, issue_rental
 from .test_tracker_peer_selection import NETS, member, shape, v4
 from .test_tracker_server import metric_samples
 
@@ -100,22 +98,6 @@ def test_no_locality_flag_turns_it_off_over_the_file(tmp_path: Path) -> None:
 # -- the running tracker: metric and /members.json --------------------------------------
 
 
-async def _announce_from(
-    tracker: RunningTracker, ctx: ssl.SSLContext, target: bytes, source: str
-) -> dict[bytes, Any]:
-    """One announce on a fresh connection made from local address ``source``."""
-    tcp = await trio.open_tcp_stream("127.0.0.1", tracker.port, local_address=source)
-    stream = trio.SSLStream(tcp, ctx, server_hostname="127.0.0.1", https_compatible=True)
-    await stream.do_handshake()
-    client = HttpsClient(stream)
-    try:
-        status, body = await client.get(target, close=True)
-    finally:
-        await client.aclose()
-    assert status == 200
-    return bdecoded(body)
-
-
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -134,14 +116,15 @@ async def test_members_and_scopes_on_the_metrics_listener(pki: Pki) -> None:
         )
         seeder = pki.ca.issue_seeder()
         origin = pki.client_context(seeder.cert_pem, seeder.key_pem)
-        await _announce_from(tracker, origin, announce_target(film.info_hash, 9, left=0),
-                             "127.0.0.1")
+        await announce_once(tracker.port, origin, announce_target(film.info_hash, 9, left=0),
+                            local_address="127.0.0.1")
         contexts = [pki.rental_context("film-a")[1] for _ in range(3)]
         # two members on 127.0.0.0/24, one on 127.0.1.0/24 (another network by default)
         for n, (ctx, source) in enumerate(
             zip(contexts, ["127.0.0.1", "127.0.0.1", "127.0.1.1"], strict=True), start=1
         ):
-            await _announce_from(tracker, ctx, announce_target(film.info_hash, n), source)
+            await announce_once(tracker.port, ctx, announce_target(film.info_hash, n),
+                                local_address=source)
         url = f"http://127.0.0.1:{tracker.metrics_port}"
         with trio.fail_after(10):  # the probes run in the background
             while True:
@@ -156,8 +139,8 @@ async def test_members_and_scopes_on_the_metrics_listener(pki: Pki) -> None:
         # the origin and member 1, both on another network
         before = metric_samples(tracker, "tracker_peers_handed_out_total")
         for n, source in ((1, "127.0.0.1"), (3, "127.0.1.1")):
-            await _announce_from(tracker, contexts[n - 1], announce_target(film.info_hash, n),
-                                 source)
+            await announce_once(tracker.port, contexts[n - 1],
+                                announce_target(film.info_hash, n), local_address=source)
         after = metric_samples(tracker, "tracker_peers_handed_out_total")
         assert {k: after[k] - before[k] for k in after} == {
             ("same_network",): 1.0,
