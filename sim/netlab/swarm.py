@@ -31,8 +31,14 @@ from sim.scenario.plan import plan_swarm
 from support.hostport import format_hostport
 from support.processes import peernode_argv
 
-__all__ = ["FetchResult", "LabSwarm", "TrackerAnswer", "open_lab_swarm",
-           "origin_uploaded_bytes"]
+__all__ = [
+    "FetchResult",
+    "LabSwarm",
+    "TrackerAnswer",
+    "http_get_in",
+    "open_lab_swarm",
+    "origin_uploaded_bytes",
+]
 
 TRACKER_PORT, ORIGIN_PORT, METRICS_PORT = 8443, 6881, 9100
 START_TIMEOUT_S = 20.0
@@ -199,11 +205,8 @@ class LabSwarm:
     async def origin_uploaded(self) -> int:
         """Payload bytes the origin uploaded, from its Prometheus metrics."""
         assert self.origin.ipv4 is not None
-        out = await trio.run_process(self.origin.argv(
-            "python3", "-c", "import sys, urllib.request; sys.stdout.write(urllib.request"
-            f".urlopen('http://{format_hostport(self.origin.ipv4, METRICS_PORT)}/metrics',"
-            " timeout=5).read().decode())"), capture_stdout=True)
-        return origin_uploaded_bytes(out.stdout.decode())
+        url = f"http://{format_hostport(self.origin.ipv4, METRICS_PORT)}/metrics"
+        return origin_uploaded_bytes(await http_get_in(self.origin, url))
 
     async def aclose(self) -> None:
         for proc in self.procs:
@@ -216,6 +219,15 @@ class LabSwarm:
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+async def http_get_in(ns: Netns, url: str) -> str:
+    """The body of ``GET url``, fetched from inside namespace ``ns``."""
+    done = await trio.run_process(ns.argv(
+        "python3", "-c", "import sys, urllib.request; "
+        f"sys.stdout.write(urllib.request.urlopen({url!r}, timeout=5).read().decode())"),
+        capture_stdout=True)
+    return str(done.stdout.decode())
 
 
 def last_json_line(path: Path) -> dict[str, object] | None:

@@ -13,7 +13,7 @@ import pytest
 import trio
 
 from sim.netlab import HomeKind, Lab
-from sim.netlab.swarm import LabSwarm, open_lab_swarm
+from sim.netlab.swarm import LabSwarm, http_get_in, open_lab_swarm
 
 pytestmark = [pytest.mark.netlab, pytest.mark.timeout(120)]
 
@@ -79,12 +79,7 @@ async def test_each_customer_is_given_its_own_isps_peers_first(lab: Lab) -> None
 
 
 async def _tracker_metrics(swarm: LabSwarm, port: int) -> str:
-    url = f"http://{swarm.tracker.v4}:{port}/metrics"
-    done = await trio.run_process(swarm.tracker.argv(
-        "python3", "-c", "import sys, urllib.request; "
-        f"sys.stdout.write(urllib.request.urlopen({url!r}, timeout=5).read().decode())"),
-        capture_stdout=True)
-    return done.stdout.decode()
+    return await http_get_in(swarm.tracker, f"http://{swarm.tracker.v4}:{port}/metrics")
 
 
 def _scopes(metrics_text: str) -> dict[str, float]:

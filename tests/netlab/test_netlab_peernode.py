@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from sim.netlab import HomeKind, Lab, Netns
-from sim.netlab.swarm import FetchResult, LabSwarm, open_lab_swarm
+from sim.netlab.swarm import FetchResult, LabSwarm, http_get_in, open_lab_swarm
 
 pytestmark = [pytest.mark.netlab, pytest.mark.timeout(90)]
 
@@ -117,12 +117,7 @@ def _class_counts(metrics_text: str) -> dict[str, float]:
 
 
 async def _tracker_metrics(swarm: LabSwarm, port: int) -> str:
-    url = f"http://{swarm.tracker.v4}:{port}/metrics"
-    done = await trio.run_process(swarm.tracker.argv(
-        "python3", "-c", "import sys, urllib.request; "
-        f"sys.stdout.write(urllib.request.urlopen({url!r}, timeout=5).read().decode())"),
-        capture_stdout=True)
-    return done.stdout.decode()
+    return await http_get_in(swarm.tracker, f"http://{swarm.tracker.v4}:{port}/metrics")
 
 
 async def test_the_tracker_classes_mapped_peers_connectable_and_nat_only_unreachable(
