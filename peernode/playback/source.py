@@ -233,9 +233,10 @@ class FilmSource:
         return True
 
     async def _wait_for(self, pieces: range) -> None:
-        while not all(self._has(piece) for piece in pieces):
+        # One scan per round: a piece can arrive between two scans (libtorrent's thread),
+        # and a second scan that then finds nothing missing ended the request.
+        while (missing := next((p for p in pieces if not self._has(p)), None)) is not None:
             self._check_rental()
-            missing = next(piece for piece in pieces if not self._has(piece))
             await self._download.wait_piece(missing, timeout_s=_RENTAL_CHECK_S)
 
     def _want(self, reader: Hashable, plan: ReadPlan) -> None:
