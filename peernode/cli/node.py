@@ -9,6 +9,7 @@ import math
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 nursery.start_soon(_exit_on_signal, nursery.cancel_scope, stopped)
                 await _follow(node, download, args.timeout, result, args.status_log)
                 if result and result[-1].complete and args.seed_for > 0:
-                    sharing = min(args.seed_for, download.seconds_until_rental_ends())
+                    # a renewable rental shares until its window ends (renewed meanwhile)
+                    ends = (download.rental.rental_ends - datetime.now(UTC)).total_seconds()
+                    sharing = min(args.seed_for, ends)
                     sys.stderr.write(f"{download.film_id}: sharing for {sharing:.0f} s\n")
                     await trio.sleep(max(0.0, sharing))
                 result.append(download.stats())
@@ -184,6 +187,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         print(json.dumps({**final.summary(), "port_mapping": port_mapping[0]}))
     if not final.complete:
         reason = final.error or f"not complete ({final.progress * 100:.1f}%, state {final.state})"
+        if final.renewal is not None and final.renewal.get("state") == "refused":
+            reason += (f"; the rental service refused to renew the rental"
+                       f" ({final.renewal.get('refused_reason')}: {final.renewal.get('message')})")
         raise PeernodeError(f"{final.film_id}: {reason}; run the same command to resume")
     return 0
 
