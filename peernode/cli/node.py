@@ -27,6 +27,7 @@ from peernode.cli.args import (
 from peernode.cli.progress_view import ProgressView
 from peernode.errors import PeernodeError
 from peernode.operations.origin import OriginConfig, serve_origin
+from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
 from peernode.runtime.download import Download, DownloadStats
 from peernode.runtime.node import Node, NodeConfig, open_node
 from support.hostport import format_hostport
@@ -62,6 +63,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    "a second, normal session on another port serves the first seconds")
     p.add_argument("--limit-local-peers", action="store_true",
                    help="apply rate limits to loopback/LAN peers too (simulations)")
+    p.add_argument("--max-connection-age", type=float, default=DEFAULT_MAX_CONNECTION_AGE_S,
+                   metavar="SECONDS",
+                   help="end and remake peer connections older than this, so a revoked "
+                   "rental keeps none (default %(default).0f; a quarter of the rental "
+                   "service's cert_lifetime_s)")
     p.set_defaults(func=_cmd_seed)
 
     f = sub.add_parser(
@@ -99,6 +105,12 @@ async def _exit_on_signal(cancel: trio.CancelScope, stopped: list[int]) -> None:
             return
 
 
+def _positive(value: float, flag: str) -> float:
+    if not value > 0 or not math.isfinite(value):
+        raise PeernodeError(f"{flag} must be a positive number of seconds")
+    return value
+
+
 def _cmd_seed(args: argparse.Namespace) -> int:
     host, port = args.listen
     config = OriginConfig(
@@ -110,6 +122,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         upload_rate_bps=args.upload_limit,
         super_seeding=args.super_seed,
         limit_local_peers=args.limit_local_peers,
+        max_connection_age_s=_positive(args.max_connection_age, "--max-connection-age"),
     )
     on_stats = None
     if args.metrics:

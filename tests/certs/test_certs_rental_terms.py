@@ -41,7 +41,8 @@ def test_an_old_bundle_has_no_service_and_its_certificate_is_the_rental(
     assert set(msgpack.unpackb(bundle)) == {"version", "certificate", "ephemeral_key", "nonce",
                                             "wrapped_key"}
     rental = open_rental(bundle, node_key, ca.cert, now=t0)
-    assert rental.service_url is None and rental.window_not_after is None
+    assert rental.service_url is None
+    assert rental.window_not_after is None
     assert rental.rental_ends == rental.not_after
     assert not rental.renewable
 
@@ -54,10 +55,13 @@ def test_a_service_bundle_names_its_service_and_window(
     bundle = make_rental_bundle(short_cert, content_key, service_url=URL, window=window)
     terms = read_rental_terms(bundle)
     assert terms.service_url == URL
-    assert terms.window_not_before == t0 and terms.window_not_after == t0 + WINDOW  # whole s
+    assert terms.window_not_before == t0
+    assert terms.window_not_after == t0 + WINDOW
     rental = open_rental(bundle, node_key, ca.cert, now=t0)
-    assert rental.service_url == URL and rental.rental_ends == t0 + WINDOW
-    assert rental.not_after == t0 + LIFETIME and rental.renewable
+    assert rental.service_url == URL
+    assert rental.rental_ends == t0 + WINDOW
+    assert rental.not_after == t0 + LIFETIME
+    assert rental.renewable
 
 
 @pytest.mark.parametrize(("changes", "message"), [

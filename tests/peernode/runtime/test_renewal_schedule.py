@@ -3,6 +3,7 @@ plain values for the time)."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,7 +40,7 @@ def test_renewals_do_not_crowd_when_not_before_is_backdated() -> None:
         assert at is not None
         times.append(at)
         now = at
-    gaps = {round((b - a).total_seconds(), 6) for a, b in zip(times, times[1:], strict=False)}
+    gaps = {round((b - a).total_seconds(), 6) for a, b in itertools.pairwise(times)}
     assert gaps == {8.0}
 
 
@@ -64,7 +65,7 @@ def test_backoff_doubles_up_to_a_cap_and_jitter_spreads_it() -> None:
     assert retry_delay_s(1, span, jitter=0.0) == 36.0
     # a short lifetime (tests: seconds) still backs off, from the floor
     assert retry_delay_s(1, 10.0, jitter=1.0) == RenewalBackoff().min_s
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one failure"):
         retry_delay_s(0, span, jitter=0.5)
 
 
