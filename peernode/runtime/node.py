@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -37,8 +38,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certs import Rental, private_key_pem
 from peernode.errors import PeernodeError
 from peernode.runtime.alert_pump import drain_alerts, pump_alerts
-from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S, connection_age_limit
-from peernode.runtime.connection_cycling import keep_connections_young
+from peernode.runtime.connection_ages import (
+    DEFAULT_MAX_CONNECTION_AGE_S,
+    connection_age_limit,
+    customer_age_bound,
+)
+from peernode.runtime.connection_cycling import FastReconnect, keep_connections_young
 from peernode.runtime.download import Download
 from peernode.runtime.events import Event, ExternalAddressLearned, PortMapFailed, PortMapped
 from peernode.runtime.listen_port import choose_listen_port, remember_listen_port
@@ -187,6 +192,7 @@ class Node:
         self._mapping = PortMappingState.started(enabled=self._mapping_wanted,
                                                  now_s=time.monotonic())
         self._mapping_reported: dict[str, Any] | None = None
+        self._fast_reconnect = FastReconnect(session)
 
     @property
     def ssl_port(self) -> int:
@@ -279,8 +285,9 @@ class Node:
         )
         if self.config.max_connection_age_s is not None:
             # no customer keeps a connection to the origin past its rental's revocation
-            self._nursery.start_soon(keep_connections_young, handle,
-                                     self.config.max_connection_age_s)
+            self._nursery.start_soon(functools.partial(
+                keep_connections_young, handle, self.config.max_connection_age_s,
+                fast_reconnect=self._fast_reconnect))
         return handle
 
     async def fetch(
@@ -341,7 +348,10 @@ class Node:
         max_age = connection_age_limit(self.config.max_connection_age_s,
                                        (rental.not_after - rental.not_before).total_seconds())
         if max_age is not None:
-            self._nursery.start_soon(keep_connections_young, handle, max_age)
+            self._nursery.start_soon(functools.partial(
+                keep_connections_young, handle,
+                customer_age_bound(max_age, random.random()),  # noqa: S311 (a spread, no secret)
+                fast_reconnect=self._fast_reconnect))
         self._nursery.start_soon(download.keep_saving_resume_data,
                                  self.config.resume_save_interval_s)
         self._nursery.start_soon(download.keep_counting_peers)

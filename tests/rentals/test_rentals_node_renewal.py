@@ -98,6 +98,10 @@ async def test_a_node_back_from_a_day_offline_renews_on_start_until_revoked(
             created = r.json()
         bundle = _bundle(created)
         first = certs.read_rental_certificate(bundle)
+        terms = certs.read_rental_terms(bundle)  # the bundle says where and until when
+        assert terms.service_url == running.url
+        assert terms.window_not_after is not None
+        assert terms.window_not_after.isoformat().replace("+00:00", "Z") == created["not_after"]
 
         offset[0] = timedelta(days=1)  # the node was off for a day; its certificate expired
         rental = await open_current_rental(bundle, key, files.ca.cert, save_dir=save_dir,
@@ -197,6 +201,12 @@ def _raw_leech(film: Film, save: Path, cert_pem: bytes, key: ec.EllipticCurvePri
     return session, handle
 
 
+def _connected(handle: lt.torrent_handle) -> int:
+    """Peers past the handshakes (attempts the peer refuses are listed while they last)."""
+    busy = lt.peer_info.connecting | lt.peer_info.handshake
+    return sum(1 for p in handle.get_peer_info() if not p.flags & busy)
+
+
 def _received(handle: lt.torrent_handle) -> int:
     return int(handle.status(0).total_payload_download)
 
@@ -245,7 +255,7 @@ async def test_a_revoked_node_loses_every_peer_within_its_certificate_and_the_ag
     sqlite_files: ServiceFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     files = sqlite_files
-    film = _film(files, "film-r", 1024 * 1024)
+    film = _film(files, "film-r", 4 * 1024 * 1024)
     seeder = files.ca.issue_seeder(now=datetime.now(UTC) - timedelta(hours=1))
     honest_key, honest_pub = node_key_pem()
     bad_key, bad_pub = node_key_pem()
@@ -266,11 +276,11 @@ async def test_a_revoked_node_loses_every_peer_within_its_certificate_and_the_ag
         bad_rental = await _rent(files, running.url, film.film_id, bad_pub, shop_key)
         bad_cert = certs.read_rental_certificate(_bundle(bad_rental))
         session, handle = _raw_leech(film, tmp_path / "bad", bad_cert.public_bytes(Encoding.PEM),
-                                     bad_key, 16 * 1024)
+                                     bad_key, 64 * 1024)
         try:
             for peer in (origin_at, honest_at):
                 handle.connect_peer(peer)
-            with trio.fail_after(10):  # bytes from both the origin and the customer
+            with trio.fail_after(20):  # bytes from both the origin and the customer
                 while sum(1 for p in handle.get_peer_info() if p.total_download > 0) < 2:
                     await trio.sleep(0.05)
             established = {p.ip for p in handle.get_peer_info()}
@@ -287,7 +297,7 @@ async def test_a_revoked_node_loses_every_peer_within_its_certificate_and_the_ag
                     now, received = datetime.now(UTC), _received(handle)
                     if received > last:
                         last, last_byte_at = received, now
-                    if handle.get_peer_info() or now < expires:
+                    if _connected(handle) or now < expires:
                         quiet_since = None
                     elif quiet_since is None:
                         quiet_since = now
@@ -298,7 +308,11 @@ async def test_a_revoked_node_loses_every_peer_within_its_certificate_and_the_ag
         finally:
             session.pause()
             del session
-        bound = expires + timedelta(seconds=AGE_S + 2 * check_interval_s(AGE_S) + 1.0)
+        # the bound: the age bound after the expiry, plus OpenSSL's whole-second validity
+        # check (a handshake in the second of notAfter still passes), two looks at the
+        # peers, and scheduling slack on a shared machine; without cycling the revoked
+        # node would go on until its download ends (tens of seconds more)
+        bound = expires + timedelta(seconds=AGE_S + 1.0 + 2 * check_interval_s(AGE_S) + 2.0)
         assert last_byte_at <= bound, (last_byte_at, expires)
         assert download.stats().peers >= 0  # the honest node is still running
     with capsys.disabled():
