@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from peernode.runtime.connection_ages import ConnectionAges, connection_age_limit
+from peernode.runtime.connection_ages import (
+    ConnectionAges,
+    connection_age_limit,
+    customer_age_bound,
+)
 from peernode.runtime.renewal_schedule import (
     RenewalBackoff,
     next_attempt,
@@ -92,3 +96,9 @@ def test_the_age_limit_is_at_most_a_quarter_of_the_lifetime() -> None:
     assert connection_age_limit(1800.0, 12.0) == 3.0
     assert connection_age_limit(600.0, None) == 600.0
     assert connection_age_limit(None, 12.0) is None
+
+
+def test_a_customer_cycles_below_its_limit_so_the_other_end_need_not() -> None:
+    assert customer_age_bound(1800.0, 0.0) == 900.0
+    assert customer_age_bound(1800.0, 1.0) == 1440.0
+    assert 900.0 < customer_age_bound(1800.0, 0.5) < 1440.0
