@@ -86,9 +86,10 @@ class NodeConfig:
     ``port_mapping``: UPnP IGD and NAT-PMP on the home router (customer's consent;
     never for an origin); "no router answered" after ``port_mapping_timeout_s``.
     ``operator_ca_pem``: the only CA whose torrents and rentals are accepted.
-    ``max_connection_age_s``: every peer connection older than this is ended (a customer's
-    at a quarter of its certificate's lifetime, if shorter), so a revoked rental keeps
-    none (`peernode.runtime.connection_cycling`); None: never (not for production).
+    ``max_connection_age_s``: every peer connection older than this is ended (a customer
+    at a random 0.5-0.8 of it, or of a quarter of its certificate's lifetime if shorter),
+    so a revoked rental keeps none (`peernode.runtime.connection_cycling`); None: never
+    (not for production).
     """
 
     listen_host: str = ALL_INTERFACES

@@ -146,6 +146,14 @@ async def open_current_rental(
     service cannot be reached.
     """
     best = _newest(bundle, save_dir)
+    if best is not bundle:
+        try:
+            open_rental(best, node_key, ca_cert, now=now)
+        except RentalExpired:
+            pass  # renewed below, like the given one would be
+        except CertsError as e:  # a damaged kept copy must not hide the good bundle
+            log.warning("kept renewed rental ignored: %s", e)
+            best = bundle
     try:
         return open_rental(best, node_key, ca_cert, now=now)
     except RentalExpired as expired:

@@ -17,7 +17,7 @@ from certs import generate_node_key
 from certs.authority import CA, make_rental_bundle
 from peernode.daemon.events import download_view, events_between
 from peernode.runtime.node import NodeConfig, open_node
-from peernode.runtime.renewal import keep_renewing, renewed_bundle_path
+from peernode.runtime.renewal import keep_renewing, open_current_rental, renewed_bundle_path
 from peernode.runtime.renewal_client import RenewalAnswer, RenewalRefused, RenewalUnavailable
 
 from .conftest import FILM_ID, Film
@@ -112,3 +112,27 @@ def test_the_daemon_tells_renewals_and_refusals_once() -> None:
     assert [k for k, _ in events_between(scheduled, renewed)] == ["progress", "rental-renewed"]
     assert [k for k, _ in events_between(renewed, refused)] == ["progress", "renewal-refused"]
     assert [k for k, _ in events_between(refused, refused)] == ["progress"]
+
+
+async def test_a_damaged_kept_copy_does_not_hide_the_given_bundle(
+    tmp_path: Path, film: Film, ca: CA,
+) -> None:
+    """A kept "renewed" bundle that is newer but not from this CA is ignored, with a log."""
+    now = datetime.now(UTC)
+    key = generate_node_key()
+    good = ca.issue_rental(FILM_ID, key.public_key(), not_before=now - MIN,
+                           not_after=now + LIFETIME)
+    forged = CA.create().issue_rental(FILM_ID, key.public_key(), not_before=now - MIN,
+                                           not_after=now + 2 * LIFETIME,
+                                           serial=good.serial_number)
+    kept = renewed_bundle_path(tmp_path, FILM_ID)
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(make_rental_bundle(forged, film.content_key))
+
+    async def must_not_call(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("a valid given bundle needs no renewal")
+
+    rental = await open_current_rental(make_rental_bundle(good, film.content_key), key,
+                                       ca.cert, save_dir=tmp_path, now=now,
+                                       request=must_not_call)
+    assert rental.not_after == good.not_valid_after_utc
