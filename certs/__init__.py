@@ -30,6 +30,8 @@ _LAZY = {
     "read_rental_certificate": "certs.rental",
     "read_rental_file": "certs.rental",
     "Rental": "certs.rental",
+    "RentalTerms": "certs.rental",
+    "read_rental_terms": "certs.rental",
     "rental_identity": "certs.rental",
     "RentalExpired": "certs.errors",
     "RentalNotThisNode": "certs.errors",
@@ -71,9 +73,11 @@ if TYPE_CHECKING:
     )
     from certs.rental import (
         Rental,
+        RentalTerms,
         open_rental,
         read_rental_certificate,
         read_rental_file,
+        read_rental_terms,
         rental_identity,
         verify_rental_certificate,
     )
@@ -90,6 +94,7 @@ __all__ = [
     "RentalNotYetValid",
     "RentalOtherCA",
     "RentalTampered",
+    "RentalTerms",
     "WrappedKey",
     "crl_is_stale",
     "generate_node_key",
@@ -104,6 +109,7 @@ __all__ = [
     "read_private",
     "read_rental_certificate",
     "read_rental_file",
+    "read_rental_terms",
     "rental_identity",
     "revoked_serials",
     "save_node_key",

@@ -6,7 +6,16 @@ A bundle is one msgpack map::
      "certificate": DER rental certificate,
      "ephemeral_key": uncompressed P-256 point (65 bytes),
      "nonce": 12 bytes,
-     "wrapped_key": AES-256-GCM ciphertext + tag of the 32-byte content key}
+     "wrapped_key": AES-256-GCM ciphertext + tag of the 32-byte content key,
+     # optional (bundles of the rental service; older bundles have none of them):
+     "service_url": "https://HOST:PORT" where the node renews its certificate,
+     "rental_not_before": the rental window's start, Unix seconds (UTC),
+     "rental_not_after": the rental window's end, Unix seconds (UTC)}
+
+A bundle of the rental service holds a *short-lived* certificate (hours) inside a
+longer rental window: the node renews it at the service before it expires
+(`peernode.runtime.renewal`). A bundle without the optional fields is a rental whose
+certificate spans the whole window (``peernode ca rent``).
 
 The content key is wrapped to the certificate's public key by `certs.keywrap`
 (ECDH-ES + HKDF + AES-GCM, bound to film id and serial). `open_rental` checks the
@@ -18,7 +27,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
@@ -50,9 +59,11 @@ __all__ = [
     "BUNDLE_VERSION",
     "MAX_BUNDLE_BYTES",
     "Rental",
+    "RentalTerms",
     "open_rental",
     "read_rental_certificate",
     "read_rental_file",
+    "read_rental_terms",
     "rental_identity",
     "rental_public_key",
     "verify_rental_certificate",
@@ -69,6 +80,13 @@ _FIELDS = {
     "nonce": bytes,
     "wrapped_key": bytes,
 }
+# Optional fields, added compatibly: a bundle without them still opens.
+_OPTIONAL_FIELDS = {
+    "service_url": str,
+    "rental_not_before": int,
+    "rental_not_after": int,
+}
+MAX_SERVICE_URL_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,23 @@ class Rental:
     not_before: datetime
     not_after: datetime
     content_key: bytes = field(repr=False)  # a secret: never in a repr, a log or a traceback
+    service_url: str | None = None
+    """Where the node renews this rental's certificate (None: it cannot be renewed)."""
+    window_not_before: datetime | None = None
+    """The rental window's start (None: the certificate's own window is the rental's)."""
+    window_not_after: datetime | None = None
+    """The rental window's end: no certificate of this rental is valid past it."""
+
+    @property
+    def rental_ends(self) -> datetime:
+        """When the rental ends: its window's end, else the certificate's notAfter."""
+        return self.window_not_after or self.not_after
+
+    @property
+    def renewable(self) -> bool:
+        """True if a later certificate may be had: a service URL, and the window ends
+        after this certificate does."""
+        return self.service_url is not None and self.rental_ends > self.not_after
 
     @property
     def cert_pem(self) -> bytes:
@@ -89,9 +124,21 @@ class Rental:
 
 
 @dataclass(frozen=True)
+class RentalTerms:
+    """What a bundle says besides its key, read without unwrapping anything: the
+    certificate (not verified), and the service and window of a renewable rental."""
+
+    certificate: x509.Certificate
+    service_url: str | None = None
+    window_not_before: datetime | None = None
+    window_not_after: datetime | None = None
+
+
+@dataclass(frozen=True)
 class _Fields:
     certificate: x509.Certificate
     wrapped: WrappedKey
+    terms: RentalTerms
 
 
 def rental_identity(certificate: x509.Certificate) -> tuple[str, int]:
@@ -149,7 +196,7 @@ def _parse(bundle: bytes) -> _Fields:
         raise BundleError("not a rental bundle (no version field)")
     if type(version) is not int or version != BUNDLE_VERSION:
         raise BundleError(f"unsupported rental bundle version {version!r} (this node reads 1)")
-    unknown = sorted(str(k) for k in record.keys() - _FIELDS.keys())
+    unknown = sorted(str(k) for k in record.keys() - _FIELDS.keys() - _OPTIONAL_FIELDS.keys())
     if unknown:
         raise BundleError(f"rental bundle has unknown fields: {', '.join(unknown)}")
     for name, kind in _FIELDS.items():
@@ -161,10 +208,38 @@ def _parse(bundle: bytes) -> _Fields:
     for name, size in sizes.items():
         if len(record[name]) != size:
             raise BundleError(f"rental bundle field {name!r} is not {size} bytes")
+    for name, kind in _OPTIONAL_FIELDS.items():
+        if name in record and type(record[name]) is not kind:
+            raise BundleError(f"rental bundle field {name!r} has the wrong type")
+    certificate = _load_certificate(record["certificate"])
     return _Fields(
-        certificate=_load_certificate(record["certificate"]),
+        certificate=certificate,
         wrapped=WrappedKey(record["ephemeral_key"], record["nonce"], record["wrapped_key"]),
+        terms=_terms(record, certificate),
     )
+
+
+def _terms(record: dict[str, Any], certificate: x509.Certificate) -> RentalTerms:
+    url = record.get("service_url")
+    if url is not None and (
+        not url.startswith("https://") or len(url) > MAX_SERVICE_URL_CHARS
+        or not url.isprintable() or " " in url
+    ):
+        raise BundleError("rental bundle field 'service_url' is not an https URL")
+    start, end = record.get("rental_not_before"), record.get("rental_not_after")
+    if (start is None) != (end is None):
+        raise BundleError("rental bundle has half a rental window")
+    window: tuple[datetime, datetime] | tuple[None, None] = (None, None)
+    if start is not None and end is not None:
+        try:
+            window = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+        except (OverflowError, OSError, ValueError):
+            raise BundleError("rental bundle's rental window is out of range") from None
+        # every certificate of the rental lies inside its window
+        if not window[0] <= certificate.not_valid_before_utc \
+                or not certificate.not_valid_after_utc <= window[1]:
+            raise BundleError("rental bundle's certificate lies outside its rental window")
+    return RentalTerms(certificate, url, window[0], window[1])
 
 
 def _load_certificate(der: bytes) -> x509.Certificate:
@@ -198,6 +273,15 @@ def read_rental_certificate(bundle: bytes) -> x509.Certificate:
     garbage, an unknown version or missing fields.
     """
     return _parse(bundle).certificate
+
+
+def read_rental_terms(bundle: bytes) -> RentalTerms:
+    """The certificate, service URL and rental window of a bundle, without unwrapping or
+    verifying anything (a node decides from them whether to renew before opening it).
+
+    Raises `BundleError` on garbage, an unknown version or missing or bad fields.
+    """
+    return _parse(bundle).terms
 
 
 def verify_rental_certificate(
@@ -271,6 +355,9 @@ def open_rental(
         not_before=not_before,
         not_after=not_after,
         content_key=content_key,
+        service_url=fields.terms.service_url,
+        window_not_before=fields.terms.window_not_before,
+        window_not_after=fields.terms.window_not_after,
     )
 
 

@@ -40,7 +40,9 @@ _RENTAL: dict[str, Schema] = {
     "renew_url": {"type": "string", "description": "where the node renews (mutual TLS)"},
 }
 _BUNDLE: Schema = {"type": "string", "contentEncoding": "base64",
-           "description": "the rental bundle (.pvr), as `peernode fetch --rental` reads it"}
+           "description": "the rental bundle (.pvr), as `peernode fetch --rental` reads it; it "
+                          "names this service and the rental window, so the node renews "
+                          "by itself"}
 
 _SCHEMAS: dict[str, Schema] = {
     "Error": _object({

@@ -188,8 +188,10 @@ async def serve_rental_service(
         await trio.to_thread.run_sync(publisher.publish, limiter=limiter)
         listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
         port = listeners[0].socket.getsockname()[1]
+        public_url = _public_url(config, port)
+        service.service_url = public_url  # bundles name where their nodes renew
         api = RentalApi(service, metrics, publish_crl=publisher.publish,
-                        public_url=_public_url(config, port), limiter=limiter, clock=clock)
+                        public_url=public_url, limiter=limiter, clock=clock)
         running = RunningRentalService(config.listen_host, port, service, metrics, api)
         phases = _IdleConnections()
         async with trio.open_nursery() as chores:

@@ -76,8 +76,12 @@ class RentalService:
         max_rental_hours: float,
         new_serial: Callable[[], int] = x509.random_serial_number,
         rng_bytes: Callable[[int], bytes] = os.urandom,
+        service_url: str | None = None,
     ) -> None:
         self.store = store
+        # Written into every bundle: where its node renews (the server sets it once it
+        # knows its port). None: bundles that cannot be renewed by themselves.
+        self.service_url = service_url
         self.ca = ca
         self.catalog = catalog
         self.lifetime = lifetime
@@ -173,7 +177,9 @@ class RentalService:
             serial=record.rental_id,
         )
         content_key = self.catalog.content_key(record.film_id)
-        return make_rental_bundle(certificate, content_key, rng_bytes=self._rng_bytes)
+        return make_rental_bundle(certificate, content_key, rng_bytes=self._rng_bytes,
+                                  service_url=self.service_url,
+                                  window=(record.not_before, record.not_after))
 
     def get(self, rental_id: int) -> RentalRecord:
         """A rental of this shop; `NotFoundError` if there is none."""

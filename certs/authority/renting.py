@@ -6,6 +6,7 @@ Operator-side (needs the CA key and the content keys); nodes open bundles with
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -29,12 +30,16 @@ def make_rental_bundle(
     content_key: bytes,
     *,
     rng_bytes: Callable[[int], bytes] = os.urandom,
+    service_url: str | None = None,
+    window: tuple[datetime, datetime] | None = None,
 ) -> bytes:
     """Build a rental bundle: ``certificate`` plus ``content_key`` wrapped to its public key.
 
     ``rng_bytes(n)`` supplies the ephemeral key and nonce (inject it for deterministic
-    tests). Raises `CertsError` if the certificate is not a P-256 rental certificate or
-    the content key is not 32 bytes.
+    tests). A renewable rental's bundle also names the ``service_url`` where its node
+    renews, and the rental ``window`` (start, end) its short-lived certificates lie in
+    (stored in whole seconds). Raises `CertsError` if the certificate is not a P-256
+    rental certificate or the content key is not 32 bytes.
     """
     film_id, serial = rental_identity(certificate)
     recipient = rental_public_key(certificate)
@@ -43,16 +48,20 @@ def make_rental_bundle(
     wrapped = wrap_content_key(
         content_key, recipient, film_id=film_id, serial=serial, rng_bytes=rng_bytes
     )
-    bundle: bytes = msgpack.packb(
-        {
-            "version": BUNDLE_VERSION,
-            "certificate": certificate.public_bytes(serialization.Encoding.DER),
-            "ephemeral_key": wrapped.ephemeral_key,
-            "nonce": wrapped.nonce,
-            "wrapped_key": wrapped.ciphertext,
-        },
-        use_bin_type=True,
-    )
+    record: dict[str, object] = {
+        "version": BUNDLE_VERSION,
+        "certificate": certificate.public_bytes(serialization.Encoding.DER),
+        "ephemeral_key": wrapped.ephemeral_key,
+        "nonce": wrapped.nonce,
+        "wrapped_key": wrapped.ciphertext,
+    }
+    if service_url is not None:
+        record["service_url"] = service_url
+    if window is not None:
+        # whole seconds, rounded down: certificates carry whole seconds too
+        record["rental_not_before"] = math.floor(window[0].timestamp())
+        record["rental_not_after"] = math.floor(window[1].timestamp())
+    bundle: bytes = msgpack.packb(record, use_bin_type=True)
     return bundle
 
 

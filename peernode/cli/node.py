@@ -9,6 +9,7 @@ import math
 import signal
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from peernode.cli.args import (
 from peernode.cli.progress_view import ProgressView
 from peernode.errors import PeernodeError
 from peernode.operations.origin import OriginConfig, serve_origin
+from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
 from peernode.runtime.download import Download, DownloadStats
 from peernode.runtime.node import Node, NodeConfig, open_node
 from support.hostport import format_hostport
@@ -61,6 +63,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    "a second, normal session on another port serves the first seconds")
     p.add_argument("--limit-local-peers", action="store_true",
                    help="apply rate limits to loopback/LAN peers too (simulations)")
+    p.add_argument("--max-connection-age", type=float, default=DEFAULT_MAX_CONNECTION_AGE_S,
+                   metavar="SECONDS",
+                   help="end and remake peer connections older than this, so a revoked "
+                   "rental keeps none (default %(default).0f; a quarter of the rental "
+                   "service's cert_lifetime_s)")
     p.set_defaults(func=_cmd_seed)
 
     f = sub.add_parser(
@@ -98,6 +105,12 @@ async def _exit_on_signal(cancel: trio.CancelScope, stopped: list[int]) -> None:
             return
 
 
+def _positive(value: float, flag: str) -> float:
+    if not value > 0 or not math.isfinite(value):
+        raise PeernodeError(f"{flag} must be a positive number of seconds")
+    return value
+
+
 def _cmd_seed(args: argparse.Namespace) -> int:
     host, port = args.listen
     config = OriginConfig(
@@ -109,6 +122,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         upload_rate_bps=args.upload_limit,
         super_seeding=args.super_seed,
         limit_local_peers=args.limit_local_peers,
+        max_connection_age_s=_positive(args.max_connection_age, "--max-connection-age"),
     )
     on_stats = None
     if args.metrics:
@@ -169,7 +183,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 nursery.start_soon(_exit_on_signal, nursery.cancel_scope, stopped)
                 await _follow(node, download, args.timeout, result, args.status_log)
                 if result and result[-1].complete and args.seed_for > 0:
-                    sharing = min(args.seed_for, download.seconds_until_rental_ends())
+                    # a renewable rental shares until its window ends (renewed meanwhile)
+                    ends = (download.rental.rental_ends - datetime.now(UTC)).total_seconds()
+                    sharing = min(args.seed_for, ends)
                     sys.stderr.write(f"{download.film_id}: sharing for {sharing:.0f} s\n")
                     await trio.sleep(max(0.0, sharing))
                 result.append(download.stats())
@@ -184,6 +200,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         print(json.dumps({**final.summary(), "port_mapping": port_mapping[0]}))
     if not final.complete:
         reason = final.error or f"not complete ({final.progress * 100:.1f}%, state {final.state})"
+        if final.renewal is not None and final.renewal.get("state") == "refused":
+            reason += (f"; the rental service refused to renew the rental"
+                       f" ({final.renewal.get('refused_reason')}: {final.renewal.get('message')})")
         raise PeernodeError(f"{final.film_id}: {reason}; run the same command to resume")
     return 0
 

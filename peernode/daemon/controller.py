@@ -24,7 +24,6 @@ from certs import (
     CertsError,
     RentalExpired,
     load_node_key,
-    open_rental,
     validate_film_id,
 )
 from peernode.daemon.api import (
@@ -47,6 +46,7 @@ from peernode.daemon.state_dir import StateStore, StoredRental
 from peernode.errors import PeernodeError
 from peernode.runtime.download import Download
 from peernode.runtime.node import Node, load_torrent, torrent_ca_certificate
+from peernode.runtime.renewal import open_current_rental
 
 __all__ = ["OPERATIONS", "Daemon", "EventHub"]
 
@@ -154,11 +154,10 @@ class Daemon:
         if ti.name() != record.download_id:  # the save dir is named by the record
             raise PeernodeError(f"stored torrent is {ti.name()!r}, not {record.download_id!r}")
         key = load_node_key(record.node_key_path)
-        rental = open_rental(stored.bundle, key, torrent_ca_certificate(ti),
-                             now=self._wall_clock())
-        return await self.node.fetch(ti, rental, key,
-                                     save_dir=self.store.download_dir(record.download_id),
-                                     peers=record.peers)
+        save_dir = self.store.download_dir(record.download_id)
+        rental = await open_current_rental(stored.bundle, key, torrent_ca_certificate(ti),
+                                           save_dir=save_dir, now=self._wall_clock())
+        return await self.node.fetch(ti, rental, key, save_dir=save_dir, peers=record.peers)
 
     # -- views and events ----------------------------------------------------
     def _view(self, entry: _Entry) -> Json:
@@ -291,7 +290,9 @@ class Daemon:
         except CertsError as e:
             raise ApiError("invalid_field", str(e), field="node_key_path") from None
         try:
-            rental = open_rental(request.rental, key, ca_cert, now=self._wall_clock())
+            rental = await open_current_rental(request.rental, key, ca_cert,
+                                               save_dir=self.store.download_dir(download_id),
+                                               now=self._wall_clock())
         except BundleError as e:
             raise ApiError("rental_rejected", f"rental: {e}", field="rental") from None
         if rental.film_id != download_id:

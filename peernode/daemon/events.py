@@ -24,7 +24,8 @@ __all__ = [
     "sse_comment",
 ]
 
-EVENT_KINDS = ("progress", "completed", "error", "rental-expired")
+EVENT_KINDS = ("progress", "completed", "error", "rental-expired", "rental-renewed",
+               "renewal-refused")
 
 _ACTIVE_STATES = frozenset({"checking", "downloading"})
 
@@ -62,6 +63,7 @@ def download_view(
         "eta_s": None if stats.eta_s is None else round(stats.eta_s, 1),
         "rental_not_after": stats.rental_not_after.isoformat(),
         "error": stats.error,
+        "renewal": None if stats.renewal is None else dict(stats.renewal),
     }
 
 
@@ -99,7 +101,9 @@ def events_between(
     """The events a change from ``previous`` to ``current`` view means, in order.
 
     ``progress`` while a download is active; ``completed``, ``error`` and
-    ``rental-expired`` once, on the transition.
+    ``rental-expired`` once, on the transition; ``rental-renewed`` on each certificate
+    renewal and ``renewal-refused`` once when the rental service refuses one (the
+    download then stops sharing when its certificate expires).
     """
     events: list[tuple[str, dict[str, Any]]] = []
     was = previous or {}
@@ -112,6 +116,11 @@ def events_between(
                                  "message": current["error"] or "download failed"}))
     if current["state"] == "expired" and was.get("state") != "expired":
         events.append(("rental-expired", dict(current)))
+    renewal, renewal_was = current.get("renewal") or {}, was.get("renewal") or {}
+    if renewal.get("renewals", 0) > renewal_was.get("renewals", 0):
+        events.append(("rental-renewed", dict(current)))
+    if renewal.get("state") == "refused" and renewal_was.get("state") != "refused":
+        events.append(("renewal-refused", dict(current)))
     return events
 
 

@@ -54,6 +54,24 @@ _DOWNLOAD = _object({
     "rental_not_after": {"type": ["string", "null"], "format": "date-time"},
     "error": {"type": ["string", "null"]},
     "added_at": {"type": ["string", "null"], "format": "date-time"},
+    "renewal": {
+        "type": ["object", "null"],
+        "description": "the certificate renewal: state (scheduled, retrying, refused, "
+                       "complete, not_renewable, stopped), renewals, next_attempt_at, "
+                       "refused_reason and message when the rental service said no",
+        "properties": {
+            "state": {"enum": ["scheduled", "retrying", "refused", "complete",
+                               "not_renewable", "stopped"]},
+            "certificate_not_after": {"type": "string", "format": "date-time"},
+            "rental_ends": {"type": "string", "format": "date-time"},
+            "renewals": _INT,
+            "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+            "failures": _INT,
+            "last_error": {"type": ["string", "null"]},
+            "refused_reason": {"type": ["string", "null"]},
+            "message": {"type": ["string", "null"]},
+        },
+    },
 }, required=["id", "film_id", "state", "progress", "complete", "total_bytes", "done_bytes",
              "download_rate_bps", "upload_rate_bps", "peers", "bytes_from_origin",
              "bytes_from_peers", "bytes_uploaded", "bytes_downloaded_session", "seconds",
@@ -155,7 +173,8 @@ def openapi_document() -> dict[str, Any]:
                      "content": {"application/json": {"schema": _ref("SettingsUpdate")}}}
     events = {
         "description": "server-sent events; each `data` is one JSON object: `progress`, "
-        "`completed` and `rental-expired` carry a Download, `error` a DownloadFailedEvent, "
+        "`completed`, `rental-expired`, `rental-renewed` and `renewal-refused` carry a "
+        "Download, `error` a DownloadFailedEvent, "
         f"`{PORT_MAPPING_EVENT}` a PortMapping (when the router mapping changes)",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }

@@ -43,6 +43,7 @@ import libtorrent as lt
 import trio
 
 from peernode.errors import PeernodeError
+from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
 from peernode.runtime.node import Node, NodeConfig, load_torrent, open_node
 from peernode.runtime.session_settings import Transport
 
@@ -70,6 +71,10 @@ class OriginConfig:
     """Connections one remote IP may hold (all films together; 0: no bound)."""
     ip_block_s: float = 60.0
     """How long an IP over the bound is refused."""
+    max_connection_age_s: float | None = DEFAULT_MAX_CONNECTION_AGE_S
+    """Peer connections older than this are ended and made again, so a customer whose
+    rental was revoked keeps none (a quarter of the rental service's certificate lifetime
+    bounds revocation at 1.25 lifetimes); None: never."""
 
 
 class IpBlocks:
@@ -210,6 +215,7 @@ async def serve_origin(
         transport=config.transport,
         origin=True,
         limit_local_peers=config.limit_local_peers,
+        max_connection_age_s=config.max_connection_age_s,
     )
     async with AsyncExitStack() as stack:
         node = await stack.enter_async_context(open_node(node_config))

@@ -31,6 +31,7 @@ from peernode.runtime.download_state import (
     DownloadState,
     DownloadStats,
     RentalEnded,
+    RentalRenewed,
     SavedCounters,
     StatusPolled,
     TorrentStatus,
@@ -55,6 +56,8 @@ from peernode.runtime.events import (
     peer_sample,
 )
 from peernode.runtime.offload import OffloadCounter, PeersSampled
+from peernode.runtime.renewal_schedule import RenewalStatus
+from peernode.runtime.session_settings import set_handle_certificate
 from support.atomic_write import write_atomic
 
 __all__ = ["Download", "DownloadStats", "RentalExpiredError", "film_bytes", "torrent_status"]
@@ -138,6 +141,9 @@ class Download:
         self._piece_waiters: dict[int, trio.Event] = {}
         # Set by `peernode.playback.start_playback`: http://127.0.0.1:PORT/<token>/<film>
         self.playback_url: str | None = None
+        # Kept up to date by `peernode.runtime.renewal.keep_renewing`.
+        self.renewal: RenewalStatus | None = None
+        self._paused_by_expiry = False
 
     # -- the reducer -----------------------------------------------------------
     def _apply(self, event: DownloadEvent | Event) -> DownloadState:
@@ -281,7 +287,8 @@ class Download:
                               bytes_from_origin=self.offload.bytes_from_origin,
                               bytes_from_peers=self.offload.bytes_from_peers,
                               bytes_unattributed=self.offload.bytes_unattributed,
-                              received_by_peer=self.offload.received_by_peer())
+                              received_by_peer=self.offload.received_by_peer(),
+                              renewal=None if self.renewal is None else self.renewal.to_json())
 
     @property
     def is_complete(self) -> bool:
@@ -349,21 +356,48 @@ class Download:
         return seconds_until_rental_ends(self.state, self._wall_clock())
 
     def expire(self) -> None:
-        """Stop sharing: the rental window is over (the bytes stay on disk, encrypted)."""
+        """Stop sharing: the certificate expired (the bytes stay on disk, encrypted)."""
         if self.state.expired:
             return
         self._apply(RentalEnded())
-        log.warning("%s: rental ended at %s; sharing stopped", self.film_id,
-                    self.rental.not_after.isoformat())
+        why = ""
+        if self.renewal is not None and self.renewal.state == "refused":
+            why = f" (renewal refused: {self.renewal.refused_reason}: {self.renewal.message})"
+        elif self.renewal is not None and self.renewal.last_error:
+            why = f" (renewal failing: {self.renewal.last_error})"
+        log.warning("%s: rental certificate ended at %s; sharing stopped%s", self.film_id,
+                    self.rental.not_after.isoformat(), why)
         if self.handle.is_valid():
+            self._paused_by_expiry = not self.handle.status(0).paused
             self.handle.pause()
 
+    def renew_certificate(self, rental: Rental, key_pem: bytes) -> None:
+        """Set a renewed certificate of the same rental on the handle (connections go on;
+        new ones present it); a download that stopped sharing at expiry shares again."""
+        if self.handle.is_valid():
+            set_handle_certificate(self.handle, rental.cert_pem, key_pem)
+        was_expired = self.state.expired
+        self.rental = rental
+        self._apply(RentalRenewed(rental.not_after))
+        if was_expired and self._paused_by_expiry and self.handle.is_valid():
+            self._paused_by_expiry = False
+            self.handle.resume()
+
     async def watch_rental_expiry(self) -> None:
-        """Sleep until the rental's notAfter, then stop sharing."""
-        delay = self.seconds_until_rental_ends()
-        if delay > 0 and math.isfinite(delay):
-            await trio.sleep(delay)
-        self.expire()
+        """Stop sharing whenever the certificate's notAfter passes (a renewal moves it;
+        after a late renewal sharing resumes, and the watch goes on)."""
+        while True:
+            ends = self.state.rental_not_after
+            delay = self.seconds_until_rental_ends()
+            if delay > 0 and math.isfinite(delay):
+                await trio.sleep(delay)
+            if self.state.rental_not_after > ends:
+                continue  # renewed meanwhile
+            self.expire()
+            while self.state.rental_not_after <= ends:
+                if self.renewal is None or self.renewal.state not in ("scheduled", "retrying"):
+                    return  # nothing will renew it
+                await trio.sleep(1.0)
 
     def request_resume_data(self) -> bool:
         """Ask libtorrent for resume data; `resume_saved` turns true once it is on disk."""

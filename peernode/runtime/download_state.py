@@ -32,6 +32,7 @@ __all__ = [
     "DownloadState",
     "DownloadStats",
     "RentalEnded",
+    "RentalRenewed",
     "SavedCounters",
     "StatusPolled",
     "TorrentStatus",
@@ -72,6 +73,9 @@ class DownloadStats:
     error: str | None = None
     bytes_unattributed: int = 0
     received_by_peer: tuple[PeerBytes, ...] = ()
+    renewal: Mapping[str, object] | None = None
+    """The certificate renewal's status (`peernode.runtime.renewal_schedule.RenewalStatus`
+    as JSON), None before it started."""
 
     @property
     def eta_s(self) -> float | None:
@@ -99,6 +103,7 @@ class DownloadStats:
             "error": self.error,
             "bytes_unattributed": self.bytes_unattributed,
             "received_by_peer": [peer.to_json() for peer in self.received_by_peer],
+            "renewal": None if self.renewal is None else dict(self.renewal),
         }
 
 
@@ -136,7 +141,15 @@ class RentalEnded:
     """The rental's notAfter passed: sharing stops, the key is no longer used."""
 
 
-DownloadEvent = TorrentEvent | StatusPolled | RentalEnded
+@dataclass(frozen=True, slots=True)
+class RentalRenewed:
+    """A renewed certificate was set: the rental now ends at ``not_after`` (and a download
+    that stopped sharing when the old one expired shares again)."""
+
+    not_after: datetime
+
+
+DownloadEvent = TorrentEvent | StatusPolled | RentalEnded | RentalRenewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +233,11 @@ def _rental_ended(state: DownloadState, _event: Any, _now: float) -> DownloadSta
     return state if state.expired else replace(state, expired=True)
 
 
+def _rental_renewed(state: DownloadState, event: RentalRenewed, _now: float) -> DownloadState:
+    return replace(state, rental_not_after=max(state.rental_not_after, event.not_after),
+                   expired=False)
+
+
 def _polled(state: DownloadState, event: StatusPolled, now: float) -> DownloadState:
     state = replace(state, status=event.status)
     # A torrent resumed complete finishes without an alert: seeding says it.
@@ -235,6 +253,7 @@ _REDUCERS: dict[type[Any], Callable[[DownloadState, Any, float], DownloadState]]
     FileFailed: _failed,
     TorrentFailed: _failed,
     RentalEnded: _rental_ended,
+    RentalRenewed: _rental_renewed,
     StatusPolled: _polled,
 }
 
@@ -278,6 +297,7 @@ def download_stats(
     bytes_from_peers: int,
     bytes_unattributed: int = 0,
     received_by_peer: tuple[PeerBytes, ...] = (),
+    renewal: Mapping[str, object] | None = None,
 ) -> DownloadStats:
     """The snapshot at clock time ``now``, with the offload counter's totals (bytes)."""
     st = state.status
@@ -302,6 +322,7 @@ def download_stats(
         error=state.error or (st.error if st else None),
         bytes_unattributed=bytes_unattributed,
         received_by_peer=received_by_peer,
+        renewal=renewal,
     )
 
 

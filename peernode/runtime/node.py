@@ -17,8 +17,10 @@ of any other CA are refused.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -33,13 +35,20 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs import Rental, open_rental, private_key_pem
+from certs import Rental, private_key_pem
 from peernode.errors import PeernodeError
 from peernode.runtime.alert_pump import drain_alerts, pump_alerts
+from peernode.runtime.connection_ages import (
+    DEFAULT_MAX_CONNECTION_AGE_S,
+    connection_age_limit,
+    customer_age_bound,
+)
+from peernode.runtime.connection_cycling import FastReconnect, keep_connections_young
 from peernode.runtime.download import Download
 from peernode.runtime.events import Event, ExternalAddressLearned, PortMapFailed, PortMapped
 from peernode.runtime.listen_port import choose_listen_port, remember_listen_port
 from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
+from peernode.runtime.renewal import keep_renewing, open_current_rental
 from peernode.runtime.session_settings import (
     ALL_INTERFACES,
     NETWORK_RECHECK_S,
@@ -77,6 +86,10 @@ class NodeConfig:
     ``port_mapping``: UPnP IGD and NAT-PMP on the home router (customer's consent;
     never for an origin); "no router answered" after ``port_mapping_timeout_s``.
     ``operator_ca_pem``: the only CA whose torrents and rentals are accepted.
+    ``max_connection_age_s``: every peer connection older than this is ended (a customer
+    at a random 0.5-0.8 of it, or of a quarter of its certificate's lifetime if shorter),
+    so a revoked rental keeps none (`peernode.runtime.connection_cycling`); None: never
+    (not for production).
     """
 
     listen_host: str = ALL_INTERFACES
@@ -93,6 +106,7 @@ class NodeConfig:
     resume_save_interval_s: float = 10.0
     extra_settings: dict[str, object] = field(default_factory=dict)
     wall_clock: Callable[[], datetime] = _utc_now
+    max_connection_age_s: float | None = DEFAULT_MAX_CONNECTION_AGE_S
 
 
 def load_torrent(torrent: str | os.PathLike[str] | bytes | lt.torrent_info) -> lt.torrent_info:
@@ -179,6 +193,7 @@ class Node:
         self._mapping = PortMappingState.started(enabled=self._mapping_wanted,
                                                  now_s=time.monotonic())
         self._mapping_reported: dict[str, Any] | None = None
+        self._fast_reconnect = FastReconnect(session)
 
     @property
     def ssl_port(self) -> int:
@@ -265,10 +280,16 @@ class Node:
     ) -> lt.torrent_handle:
         """Seed a complete film (origin): seed mode, pieces verified lazily as they are sent."""
         ti = load_torrent(torrent)
-        return add_ssl_torrent(
+        handle = add_ssl_torrent(
             self.session, ti, save_path, cert_pem=cert_pem, key_pem=key_pem,
             seed_mode=True, flags=flags,
         )
+        if self.config.max_connection_age_s is not None:
+            # no customer keeps a connection to the origin past its rental's revocation
+            self._nursery.start_soon(functools.partial(
+                keep_connections_young, handle, self.config.max_connection_age_s,
+                fast_reconnect=self._fast_reconnect))
+        return handle
 
     async def fetch(
         self,
@@ -292,11 +313,12 @@ class Node:
         film_id = ti.name()
         if self._operator_ca is not None:
             check_operator_ca(ti, self._operator_ca)
+        ca_cert = self._operator_ca or torrent_ca_certificate(ti)
         if isinstance(rental, bytes):
-            rental = open_rental(
-                rental, node_key, self._operator_ca or torrent_ca_certificate(ti),
-                now=self.config.wall_clock(),
-            )
+            # the newest certificate of the rental kept in save_dir, renewed first if it
+            # expired while the node was offline
+            rental = await open_current_rental(rental, node_key, ca_cert, save_dir=Path(save_dir),
+                                               now=self.config.wall_clock())
         elif self._operator_ca is not None:
             _check_rental_issuer(rental, self._operator_ca)
         if rental.film_id != film_id:
@@ -321,7 +343,16 @@ class Node:
         self._downloads[film_id] = download
         for host, port in peers:
             handle.connect_peer((host, port))
+        self._nursery.start_soon(functools.partial(
+            keep_renewing, download, node_key, ca_cert, wall_clock=self.config.wall_clock))
         self._nursery.start_soon(download.watch_rental_expiry)
+        max_age = connection_age_limit(self.config.max_connection_age_s,
+                                       (rental.not_after - rental.not_before).total_seconds())
+        if max_age is not None:
+            self._nursery.start_soon(functools.partial(
+                keep_connections_young, handle,
+                customer_age_bound(max_age, random.random()),  # noqa: S311 (a spread, no secret)
+                fast_reconnect=self._fast_reconnect))
         self._nursery.start_soon(download.keep_saving_resume_data,
                                  self.config.resume_save_interval_s)
         self._nursery.start_soon(download.keep_counting_peers)
