@@ -300,6 +300,7 @@ def scenario(
         "server_cpu_share": round(cpu / wall, 2),
         "answered": answered,
         "failed": sum(r[1] for r in results),
+        **({"errors": errors} if errors else {}),
     } | shares
 
 
@@ -341,6 +342,9 @@ def make_setup(work: Path, films: int = 8, rentals: int = 8) -> Setup:
         (library / f"{film_id}.torrent").write_bytes(lt.bencode(ct.generate()))
         infos.append(lt.torrent_info(str(library / f"{film_id}.torrent")))
     hashes = [announced_info_hashes(ti)[0] for ti in infos]
+    # every generator announces its PEERS_PER_CLIENT peer ids with one of a few
+    # rentals: lift the per-serial cap (4 peer ids per rental and swarm) for the bench
+    (work / "tracker.toml").write_text("[swarm]\nmax_peers_per_serial = 1000000\n")
     paths = []
     for i in range(rentals):
         key = certs.generate_node_key()
@@ -385,6 +389,8 @@ def ours_argv(s: Setup, port: int, *extra: str) -> list[str]:
         str(s.dir / "crl.pem"),
         "--listen",
         f"127.0.0.1:{port}",
+        "--config",
+        str(s.dir / "tracker.toml"),
         *extra,
     ]
 

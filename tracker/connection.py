@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -41,6 +40,7 @@ from tracker.connection_slots import ConnectionSlots
 from tracker.errors import TrackerError
 from tracker.prometheus_metrics import TrackerMetrics
 from tracker.service import Outcome, TrackerService
+from tracker.tls_engine import TlsFailure, TlsServer
 from tracker.tls_stream import ServerTlsStream
 
 __all__ = ["ConnectionContext", "http_limits", "serve_connection"]
@@ -75,7 +75,7 @@ class ConnectionContext:
     """What every connection of one tracker shares."""
 
     config: TrackerConfig
-    ssl_context: ssl.SSLContext
+    tls: TlsServer
     service: TrackerService
     metrics: TrackerMetrics
     slots: ConnectionSlots
@@ -98,9 +98,7 @@ class ConnectionContext:
 
 def _handshake_failure(exc: BaseException) -> str:
     cause = exc.__cause__
-    if isinstance(cause, ssl.SSLError):
-        return str(cause.reason or "ssl_error").lower()
-    return "closed"
+    return cause.reason if isinstance(cause, TlsFailure) else "closed"
 
 
 def _log_refusal(outcome: Outcome, peer_ip: IPv4Address | IPv6Address) -> None:
@@ -196,7 +194,7 @@ async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> No
 
     Never raises for anything the client does; the slot is the caller's to release.
     """
-    tls = ServerTlsStream(tcp, ctx.ssl_context)
+    tls = ServerTlsStream(tcp, ctx.tls)
     try:
         peer_ip = ip_address(tcp.socket.getpeername()[0])
         tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
