@@ -40,6 +40,7 @@ from tracker.connection_slots import ConnectionSlots
 from tracker.errors import TrackerError
 from tracker.prometheus_metrics import TrackerMetrics
 from tracker.service import Outcome, TrackerService
+from tracker.simple_request import simple_request_target, simple_response
 from tracker.tls_engine import TlsFailure, TlsServer
 from tracker.tls_stream import ServerTlsStream
 
@@ -157,6 +158,23 @@ async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:
     return True
 
 
+def _answer(
+    ctx: ConnectionContext, cert: CertInfo, peer_ip: IPv4Address | IPv6Address, target: bytes
+) -> Outcome:
+    """One GET answered by the service (logged and counted)."""
+    outcome = ctx.service.handle(
+        target,
+        cert,
+        peer_ip,
+        now=trio.current_time(),
+        wall_now=datetime.now(UTC),
+        rng=ctx.rng,
+    )
+    ctx.metrics.observe(outcome)
+    _log_refusal(outcome, peer_ip)
+    return outcome
+
+
 def _handler(ctx: ConnectionContext, cert: CertInfo, peer_ip: IPv4Address | IPv6Address) -> Handler:
     """The answers to one client's requests (logged and counted)."""
 
@@ -164,16 +182,7 @@ def _handler(ctx: ConnectionContext, cert: CertInfo, peer_ip: IPv4Address | IPv6
         if request.raw_method != b"GET":
             log.info("request refused status=405 method=%r peer=%s", request.raw_method, peer_ip)
             return Response(405, _TEXT, b"only GET is supported", close=True)
-        outcome = ctx.service.handle(
-            request.raw_target,
-            cert,
-            peer_ip,
-            now=trio.current_time(),
-            wall_now=datetime.now(UTC),
-            rng=ctx.rng,
-        )
-        ctx.metrics.observe(outcome)
-        _log_refusal(outcome, peer_ip)
+        outcome = _answer(ctx, cert, peer_ip, request.raw_target)
         return Response(outcome.status, _TEXT, outcome.body, close=ctx.slots.draining)
 
     return handle
@@ -189,6 +198,39 @@ def _refusal(peer_ip: IPv4Address | IPv6Address) -> ErrorResponse:
     return refuse
 
 
+async def _answered_simply(
+    tls: ServerTlsStream, ctx: ConnectionContext, cert: CertInfo,
+    peer_ip: IPv4Address | IPv6Address,
+) -> bool:
+    """Read once; if that is libtorrent's one simple request, answer it with one write and
+    say True (the caller closes). Else give the bytes back to the HTTP core: False.
+
+    The read is idle time (evictable) within ``idle_timeout_s``, as in the core; a
+    client that sends nothing by then, or leaves, is done with (True).
+    """
+    deadline = trio.current_time() + ctx.config.idle_timeout_s
+    with trio.CancelScope(deadline=deadline) as scope:
+        ctx.slots.set_idle(scope)
+        try:
+            data = await tls.receive_some(ctx.limits.max_head_bytes + 1)
+        finally:
+            ctx.slots.set_busy(scope)
+    if scope.cancelled_caught or not data:
+        return True
+    target = simple_request_target(
+        data,
+        max_head_bytes=ctx.limits.max_head_bytes,
+        max_header_count=ctx.limits.max_header_count,
+    )
+    if target is None:
+        tls.unread(data)
+        return False
+    outcome = _answer(ctx, cert, peer_ip, target)
+    with trio.move_on_after(ctx.config.idle_timeout_s):
+        await tls.send_all(simple_response(outcome.status, outcome.body))
+    return True
+
+
 async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> None:
     """Serve one accepted TCP connection until it closes, times out or is evicted.
 
@@ -201,9 +243,12 @@ async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> No
         if await _handshake(tls, ctx):
             der = tls.getpeercert(binary_form=True)
             if der is not None:  # never None after a handshake with CERT_REQUIRED
+                cert = ctx.cert_info(der)
+                if await _answered_simply(tls, ctx, cert, peer_ip):
+                    return
                 await serve_http_connection(
                     tls,
-                    _handler(ctx, ctx.cert_info(der), peer_ip),
+                    _handler(ctx, cert, peer_ip),
                     ctx.limits,
                     error_response=_refusal(peer_ip),
                     phases=ctx.slots,

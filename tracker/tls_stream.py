@@ -45,6 +45,7 @@ class ServerTlsStream:
         self._partial = b""  # the start of a record not yet whole
         self._engine: TlsEngine | None = None
         self._fed = False  # whole records were handed to OpenSSL
+        self._unread = b""  # plaintext given back by `unread`
 
     @property
     def _tls(self) -> TlsEngine:
@@ -105,6 +106,10 @@ class ServerTlsStream:
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Up to ``max_bytes`` of plaintext; ``b""`` when the client is done."""
+        if self._unread:
+            limit = max_bytes or _RECEIVE_BYTES
+            given, self._unread = self._unread[:limit], self._unread[limit:]
+            return given
         while True:
             try:
                 data = self._tls.read(max_bytes or _RECEIVE_BYTES)
@@ -114,6 +119,10 @@ class ServerTlsStream:
                 return data
             if not await self._fill():
                 return b""  # a bare EOF ends an HTTPS request stream too
+
+    def unread(self, data: bytes) -> None:
+        """Give plaintext back: the next `receive_some` returns it first."""
+        self._unread = data + self._unread
 
     async def send_all(self, data: bytes) -> None:
         """Encrypt ``data`` and send it all."""
