@@ -1,28 +1,37 @@
 """Benchmark: the tracker under load on loopback, beside opentracker (+ hitch for mTLS).
 
+hitch and opentracker are Debian's packages (``apt-get install hitch opentracker``),
+found on PATH; without them the anchor scenarios are skipped and the JSON says so.
 Load generator: ``--clients`` processes, each sending announces back to back for
 ``--seconds`` per scenario:
 
-- ``ours_mtls_new``: a new mutual-TLS connection per announce (what libtorrent does);
+- ``ours_mtls_new``: a new mutual-TLS connection per announce (what libtorrent does),
+  on the default TLS library (the OpenSSL bundled with ``cryptography``);
+- ``ours_mtls_new_system_openssl``: the same on the system's OpenSSL (``ssl`` module);
 - ``ours_mtls_keepalive``: one mutual-TLS connection per client, many announces;
 - ``opentracker_mtls_new``: Debian's opentracker behind Debian's hitch with
   ``client-verify = required`` (TLS 1.3, ECDSA P-256, the same CA and certificates);
-- ``opentracker_plain_new``: opentracker over plain HTTP (it closes after every answer).
+- ``opentracker_plain_new``: opentracker over plain HTTP (it closes after every answer);
+- ``ours_2_workers_mtls_new``: ``--workers 2`` on a local Redis (its CPU counted with
+  the workers'), against ``opentracker_hitch_2_threads_mtls_new`` (hitch ``workers =
+  2``), twice the generators, on the same 2 cores.
 
 Each scenario reports announces/s, p50/p99 latency (ms), and the figure to trust on a
 2-core machine where generator and server share the cores: **server CPU µs per
 announce**, the utime+stime of every server process (from /proc) over the announces
 answered. Also: bytes per peer at 100k peers (tracemalloc) and the latency real
 libtorrent announces see (first announce of a torrent, on a fresh connection).
-With ``--redis`` (issue 8) the run is instead: keep-alive announces to one in-memory
-tracker, to one tracker on a local ``redis-server``, and to two tracker processes on
-that Redis (two ports; generator processes alternate between them). Each reports
-announces/s, p99 and the CPU share (CPU-seconds per second) of the trackers and of
-Redis; ``scaling_2_vs_1`` = two-process / one-process announces/s on Redis.
-Prints one JSON line; ``ratio_tls_vs_opentracker`` = anchor CPU per announce (mTLS via
-hitch) / ours (new mTLS connection per announce); ``ratio_plain_vs_opentracker`` =
-anchor plain-HTTP CPU per announce / ours per keep-alive announce (our tracker has
-no plain-text mode: keep-alive is ours without a handshake per announce).
+Ratios: ``ratio_tls_vs_opentracker`` = anchor CPU per announce (mTLS via hitch) / ours
+(per core); ``ratio_workers_vs_hitch`` = ours on 2 workers / hitch on 2 threads, in
+announces/s; ``ratio_plain_vs_opentracker`` = anchor plain-HTTP CPU per announce / ours
+per keep-alive announce (our tracker has no plain-text mode).
+
+With ``--redis`` the run is instead what the shared store costs: one tracker in memory
+and one on a local ``redis-server``, new mTLS connections and keep-alive;
+``redis_cpu_ratio_vs_memory`` = (tracker + Redis CPU per announce) / (in-memory tracker
+CPU per announce) on new connections (``..._keepalive`` beside it);
+``redis_round_trips_per_announce`` = Redis read events over announces; ``fleet``: the
+announces/s one tracker core and one Redis instance sustain, from those figures.
 """
 
 from __future__ import annotations
