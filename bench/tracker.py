@@ -1,28 +1,37 @@
 """Benchmark: the tracker under load on loopback, beside opentracker (+ hitch for mTLS).
 
+hitch and opentracker are Debian's packages (``apt-get install hitch opentracker``),
+found on PATH; without them the anchor scenarios are skipped and the JSON says so.
 Load generator: ``--clients`` processes, each sending announces back to back for
 ``--seconds`` per scenario:
 
-- ``ours_mtls_new``: a new mutual-TLS connection per announce (what libtorrent does);
+- ``ours_mtls_new``: a new mutual-TLS connection per announce (what libtorrent does),
+  on the default TLS library (the OpenSSL bundled with ``cryptography``);
+- ``ours_mtls_new_system_openssl``: the same on the system's OpenSSL (``ssl`` module);
 - ``ours_mtls_keepalive``: one mutual-TLS connection per client, many announces;
 - ``opentracker_mtls_new``: Debian's opentracker behind Debian's hitch with
   ``client-verify = required`` (TLS 1.3, ECDSA P-256, the same CA and certificates);
-- ``opentracker_plain_new``: opentracker over plain HTTP (it closes after every answer).
+- ``opentracker_plain_new``: opentracker over plain HTTP (it closes after every answer);
+- ``ours_2_workers_mtls_new``: ``--workers 2`` on a local Redis (its CPU counted with
+  the workers'), against ``opentracker_hitch_2_threads_mtls_new`` (hitch ``workers =
+  2``), twice the generators, on the same 2 cores.
 
 Each scenario reports announces/s, p50/p99 latency (ms), and the figure to trust on a
 2-core machine where generator and server share the cores: **server CPU µs per
 announce**, the utime+stime of every server process (from /proc) over the announces
 answered. Also: bytes per peer at 100k peers (tracemalloc) and the latency real
 libtorrent announces see (first announce of a torrent, on a fresh connection).
-With ``--redis`` (issue 8) the run is instead: keep-alive announces to one in-memory
-tracker, to one tracker on a local ``redis-server``, and to two tracker processes on
-that Redis (two ports; generator processes alternate between them). Each reports
-announces/s, p99 and the CPU share (CPU-seconds per second) of the trackers and of
-Redis; ``scaling_2_vs_1`` = two-process / one-process announces/s on Redis.
-Prints one JSON line; ``ratio_tls_vs_opentracker`` = anchor CPU per announce (mTLS via
-hitch) / ours (new mTLS connection per announce); ``ratio_plain_vs_opentracker`` =
-anchor plain-HTTP CPU per announce / ours per keep-alive announce (our tracker has
-no plain-text mode: keep-alive is ours without a handshake per announce).
+Ratios: ``ratio_tls_vs_opentracker`` = anchor CPU per announce (mTLS via hitch) / ours
+(per core); ``ratio_workers_vs_hitch`` = ours on 2 workers / hitch on 2 threads, in
+announces/s; ``ratio_plain_vs_opentracker`` = anchor plain-HTTP CPU per announce / ours
+per keep-alive announce (our tracker has no plain-text mode).
+
+With ``--redis`` the run is instead what the shared store costs: one tracker in memory
+and one on a local ``redis-server``, new mTLS connections and keep-alive;
+``redis_cpu_ratio_vs_memory`` = (tracker + Redis CPU per announce) / (in-memory tracker
+CPU per announce) on new connections (``..._keepalive`` beside it);
+``redis_round_trips_per_announce`` = Redis read events over announces; ``fleet``: the
+announces/s one tracker core and one Redis instance sustain, from those figures.
 """
 
 from __future__ import annotations
@@ -250,6 +259,7 @@ def scenario(
     seconds: float,
     *,
     also_roots: dict[str, list[int]] | None = None,
+    counter: Any = None,
 ) -> dict[str, Any]:
     """Run ``clients`` generators against ``t``; the figures of one scenario.
 
@@ -278,11 +288,13 @@ def scenario(
     known = set(pids).union(*others.values())
     others["generator"] = [p for p in _pids_of_tree(os.getpid()) if p not in known]
     others0 = {name: cpu_seconds(p) for name, p in others.items()}
+    count0 = counter() if counter else 0
     cpu0, wall0 = cpu_seconds(pids), time.perf_counter()
     results = list(
         pool.map(generate, per_client, [info_hash] * clients, range(clients), [seconds] * clients)
     )
     wall, cpu = time.perf_counter() - wall0, cpu_seconds(pids) - cpu0
+    counted = counter() - count0 if counter else 0
     shares = {
         f"{name}_cpu_share": round((cpu_seconds(p) - others0[name]) / wall, 2)
         for name, p in others.items()
@@ -300,6 +312,8 @@ def scenario(
         "server_cpu_share": round(cpu / wall, 2),
         "answered": answered,
         "failed": sum(r[1] for r in results),
+        **({"errors": errors} if errors else {}),
+        **({"counted": counted} if counter else {}),
     } | shares
 
 
@@ -341,6 +355,12 @@ def make_setup(work: Path, films: int = 8, rentals: int = 8) -> Setup:
         (library / f"{film_id}.torrent").write_bytes(lt.bencode(ct.generate()))
         infos.append(lt.torrent_info(str(library / f"{film_id}.torrent")))
     hashes = [announced_info_hashes(ti)[0] for ti in infos]
+    # every generator announces its PEERS_PER_CLIENT peer ids with one of a few
+    # rentals: lift the per-serial cap (4 peer ids per rental and swarm) for the bench
+    (work / "tracker.toml").write_text("[swarm]\nmax_peers_per_serial = 1000000\n")
+    (work / "tracker-system-tls.toml").write_text(
+        'tls_library = "system"\n[swarm]\nmax_peers_per_serial = 1000000\n'
+    )
     paths = []
     for i in range(rentals):
         key = certs.generate_node_key()
@@ -367,7 +387,7 @@ def make_setup(work: Path, films: int = 8, rentals: int = 8) -> Setup:
     )
 
 
-def ours_argv(s: Setup, port: int, *extra: str) -> list[str]:
+def ours_argv(s: Setup, port: int, *extra: str, config: str = "tracker.toml") -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -385,6 +405,8 @@ def ours_argv(s: Setup, port: int, *extra: str) -> list[str]:
         str(s.dir / "crl.pem"),
         "--listen",
         f"127.0.0.1:{port}",
+        "--config",
+        str(s.dir / config),
         *extra,
     ]
 
@@ -410,10 +432,10 @@ def opentracker_argv(s: Setup, port: int, udp_port: int) -> list[str]:
     ]
 
 
-def hitch_argv(s: Setup, port: int, backend: int) -> list[str]:
+def hitch_argv(s: Setup, port: int, backend: int, workers: int = 1) -> list[str]:
     bundle = s.dir / "hitch.pem"
     bundle.write_bytes((s.dir / "server.key").read_bytes() + (s.dir / "server.pem").read_bytes())
-    conf = s.dir / "hitch.conf"
+    conf = s.dir / f"hitch-{port}.conf"
     conf.write_text(
         f'frontend = "[127.0.0.1]:{port}"\n'
         f'backend = "[127.0.0.1]:{backend}"\n'
@@ -421,7 +443,7 @@ def hitch_argv(s: Setup, port: int, backend: int) -> list[str]:
         "tls-protos = TLSv1.3\n"
         "client-verify = required\n"
         f'client-verify-ca = "{s.dir / "ca.pem"}"\n'
-        "workers = 1\n"
+        f"workers = {workers}\n"
         "daemon = off\n"
         'user = "nobody"\n'  # hitch refuses to run its workers as root
         'group = "nogroup"\n'
@@ -515,53 +537,180 @@ def redis_argv(work: Path, port: int) -> list[str]:
     ]
 
 
+def redis_reads(port: int) -> Any:
+    """A counter of Redis's read events (one per request or pipeline a client sends:
+    its round trips), for `scenario`; the INFO call itself adds one."""
+    import redis
+
+    client = redis.Redis(port=port)
+
+    def count() -> int:
+        return int(client.info("stats")["total_reads_processed"])
+
+    return count
+
+
+def _median_by_rate(r: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = sorted((x for x in r if x.get("announces_per_s")), key=lambda x: x["announces_per_s"])
+    best = ok[len(ok) // 2] if ok else r[-1]
+    return best | {
+        "announces_per_s_runs": [x.get("announces_per_s") for x in r],
+        "cpu_us_runs": [x.get("server_cpu_us_per_announce") for x in r],
+    }
+
+
+def _system_cpu_us(figures: dict[str, Any]) -> float | None:
+    """Tracker + Redis CPU per announce (µs), from one scenario's figures."""
+    rate, own = figures.get("announces_per_s"), figures.get("server_cpu_us_per_announce")
+    if not rate or own is None:
+        return None
+    return float(own) + figures.get("redis_cpu_share", 0.0) / rate * 1e6
+
+
 def redis_run(args: argparse.Namespace, out: dict[str, Any], s: Setup, work: Path) -> None:
-    """Keep-alive announces: in memory, one tracker on Redis, two trackers on one Redis."""
+    """What the Redis store costs: tracker + Redis CPU per announce against the in-memory
+    store (new mutual-TLS connections, as libtorrent announces, and keep-alive), and
+    Redis round trips per announce."""
     if shutil.which("redis-server") is None:
         out["redis"] = "not installed: redis-server (apt-get install redis-server)"
         return
     ih = s.info_hashes[0]
     tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
-    mem_port, r1_port, r2_port, redis_port = free_ports("127.0.0.1", 4)
+    mem_port, r1_port, redis_port = free_ports("127.0.0.1", 3)
     url = f"redis://127.0.0.1:{redis_port}/0"
-    plan: dict[str, tuple[list[Target], list[int]]] = {}
+    plan: dict[str, tuple[Target, list[int]]] = {}
     with contextlib.ExitStack() as stack:
         pool = stack.enter_context(ProcessPoolExecutor(args.clients))
         rds = stack.enter_context(running(redis_argv(work, redis_port), redis_port))
         mem = stack.enter_context(running(ours_argv(s, mem_port), mem_port))
         one = stack.enter_context(running(ours_argv(s, r1_port, "--redis", url), r1_port))
-        two = stack.enter_context(running(ours_argv(s, r2_port, "--redis", url), r2_port))
-        plan["memory_1_keepalive"] = ([Target(mem_port, True, True, **tls)], [mem.pid])
-        plan["redis_1_keepalive"] = ([Target(r1_port, True, True, **tls)], [one.pid])
-        plan["redis_2_keepalive"] = (
-            [Target(r1_port, True, True, **tls), Target(r2_port, True, True, **tls)],
-            [one.pid, two.pid],
-        )
+        reads = redis_reads(redis_port)
+        plan["memory_mtls_new"] = (Target(mem_port, True, False, **tls), [mem.pid])
+        plan["redis_mtls_new"] = (Target(r1_port, True, False, **tls), [one.pid])
+        plan["memory_keepalive"] = (Target(mem_port, True, True, **tls), [mem.pid])
+        plan["redis_keepalive"] = (Target(r1_port, True, True, **tls), [one.pid])
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
         for _ in range(args.rounds):  # alternate, so that machine noise hits all alike
-            for name, (targets, pids) in plan.items():
-                also = {"redis": [rds.pid]} if name.startswith("redis") else None
+            for name, (target, pids) in plan.items():
+                on_redis = name.startswith("redis")
                 runs[name].append(
-                    scenario(pool, targets, ih, pids, args.clients, args.seconds, also_roots=also)
+                    scenario(
+                        pool, target, ih, pids, args.clients, args.seconds,
+                        also_roots={"redis": [rds.pid]},
+                        counter=reads if on_redis else None,
+                    )
                 )
         for name, r in runs.items():
-            # the median by throughput: the figure the scaling goal is about
-            ok = sorted(
-                (x for x in r if x.get("announces_per_s")), key=lambda x: x["announces_per_s"]
+            out[name] = _median_run(r)
+            system = _system_cpu_us(out[name])
+            out[name]["tracker_plus_redis_cpu_us_per_announce"] = (
+                round(system, 1) if system is not None else None
             )
-            best = ok[len(ok) // 2] if ok else r[-1]
-            out[name] = best | {"announces_per_s_runs": [x.get("announces_per_s") for x in r]}
-            if best.get("redis_cpu_share") and best.get("announces_per_s"):
-                # Redis's own CPU per announce: with the trackers', what one announce
-                # costs the machine, whatever else shares the cores meanwhile
-                out[name]["redis_cpu_us_per_announce"] = round(
-                    best["redis_cpu_share"] / best["announces_per_s"] * 1e6, 1
+            if name.startswith("redis"):
+                trips = [
+                    (x["counted"] - 1) / x["answered"] for x in r if x.get("answered")
+                ]
+                out[name]["redis_round_trips_per_announce"] = (
+                    round(statistics.median(trips), 3) if trips else None
                 )
-    one_s = out["redis_1_keepalive"].get("announces_per_s")
-    two_s = out["redis_2_keepalive"].get("announces_per_s")
-    out["scaling_2_vs_1"] = round(two_s / one_s, 3) if one_s and two_s else None
-    mem_s = out["memory_1_keepalive"].get("announces_per_s")
-    out["redis_1_vs_memory"] = round(one_s / mem_s, 3) if one_s and mem_s else None
+                rate, share = out[name].get("announces_per_s"), out[name].get("redis_cpu_share")
+                if rate and share is not None:
+                    out[name]["redis_cpu_us_per_announce"] = round(share / rate * 1e6, 1)
+
+    def ratio(redis_name: str, memory_name: str) -> float | None:
+        on_redis = out[redis_name].get("tracker_plus_redis_cpu_us_per_announce")
+        in_memory = out[memory_name].get("server_cpu_us_per_announce")
+        return round(on_redis / in_memory, 3) if on_redis and in_memory else None
+
+    out["redis_cpu_ratio_vs_memory"] = ratio("redis_mtls_new", "memory_mtls_new")
+    out["redis_cpu_ratio_vs_memory_keepalive"] = ratio("redis_keepalive", "memory_keepalive")
+    out["redis_round_trips_per_announce"] = out["redis_mtls_new"].get(
+        "redis_round_trips_per_announce"
+    )
+    # on paper: announces/s one core sustains, per part of a fleet
+    tracker_us = out["redis_mtls_new"].get("server_cpu_us_per_announce")
+    redis_us = out["redis_mtls_new"].get("redis_cpu_us_per_announce")
+    out["fleet"] = {
+        "announces_per_s_per_tracker_core": round(1e6 / tracker_us) if tracker_us else None,
+        "announces_per_s_per_redis_instance": round(1e6 / redis_us) if redis_us else None,
+        "tracker_cores_per_redis_instance": (
+            round(tracker_us / redis_us, 1) if tracker_us and redis_us else None
+        ),
+    }
+
+
+def anchor_run(
+    args: argparse.Namespace, out: dict[str, Any], s: Setup, work: Path
+) -> None:
+    """New mutual-TLS connections: ours (bundled and system OpenSSL) against hitch +
+    opentracker on one core each, then 2 workers against hitch with 2 threads."""
+    ih = s.info_hashes[0]
+    tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
+    ours_port, sys_port, ot_port, ot_udp_port, hitch_port, w_port, redis_port, hitch2_port = (
+        free_ports("127.0.0.1", 8)
+    )
+    missing = [t for t in ("opentracker", "hitch", "redis-server") if shutil.which(t) is None]
+    # scenario -> (target, server processes whose CPU counts, other processes shown)
+    plan: dict[str, tuple[Target, list[int], dict[str, list[int]]]] = {}
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(ProcessPoolExecutor(args.clients))
+        ours = stack.enter_context(running(ours_argv(s, ours_port), ours_port))
+        system = stack.enter_context(
+            running(ours_argv(s, sys_port, config="tracker-system-tls.toml"), sys_port)
+        )
+        plan["ours_mtls_new"] = (Target(ours_port, True, False, **tls), [ours.pid], {})
+        plan["ours_mtls_new_system_openssl"] = (
+            Target(sys_port, True, False, **tls), [system.pid], {}
+        )
+        plan["ours_mtls_keepalive"] = (Target(ours_port, True, True, **tls), [ours.pid], {})
+        if missing:
+            out["opentracker"] = f"not installed: {', '.join(missing)} (apt-get install)"
+        else:
+            ot = stack.enter_context(running(opentracker_argv(s, ot_port, ot_udp_port), ot_port))
+            hitch = stack.enter_context(running(hitch_argv(s, hitch_port, ot_port), hitch_port))
+            # the anchor's CPU is hitch's (every process) plus opentracker's (one
+            # opentracker behind both hitch instances)
+            plan["opentracker_mtls_new"] = (
+                Target(hitch_port, True, False, **tls), [hitch.pid, ot.pid], {}
+            )
+            plan["opentracker_plain_new"] = (Target(ot_port, False, False), [ot.pid], {})
+            rds = stack.enter_context(running(redis_argv(work, redis_port), redis_port))
+            url = f"redis://127.0.0.1:{redis_port}/0"
+            workers = stack.enter_context(
+                running(ours_argv(s, w_port, "--redis", url, "--workers", "2"), w_port)
+            )
+            hitch2 = stack.enter_context(
+                running(hitch_argv(s, hitch2_port, ot_port, workers=2), hitch2_port)
+            )
+            # Redis is part of our system here: its CPU counts with the workers'
+            plan["ours_2_workers_mtls_new"] = (
+                Target(w_port, True, False, **tls), [workers.pid, rds.pid], {}
+            )
+            plan["opentracker_hitch_2_threads_mtls_new"] = (
+                Target(hitch2_port, True, False, **tls), [hitch2.pid, ot.pid], {}
+            )
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
+        for _ in range(args.rounds):  # alternate, so that machine noise hits all alike
+            for name, (target, pids, also) in plan.items():
+                clients = args.clients * 2 if "2_" in name else args.clients
+                runs[name].append(
+                    scenario(pool, target, ih, pids, clients, args.seconds, also_roots=also)
+                )
+        for name, r in runs.items():
+            out[name] = _median_by_rate(r) if "2_" in name else _median_run(r)
+        lat = libtorrent_announce_ms(s, ours_port)
+        out["libtorrent_announce_ms"] = {
+            "p50": round(statistics.median(lat), 2),
+            "max": round(max(lat), 2),
+            "n": len(lat),
+        }
+
+
+def _ratio(out: dict[str, Any], anchor: str, ours: str, key: str, *, higher: bool) -> Any:
+    a, o = out.get(anchor, {}).get(key), out.get(ours, {}).get(key)
+    if not a or not o:
+        return None
+    return round(o / a, 3) if higher else round(a / o, 3)
 
 
 def main() -> None:
@@ -577,7 +726,7 @@ def main() -> None:
     parser.add_argument(
         "--redis",
         action="store_true",
-        help="instead: keep-alive throughput in memory vs 1 and 2 trackers on one local Redis",
+        help="instead: CPU per announce and round trips of the Redis store against memory",
     )
     args = parser.parse_args()
     out: dict[str, Any] = {
@@ -585,60 +734,38 @@ def main() -> None:
         "seconds": args.seconds,
         "rounds": args.rounds,
         "cpus": os.cpu_count(),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2),
+        "openssl_system": ssl.OPENSSL_VERSION,
     }
     work = Path(tempfile.mkdtemp(prefix="bench-tracker-"))
-    missing = [t for t in ("opentracker", "hitch") if shutil.which(t) is None]
     try:
         s = make_setup(work)
         if args.redis:
             redis_run(args, out, s, work)
+            out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
             print(json.dumps(out))
             return
-        ih = s.info_hashes[0]
-        tls = {"ca": str(work / "ca.pem"), "cert": s.rentals[0][0], "key": s.rentals[0][1]}
-        ours_port, ot_port, ot_udp_port, hitch_port = free_ports("127.0.0.1", 4)
-        # scenario -> (target, server processes whose CPU counts)
-        plan: dict[str, tuple[Target, list[int]]] = {}
-        with contextlib.ExitStack() as stack:
-            pool = stack.enter_context(ProcessPoolExecutor(args.clients))
-            ours = stack.enter_context(running(ours_argv(s, ours_port), ours_port))
-            plan["ours_mtls_new"] = (Target(ours_port, True, False, **tls), [ours.pid])
-            plan["ours_mtls_keepalive"] = (Target(ours_port, True, True, **tls), [ours.pid])
-            if missing:
-                out["opentracker"] = f"not installed: {', '.join(missing)} (apt-get install)"
-            else:
-                ot = stack.enter_context(
-                    running(opentracker_argv(s, ot_port, ot_udp_port), ot_port)
-                )
-                hitch = stack.enter_context(running(hitch_argv(s, hitch_port, ot_port), hitch_port))
-                # the anchor's CPU is hitch's (every process) plus opentracker's
-                plan["opentracker_mtls_new"] = (
-                    Target(hitch_port, True, False, **tls),
-                    [hitch.pid, ot.pid],
-                )
-                plan["opentracker_plain_new"] = (Target(ot_port, False, False), [ot.pid])
-            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in plan}
-            for _ in range(args.rounds):  # alternate, so that machine noise hits all alike
-                for name, (target, pids) in plan.items():
-                    runs[name].append(scenario(pool, target, ih, pids, args.clients, args.seconds))
-            out |= {name: _median_run(r) for name, r in runs.items()}
-            lat = libtorrent_announce_ms(s, ours_port)
-            out["libtorrent_announce_ms"] = {
-                "p50": round(statistics.median(lat), 2),
-                "max": round(max(lat), 2),
-                "n": len(lat),
-            }
+        anchor_run(args, out, s, work)
         out["bytes_per_peer_100k"] = round(bytes_per_peer(), 1)
-        anchor_tls = out.get("opentracker_mtls_new", {}).get("server_cpu_us_per_announce")
-        anchor_plain = out.get("opentracker_plain_new", {}).get("server_cpu_us_per_announce")
-        ours_new = out["ours_mtls_new"].get("server_cpu_us_per_announce")
-        ours_keep = out["ours_mtls_keepalive"].get("server_cpu_us_per_announce")
-        out["ratio_tls_vs_opentracker"] = (
-            round(anchor_tls / ours_new, 3) if anchor_tls and ours_new else None
+        cpu = "server_cpu_us_per_announce"
+        out["ratio_tls_vs_opentracker"] = _ratio(
+            out, "opentracker_mtls_new", "ours_mtls_new", cpu, higher=False
         )
-        out["ratio_plain_vs_opentracker"] = (
-            round(anchor_plain / ours_keep, 3) if anchor_plain and ours_keep else None
+        out["ratio_tls_system_openssl_vs_opentracker"] = _ratio(
+            out, "opentracker_mtls_new", "ours_mtls_new_system_openssl", cpu, higher=False
         )
+        out["ratio_plain_vs_opentracker"] = _ratio(
+            out, "opentracker_plain_new", "ours_mtls_keepalive", cpu, higher=False
+        )
+        out["ratio_workers_vs_hitch"] = _ratio(
+            out, "opentracker_hitch_2_threads_mtls_new", "ours_2_workers_mtls_new",
+            "announces_per_s", higher=True,
+        )
+        out["ratio_workers_vs_hitch_cpu"] = _ratio(
+            out, "opentracker_hitch_2_threads_mtls_new", "ours_2_workers_mtls_new", cpu,
+            higher=False,
+        )
+        out["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(out))

@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from tracker.errors import ConfigError
 if TYPE_CHECKING:  # the server (and Redis) load only when `peernode tracker` runs
     from tracker.server import RunningTracker
 
-__all__ = ["register"]
+__all__ = ["register", "run_tracker", "serve_until_signalled"]
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -84,6 +84,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         " (default: in memory)",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="serve with N processes on the same ports (SO_REUSEPORT), so that one host uses"
+        " all its cores; needs --redis (default 1, or workers in --config)",
+    )
+    p.add_argument(
         "--no-locality",
         action="store_true",
         help="hand out peers blind to their networks (same as [swarm] locality = false;"
@@ -122,6 +129,7 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
         "metrics_host": metrics_host,
         "metrics_port": metrics_port,
         "redis_url": args.redis,
+        "workers": args.workers,
     }
     if args.config is not None:
         config = TrackerConfig.from_toml(args.config, **flags)
@@ -159,16 +167,24 @@ async def _handle_signals(
             running.shutdown()
 
 
-async def _run(config: TrackerConfig) -> None:
+def _say_started(config: TrackerConfig, running: RunningTracker) -> None:
+    sys.stderr.write(f"listening on {running.announce_url}\n")
+    if running.metrics_port is not None and config.metrics_host is not None:
+        where = format_hostport(config.metrics_host, running.metrics_port)
+        sys.stderr.write(f"metrics on http://{where}/metrics\n")
+    sys.stderr.flush()
+
+
+async def serve_until_signalled(
+    config: TrackerConfig, on_started: Callable[[TrackerConfig, RunningTracker], None]
+) -> None:
+    """Serve ``config``; SIGHUP reloads, SIGINT/SIGTERM shut down gracefully (a second
+    one stops at once). ``on_started`` is called once the tracker accepts connections."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
             done = nursery.cancel_scope
             running: RunningTracker = await nursery.start(_serve_then_stop, config, done)
-            sys.stderr.write(f"listening on {running.announce_url}\n")
-            if running.metrics_port is not None and config.metrics_host is not None:
-                where = format_hostport(config.metrics_host, running.metrics_port)
-                sys.stderr.write(f"metrics on http://{where}/metrics\n")
-            sys.stderr.flush()
+            on_started(config, running)
             nursery.start_soon(_handle_signals, signals, running, done)
 
 
@@ -180,6 +196,24 @@ def _single_error(group: BaseExceptionGroup[BaseException]) -> BaseException | N
     return _single_error(inner) if isinstance(inner, BaseExceptionGroup) else inner
 
 
+def run_tracker(
+    config: TrackerConfig,
+    on_started: Callable[[TrackerConfig, RunningTracker], None] = _say_started,
+) -> None:
+    """Serve ``config`` in this process until signalled (`serve_until_signalled`).
+
+    Raises what `serve_tracker` raises at startup, unwrapped from trio's groups.
+    """
+    try:
+        trio.run(serve_until_signalled, config, on_started)
+    except BaseExceptionGroup as group:
+        # a startup failure arrives wrapped by the nursery; unwrap it for `error: ...`
+        error = _single_error(group)
+        if error is None:
+            raise
+        raise error from None
+
+
 def run(args: argparse.Namespace) -> int:
     """``peernode tracker``: serve until SIGINT/SIGTERM; returns the exit status.
 
@@ -187,12 +221,9 @@ def run(args: argparse.Namespace) -> int:
     as one ``error:`` line) if the tracker cannot start.
     """
     config = config_from_args(args)
-    try:
-        trio.run(_run, config)
-    except BaseExceptionGroup as group:
-        # a startup failure arrives wrapped by the nursery; unwrap it for `error: ...`
-        error = _single_error(group)
-        if error is None:
-            raise
-        raise error from None
+    if config.workers > 1:
+        from tracker.workers import run_workers
+
+        return run_workers(config)
+    run_tracker(config)
     return 0

@@ -24,6 +24,7 @@ from tracker.locality import NetworkMap
 __all__ = ["ProbePolicy", "SwarmPolicy", "TrackerConfig"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_TLS_LIBRARIES = ("bundled", "system")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,16 @@ class TrackerConfig:
     tls_session_tickets: int = 0
     """TLS 1.3 tickets sent after a handshake. libtorrent never resumes a session
     (checked with 2.1.1: a new full handshake per announce), so tickets only cost CPU."""
+    tls_library: str = "bundled"
+    """Whose OpenSSL serves TLS: ``bundled`` (the one inside the ``cryptography`` wheel,
+    through pyOpenSSL) or ``system`` (Python's ``ssl`` module). See docs/tracker.md for
+    what each costs per handshake."""
+    workers: int = 1
+    """Tracker processes sharing the listen ports (``SO_REUSEPORT``); more than one
+    needs ``redis_url`` (every worker must see the same swarms)."""
+    reuse_port: bool = False
+    """Bind the listen sockets with ``SO_REUSEPORT`` (set for each worker by
+    `tracker.workers`; other processes may then bind the same ports)."""
     redis_url: str | None = None
     """``redis://HOST:PORT/DB``: keep swarm state in Redis, shared with other trackers
     using the same one (issue 8); ``None``: in this process's memory."""
@@ -213,6 +224,14 @@ class TrackerConfig:
             raise ConfigError("shutdown_grace_s must not be negative")
         if self.tls_session_tickets < 0:
             raise ConfigError("tls_session_tickets must not be negative")
+        if self.tls_library not in _TLS_LIBRARIES:
+            raise ConfigError(f"tls_library must be one of {', '.join(_TLS_LIBRARIES)}")
+        if self.tls_session_tickets and self.tls_library != "system":
+            raise ConfigError("tls_session_tickets needs tls_library = \"system\"")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
+        if self.workers > 1 and self.redis_url is None:
+            raise ConfigError("workers > 1 needs a shared swarm store: give --redis")
         for _, port in self.more_listen:
             if not 0 <= port <= 65535:
                 raise ConfigError("listen ports must be in 0..65535")

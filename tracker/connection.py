@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import random
 import socket
-import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -41,6 +40,8 @@ from tracker.connection_slots import ConnectionSlots
 from tracker.errors import TrackerError
 from tracker.prometheus_metrics import TrackerMetrics
 from tracker.service import Outcome, TrackerService
+from tracker.simple_request import simple_request_target, simple_response
+from tracker.tls_engine import TlsFailure, TlsServer
 from tracker.tls_stream import ServerTlsStream
 
 __all__ = ["ConnectionContext", "http_limits", "serve_connection"]
@@ -75,7 +76,7 @@ class ConnectionContext:
     """What every connection of one tracker shares."""
 
     config: TrackerConfig
-    ssl_context: ssl.SSLContext
+    tls: TlsServer
     service: TrackerService
     metrics: TrackerMetrics
     slots: ConnectionSlots
@@ -98,9 +99,7 @@ class ConnectionContext:
 
 def _handshake_failure(exc: BaseException) -> str:
     cause = exc.__cause__
-    if isinstance(cause, ssl.SSLError):
-        return str(cause.reason or "ssl_error").lower()
-    return "closed"
+    return cause.reason if isinstance(cause, TlsFailure) else "closed"
 
 
 def _log_refusal(outcome: Outcome, peer_ip: IPv4Address | IPv6Address) -> None:
@@ -159,6 +158,23 @@ async def _handshake(tls: ServerTlsStream, ctx: ConnectionContext) -> bool:
     return True
 
 
+def _answer(
+    ctx: ConnectionContext, cert: CertInfo, peer_ip: IPv4Address | IPv6Address, target: bytes
+) -> Outcome:
+    """One GET answered by the service (logged and counted)."""
+    outcome = ctx.service.handle(
+        target,
+        cert,
+        peer_ip,
+        now=trio.current_time(),
+        wall_now=datetime.now(UTC),
+        rng=ctx.rng,
+    )
+    ctx.metrics.observe(outcome)
+    _log_refusal(outcome, peer_ip)
+    return outcome
+
+
 def _handler(ctx: ConnectionContext, cert: CertInfo, peer_ip: IPv4Address | IPv6Address) -> Handler:
     """The answers to one client's requests (logged and counted)."""
 
@@ -166,16 +182,7 @@ def _handler(ctx: ConnectionContext, cert: CertInfo, peer_ip: IPv4Address | IPv6
         if request.raw_method != b"GET":
             log.info("request refused status=405 method=%r peer=%s", request.raw_method, peer_ip)
             return Response(405, _TEXT, b"only GET is supported", close=True)
-        outcome = ctx.service.handle(
-            request.raw_target,
-            cert,
-            peer_ip,
-            now=trio.current_time(),
-            wall_now=datetime.now(UTC),
-            rng=ctx.rng,
-        )
-        ctx.metrics.observe(outcome)
-        _log_refusal(outcome, peer_ip)
+        outcome = _answer(ctx, cert, peer_ip, request.raw_target)
         return Response(outcome.status, _TEXT, outcome.body, close=ctx.slots.draining)
 
     return handle
@@ -191,21 +198,57 @@ def _refusal(peer_ip: IPv4Address | IPv6Address) -> ErrorResponse:
     return refuse
 
 
+async def _answered_simply(
+    tls: ServerTlsStream, ctx: ConnectionContext, cert: CertInfo,
+    peer_ip: IPv4Address | IPv6Address,
+) -> bool:
+    """Read once; if that is libtorrent's one simple request, answer it with one write and
+    say True (the caller closes). Else give the bytes back to the HTTP core: False.
+
+    The read is idle time (evictable) within ``idle_timeout_s``, as in the core; a
+    client that sends nothing by then, or leaves, is done with (True).
+    """
+    deadline = trio.current_time() + ctx.config.idle_timeout_s
+    with trio.CancelScope(deadline=deadline) as scope:
+        ctx.slots.set_idle(scope)
+        try:
+            data = await tls.receive_some(ctx.limits.max_head_bytes + 1)
+        finally:
+            ctx.slots.set_busy(scope)
+    if scope.cancelled_caught or not data:
+        return True
+    target = simple_request_target(
+        data,
+        max_head_bytes=ctx.limits.max_head_bytes,
+        max_header_count=ctx.limits.max_header_count,
+    )
+    if target is None:
+        tls.unread(data)
+        return False
+    outcome = _answer(ctx, cert, peer_ip, target)
+    with trio.move_on_after(ctx.config.idle_timeout_s):
+        await tls.send_all(simple_response(outcome.status, outcome.body))
+    return True
+
+
 async def serve_connection(tcp: trio.SocketStream, ctx: ConnectionContext) -> None:
     """Serve one accepted TCP connection until it closes, times out or is evicted.
 
     Never raises for anything the client does; the slot is the caller's to release.
     """
-    tls = ServerTlsStream(tcp, ctx.ssl_context)
+    tls = ServerTlsStream(tcp, ctx.tls)
     try:
         peer_ip = ip_address(tcp.socket.getpeername()[0])
         tcp.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if await _handshake(tls, ctx):
             der = tls.getpeercert(binary_form=True)
             if der is not None:  # never None after a handshake with CERT_REQUIRED
+                cert = ctx.cert_info(der)
+                if await _answered_simply(tls, ctx, cert, peer_ip):
+                    return
                 await serve_http_connection(
                     tls,
-                    _handler(ctx, ctx.cert_info(der), peer_ip),
+                    _handler(ctx, cert, peer_ip),
                     ctx.limits,
                     error_response=_refusal(peer_ip),
                     phases=ctx.slots,

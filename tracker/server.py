@@ -35,7 +35,7 @@ from tracker.redis_backend.outage import OutageTolerantService
 from tracker.redis_backend.store import RedisStore, RedisUnavailable
 from tracker.service import TrackerService
 from tracker.swarm import Swarms
-from tracker.tls import load_ca_certificate, server_ssl_context
+from tracker.tls import load_ca_certificate, server_tls
 from tracker.watched_files import (
     Stamp,
     crl_stamp,
@@ -307,12 +307,7 @@ async def serve_tracker(
     certificate and key, the library or the CRL cannot be loaded, and `OSError`
     if an address cannot be bound.
     """
-    ssl_context = server_ssl_context(
-        config.ca_path,
-        config.cert_path,
-        config.key_path,
-        session_tickets=config.tls_session_tickets,
-    )
+    tls = server_tls(config)
     service = await _service(config)
     metrics = TrackerMetrics(service)
     sources = _Sources(config, service, metrics)
@@ -336,7 +331,7 @@ async def serve_tracker(
     )
     slots = ConnectionSlots(config.max_connections)
     metrics.connections = slots
-    ctx = ConnectionContext(config, ssl_context, service, metrics, slots)
+    ctx = ConnectionContext(config, tls, service, metrics, slots)
     freed = _FreedMemory(slots)
 
     async with trio.open_nursery() as chores:

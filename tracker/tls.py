@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
 from certs import read_private
 from support.tls_server import mutual_tls_server_context
 from tracker.errors import TlsSetupError
+from tracker.tls_engine import SystemTlsServer, TlsServer
 
-__all__ = ["load_ca_certificate", "server_ssl_context"]
+if TYPE_CHECKING:
+    from tracker.config import TrackerConfig
+
+__all__ = ["load_ca_certificate", "server_ssl_context", "server_tls"]
 
 
 def load_ca_certificate(path: Path) -> x509.Certificate:
@@ -48,3 +53,16 @@ def server_ssl_context(
     if not session_tickets:
         ctx.options |= ssl.OP_NO_TICKET  # TLS 1.2 tickets too
     return ctx
+
+
+def server_tls(config: TrackerConfig) -> TlsServer:
+    """The TLS server the configuration asks for (``tls_library``); raises as
+    `server_ssl_context` does."""
+    if config.tls_library == "bundled":
+        from tracker.tls_bundled import BundledTlsServer  # pyOpenSSL loads only if used
+
+        return BundledTlsServer(config.ca_path, config.cert_path, config.key_path)
+    return SystemTlsServer(server_ssl_context(
+        config.ca_path, config.cert_path, config.key_path,
+        session_tickets=config.tls_session_tickets,
+    ))

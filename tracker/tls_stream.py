@@ -1,4 +1,4 @@
-"""A lean server-side TLS stream: `ssl.SSLObject` over a trio socket, nothing more.
+"""A lean server-side TLS stream: a `tracker.tls_engine.TlsEngine` over a trio socket.
 
 trio's `SSLStream` is general (client and server, renegotiation, concurrent send and
 receive, close_notify) and that generality costs: measured here, a bare mTLS
@@ -13,15 +13,14 @@ record buffers (~30 KiB) and keeps them until the record is complete, so a flood
 clients that each send three bytes of a ClientHello pinned ~40 KiB of C memory each
 (measured here; freed, the memory stayed with the process). This stream keeps an
 incomplete record itself, as the bytes that arrived (the 5-byte record header says
-how many are to come), and creates the `ssl.SSLObject` only once the first record is
-whole.
+how many are to come), and creates the engine only once the first record is whole.
 """
 
 from __future__ import annotations
 
-import ssl
-
 import trio
+
+from tracker.tls_engine import TlsEngine, TlsFailure, TlsServer
 
 __all__ = ["ServerTlsStream"]
 
@@ -36,28 +35,26 @@ class ServerTlsStream:
 
     Not for concurrent use: one task does handshake, reads and writes in turn.
     Transport failures and TLS errors raise `trio.BrokenResourceError` (chained
-    to the `ssl.SSLError`, if any).
+    to the `tracker.tls_engine.TlsFailure`, if any).
     """
 
-    def __init__(self, stream: trio.SocketStream, context: ssl.SSLContext) -> None:
+    def __init__(self, stream: trio.SocketStream, server: TlsServer) -> None:
         self.transport_stream = stream
         self._sock = stream.socket
-        self._context = context
+        self._server = server
         self._partial = b""  # the start of a record not yet whole
-        self._tls_object: ssl.SSLObject | None = None
-        self._incoming = ssl.MemoryBIO()
-        self._outgoing = ssl.MemoryBIO()
+        self._engine: TlsEngine | None = None
+        self._fed = False  # whole records were handed to OpenSSL
+        self._unread = b""  # plaintext given back by `unread`
 
     @property
-    def _tls(self) -> ssl.SSLObject:
-        if self._tls_object is None:
-            self._tls_object = self._context.wrap_bio(
-                self._incoming, self._outgoing, server_side=True
-            )
-        return self._tls_object
+    def _tls(self) -> TlsEngine:
+        if self._engine is None:
+            self._engine = self._server.new_engine()
+        return self._engine
 
     async def _flush(self) -> None:
-        data = self._outgoing.read()
+        data = self._tls.take_output() if self._engine is not None else b""
         view = memoryview(data)
         try:
             while view:
@@ -74,63 +71,64 @@ class ServerTlsStream:
             except OSError as e:
                 raise trio.BrokenResourceError from e
             if not data:
-                if self._tls_object is not None:  # OpenSSL says what is wrong with it
-                    self._incoming.write(self._partial)
-                    self._incoming.write_eof()
+                if self._engine is not None:  # OpenSSL says what is wrong with it
+                    self._engine.feed(self._partial)
+                    self._engine.feed_eof()
                 self._partial = b""  # (before a first whole record: nothing to say)
                 return False
             buffered = self._partial + data
             whole = _whole_records(buffered)
             self._partial = buffered[whole:]
             if whole:
-                self._incoming.write(buffered[:whole])
+                self._tls.feed(buffered[:whole])
+                self._fed = True
                 return True
-
-    async def _first_record(self) -> bool:
-        """Wait for the client's first whole record; False if it left before it."""
-        if self._incoming.pending or self._tls_object is not None:
-            return True
-        return await self._fill()
 
     async def do_handshake(self) -> None:
         """Run the TLS handshake, sending our flights and any alert on failure."""
-        if not await self._first_record():
+        if not self._fed and not await self._fill():
             raise trio.BrokenResourceError("peer closed before its first TLS record")
         while True:
             try:
-                self._tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                await self._flush()
-                if not await self._fill():
-                    raise trio.BrokenResourceError("peer closed during the handshake") from None
-            except ssl.SSLError as e:
+                if self._tls.do_handshake():
+                    break
+            except TlsFailure as e:
                 await self._flush()  # the alert telling the client why
                 raise trio.BrokenResourceError from e
+            await self._flush()
+            if not await self._fill():
+                raise trio.BrokenResourceError("peer closed during the handshake")
         await self._flush()
 
     def getpeercert(self, binary_form: bool = True) -> bytes | None:
         """The client certificate (DER) verified in the handshake."""
-        return self._tls.getpeercert(binary_form=True) if binary_form else None
+        return self._tls.peer_certificate() if binary_form else None
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Up to ``max_bytes`` of plaintext; ``b""`` when the client is done."""
+        if self._unread:
+            limit = max_bytes or _RECEIVE_BYTES
+            given, self._unread = self._unread[:limit], self._unread[limit:]
+            return given
         while True:
             try:
-                return self._tls.read(max_bytes or _RECEIVE_BYTES)
-            except ssl.SSLWantReadError:
-                if not await self._fill():
-                    return b""  # a bare EOF ends an HTTPS request stream too
-            except ssl.SSLZeroReturnError:
-                return b""
-            except ssl.SSLError as e:
+                data = self._tls.read(max_bytes or _RECEIVE_BYTES)
+            except TlsFailure as e:
                 raise trio.BrokenResourceError from e
+            if data is not None:
+                return data
+            if not await self._fill():
+                return b""  # a bare EOF ends an HTTPS request stream too
+
+    def unread(self, data: bytes) -> None:
+        """Give plaintext back: the next `receive_some` returns it first."""
+        self._unread = data + self._unread
 
     async def send_all(self, data: bytes) -> None:
         """Encrypt ``data`` and send it all."""
         try:
             self._tls.write(data)
-        except ssl.SSLError as e:
+        except TlsFailure as e:
             raise trio.BrokenResourceError from e
         await self._flush()
 
