@@ -107,6 +107,10 @@ def _host_for_listen(host: str) -> str:
     return f"[{ip}]" if ip.version == 6 else str(ip)
 
 
+def _bare_ip(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def is_dual_stack(host: str) -> bool:
     """True for the host that means every interface, IPv4 and IPv6."""
     return host in (ALL_INTERFACES, "[::]")
@@ -151,7 +155,10 @@ def private_swarm_settings(
     fingerprint = ORIGIN_PEER_ID_PREFIX if origin else CLIENT_PEER_ID_PREFIX
     return {
         "listen_interfaces": listen_interfaces(host, ssl_port),
-        "outgoing_interfaces": "",
+        # A node on one address connects from it too: libtorrent leaves outgoing
+        # sockets unbound, so on loopback every client reached the origin from
+        # 127.0.0.1 and the origin's per-IP bound refused the whole flash crowd.
+        "outgoing_interfaces": "" if is_wildcard(host) else _bare_ip(host),
         "enable_dht": False,
         "enable_lsd": False,
         # libtorrent 2.1.1's netlink address watcher is freed on shutdown while the
