@@ -59,6 +59,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="BEP 16 super-seeding with a warm start: offer each piece once, let "
                    "peers spread it (about 1.1 copies of a film per swarm instead of 1.2-1.4); "
                    "a second, normal session on another port serves the first seconds")
+    p.add_argument("--warm-handover", choices=("peer", "film"), default="peer",
+                   help="with --super-seed: hand customers over from the warm start one by "
+                   "one as the super-seeder starts sending to each (default), or a film's "
+                   "all at once at its first byte")
+    p.add_argument("--step-back-copies", type=int, default=2, metavar="N",
+                   help="once every piece of a film is held by N connected customers, send "
+                   "it at a trickle (5%% of --upload-limit) until a piece gets scarce "
+                   "(default 2; 0: never)")
     p.add_argument("--limit-local-peers", action="store_true",
                    help="apply rate limits to loopback/LAN peers too (simulations)")
     p.set_defaults(func=_cmd_seed)
@@ -109,6 +117,8 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         upload_rate_bps=args.upload_limit,
         super_seeding=args.super_seed,
         limit_local_peers=args.limit_local_peers,
+        warm_handover=args.warm_handover,
+        step_back_copies=args.step_back_copies,
     )
     on_stats = None
     if args.metrics:
