@@ -59,10 +59,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="BEP 16 super-seeding with a warm start: offer each piece once, let "
                    "peers spread it (about 1.1 copies of a film per swarm instead of 1.2-1.4); "
                    "a second, normal session on another port serves the first seconds")
-    p.add_argument("--warm-handover", choices=("peer", "film"), default="peer",
-                   help="with --super-seed: hand customers over from the warm start one by "
-                   "one as the super-seeder starts sending to each (default), or a film's "
-                   "all at once at its first byte")
+    p.add_argument("--warm-handover", choices=("peer", "film"), default="film",
+                   help="with --super-seed: hand a film's customers over from the warm start "
+                   "all at once at the super-seeder's first byte (default: fewer origin "
+                   "copies, measured), or one by one as it starts sending to each")
     p.add_argument("--step-back-copies", type=int, default=2, metavar="N",
                    help="once every piece of a film is held by N connected customers, send "
                    "it at a trickle (5%% of --upload-limit) until a piece gets scarce "

@@ -216,7 +216,7 @@ def private_swarm_settings(
         # Every node, the origin and seeding customers too: a 100 ms tick instead of
         # 500 ms. The tick grants the rate limiter's quota and makes the first
         # connection attempts, so a capped seeder answered a new peer's first
-        # request up to 500 ms late (bench/startup.py, docs/startup.md).
+        # request up to 500 ms late (bench/startup.py, docs/performance.md).
         "tick_interval": 100,
         # libtorrent picks the first pieces (4 by default) at random, ignoring
         # priorities and deadlines: a player's first pieces waited for the next
