@@ -63,8 +63,8 @@ log = logging.getLogger(__name__)
 
 # libtorrent settings a node that plays adds to the defaults: none any more. The
 # 100 ms tick it used to add (pacing connection attempts and the rate limiter's
-# quanta) is now every node's, seeding customers' and the origin's too, whose
-# limiters pace what reaches a new player (`private_swarm_settings`).
+# quanta) is now every customer node's, seeding ones too, whose limiters pace
+# what reaches a new player (`private_swarm_settings`).
 PLAYBACK_SESSION_SETTINGS: Mapping[str, object] = MappingProxyType({})
 
 # Players send small GET/HEAD requests and may pause long between requests on a
