@@ -91,8 +91,16 @@ def _print_table(report: DemoReport) -> None:
                       "decrypts OK" if c.decrypted_ok else "MISMATCH")
     console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 110)
     console.print(table)
-    console.print(
-        f"origin sent {report.origin_bytes / report.film_bytes:.2f} copies; "
-        f"CDN offload {report.offload * 100:.1f}% "
-        f"(limit 1 - 1/N = {report.offload_limit * 100:.1f}%)"
-    )
+    console.print(_origin_summary(report))
+
+
+def _origin_summary(report: DemoReport) -> str:
+    """The CDN's bill as the origin measured it, beside what the clients attribute."""
+    attributed = report.origin_bytes / report.film_bytes
+    limit = f"(limit 1 - 1/N = {report.offload_limit * 100:.1f}%)"
+    if report.origin_bytes_measured is None:
+        return (f"origin sent {attributed:.2f} copies as the clients attribute them (the "
+                f"origin's own count was not read); CDN offload {report.offload * 100:.1f}% "
+                f"{limit}")
+    return (f"origin sent {report.origin_copies:.2f} copies (its own count; the clients "
+            f"attribute {attributed:.2f}); CDN offload {report.offload * 100:.1f}% {limit}")

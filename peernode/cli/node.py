@@ -61,6 +61,14 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="BEP 16 super-seeding with a warm start: offer each piece once, let "
                    "peers spread it (about 1.1 copies of a film per swarm instead of 1.2-1.4); "
                    "a second, normal session on another port serves the first seconds")
+    p.add_argument("--warm-handover", choices=("peer", "film"), default="film",
+                   help="with --super-seed: hand a film's customers over from the warm start "
+                   "all at once at the super-seeder's first byte (default: fewer origin "
+                   "copies, measured), or one by one as it starts sending to each")
+    p.add_argument("--step-back-copies", type=int, default=2, metavar="N",
+                   help="once every piece of a film is held by N connected customers, send "
+                   "it at a trickle (5%% of --upload-limit) until a piece gets scarce "
+                   "(default 2; 0: never)")
     p.add_argument("--limit-local-peers", action="store_true",
                    help="apply rate limits to loopback/LAN peers too (simulations)")
     p.add_argument("--max-connection-age", type=float, default=DEFAULT_MAX_CONNECTION_AGE_S,
@@ -123,6 +131,8 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         super_seeding=args.super_seed,
         limit_local_peers=args.limit_local_peers,
         max_connection_age_s=_positive(args.max_connection_age, "--max-connection-age"),
+        warm_handover=args.warm_handover,
+        step_back_copies=args.step_back_copies,
     )
     on_stats = None
     if args.metrics:

@@ -13,12 +13,13 @@ counts as in the handshake, `superseed_piece` then returns early, and only
 the 10 s not-interested timer in `peer_connection::second_tick` offers a piece.
 In a flash crowd everyone waits those 10 s. So a super-seeding origin runs a
 second, normally seeding session beside it (the *warm start*): it serves
-while the super-seeder is silent, and pauses for a film as soon as the
-super-seeder sends bytes for it. While any warm start runs, the upload cap is
-split (a tenth to the super-seeder, the rest to the warm session), so the
-origin never sends more than its cap. Measured (8 clients, 64 MiB, all capped
-at 4 MB/s): p95 completion 1.92x T_min with plain super-seeding, 1.30x with
-the warm start.
+while the super-seeder is silent, and hands the film's customers over as soon as
+the super-seeder sends bytes for it (``warm_handover="peer"``: each customer as
+the super-seeder starts sending to it, `peernode.operations.warm_handover`).
+The upload cap is split by the customers each session serves (the super-seeder
+never under a tenth), so the origin never sends more than its cap. Measured
+(8 clients, 64 MiB, all capped at 4 MB/s): p95 completion 1.92x T_min with plain
+super-seeding, 1.30x with the warm start.
 
 Connections per IP are bounded. The origin keeps libtorrent's
 ``allow_multiple_connections_per_ip`` (customers behind one NAT, simulations on
@@ -38,12 +39,15 @@ from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import libtorrent as lt
 import trio
 
 from peernode.errors import PeernodeError
 from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
+from peernode.operations.swarm_copies import min_availability, origin_film_limit
+from peernode.operations.warm_handover import WarmHandover, split_upload_cap
 from peernode.runtime.node import Node, NodeConfig, load_torrent, open_node
 from peernode.runtime.session_settings import Transport
 
@@ -75,6 +79,16 @@ class OriginConfig:
     """Peer connections older than this are ended and made again, so a customer whose
     rental was revoked keeps none (a quarter of the rental service's certificate lifetime
     bounds revocation at 1.25 lifetimes); None: never."""
+    warm_handover: Literal["peer", "film"] = "film"
+    """Hand a film's customers over from the warm start all at once at the super-seeder's
+    first byte, or one by one (`peernode.operations.warm_handover`). Film-wide is the
+    default by measurement (flash-crowd.toml, 3 seeds twice: 1.14-1.16 origin copies
+    against 1.17-1.24 one by one, whose warm session serves the later customers longer
+    and sends more duplicates; p95 from start 1.40 against 1.37 x T_min)."""
+    step_back_copies: int = 2
+    """Once every piece of a film is held by this many connected customers, the
+    origin's upload for it drops to a trickle (`peernode.operations.swarm_copies`);
+    0: never."""
 
 
 class IpBlocks:
@@ -99,10 +113,10 @@ class IpBlocks:
             self.until[ip] = now + self.block_s
         return over, bool(over or expired)
 
-    def ip_filter(self) -> lt.ip_filter:
-        """The libtorrent IP filter that refuses every blocked IP."""
+    def ip_filter(self, also: Iterable[str] = ()) -> lt.ip_filter:
+        """The libtorrent IP filter that refuses every blocked IP (and ``also``)."""
         f = lt.ip_filter()
-        for ip in self.until:
+        for ip in {*self.until, *also}:
             f.add_rule(ip, ip, 1)  # 1: blocked
         return f
 
@@ -123,11 +137,13 @@ class _Library:
         self._warm = warm
         self._config = config
         self.handles: dict[str, lt.torrent_handle] = {}
-        self.warm_handles: dict[str, lt.torrent_handle] = {}  # warm starts still running
-        # Every warm-start handle, ended ones too: a paused torrent keeps its upload
-        # count, which belongs to the film's total.
-        self._warm_ever: dict[str, lt.torrent_handle] = {}
-        self._warm_share = 0
+        self.warm_handles: dict[str, lt.torrent_handle] = {}
+        # Warm starts a film-wide handover ended: paused, their upload counts still the film's.
+        self._warm_ended: dict[str, lt.torrent_handle] = {}
+        self._film_limits: dict[str, int] = {}
+        self._num_pieces: dict[str, int] = {}
+        self.handover = WarmHandover()
+        self._shares = (0, 0)
         self._bad: set[Path] = set()
 
     def _add(self, node: Node, ti: lt.torrent_info, flags: int) -> lt.torrent_handle:
@@ -142,34 +158,69 @@ class _Library:
                 ti = load_torrent(path)
                 flags = lt.torrent_flags.super_seeding if self._config.super_seeding else 0
                 self.handles[ti.name()] = self._add(self._node, ti, flags)
+                self._num_pieces[ti.name()] = ti.num_pieces()
                 if self._warm is not None:
                     self.warm_handles[ti.name()] = self._add(self._warm, ti, 0)
-                    self._warm_ever[ti.name()] = self.warm_handles[ti.name()]
             except PeernodeError as e:
                 self._bad.add(path)
                 log.error("skipping %s: %s", path.name, e)
                 continue
             log.info("seeding %s (%d bytes)", ti.name(), ti.total_size())
 
-    def split_upload_cap(self) -> None:
-        """Share the origin's cap between the two sessions while a warm start runs."""
-        cap = self._config.upload_rate_bps
-        if self._warm is None or cap <= 0:
-            return
-        warm_share = cap - cap // 10 if self.warm_handles else 1
-        if warm_share == self._warm_share:
-            return
-        self._warm_share = warm_share
-        self._node.session.apply_settings({"upload_rate_limit": cap - warm_share})
-        self._warm.session.apply_settings({"upload_rate_limit": warm_share})
+    def hand_over(self) -> bool:
+        """Hand the customers the super-seeder now sends to over from the warm start;
+        returns whether that set changed (the warm session's IP filter must follow)."""
+        if self._warm is None:
+            return False
+        if self._config.warm_handover == "film":
+            self._end_warm_starts()
+            return False
+        return self.handover.update(
+            (peer.ip[0], int(peer.total_upload))
+            for handle in self.handles.values() for peer in handle.get_peer_info()
+        )
 
-    def end_warm_starts(self) -> None:
-        """Pause a film's warm-start handle once its super-seeder is sending."""
+    def _end_warm_starts(self) -> None:
+        """Film-wide handover: pause a film's warm start once its super-seeder sends."""
         for film_id, warm in list(self.warm_handles.items()):
             if self.handles[film_id].status().upload_payload_rate > 0:
                 warm.pause()
-                del self.warm_handles[film_id]
+                self._warm_ended[film_id] = self.warm_handles.pop(film_id)
                 log.info("%s: super-seeding is sending; warm start ended", film_id)
+
+    def step_back(self) -> None:
+        """Limit a film's upload to a trickle while its customers hold enough copies."""
+        copies = self._config.step_back_copies
+        if copies <= 0 or self._config.upload_rate_bps <= 0:
+            return
+        for film_id, handle in self.handles.items():
+            peers = handle.get_peer_info()
+            available = min_availability((p.pieces for p in peers),
+                                         self._num_pieces[film_id]) if peers else 0
+            limit = origin_film_limit(self._config.upload_rate_bps, available, copies=copies)
+            if limit == self._film_limits.get(film_id, 0):
+                continue
+            self._film_limits[film_id] = limit
+            for h in (handle, self.warm_handles.get(film_id)):
+                if h is not None:
+                    h.set_upload_limit(limit)
+            log.info("%s: %s", film_id, f"every piece held by {copies}+ customers: upload "
+                     f"limited to {limit} B/s" if limit else "a piece got scarce: full upload")
+
+    def split_upload_cap(self) -> None:
+        """Share the origin's cap by the customers each session serves."""
+        if self._warm is None or self._config.upload_rate_bps <= 0:
+            return
+        warm_ips = [peer.ip[0] for handle in self.warm_handles.values()
+                    for peer in handle.get_peer_info()]
+        waiting = len(self.handover.waiting(warm_ips))
+        shares = split_upload_cap(self._config.upload_rate_bps, waiting,
+                                  len(self.handover.handed))
+        if shares == self._shares:
+            return
+        self._shares = shares
+        self._node.session.apply_settings({"upload_rate_limit": shares[0]})
+        self._warm.session.apply_settings({"upload_rate_limit": shares[1]})
 
     def remote_ips(self) -> list[str]:
         """The remote IP of every peer connection of both sessions."""
@@ -187,7 +238,7 @@ class _Library:
             st = handle.status()
             uploaded[film_id] = int(st.total_payload_upload)
             peers[film_id] = int(st.num_peers)
-            warm = self._warm_ever.get(film_id)
+            warm = self.warm_handles.get(film_id) or self._warm_ended.get(film_id)
             if warm is not None:
                 warm_st = warm.status()
                 uploaded[film_id] += int(warm_st.total_payload_upload)
@@ -225,27 +276,43 @@ async def serve_origin(
         library = _Library(node, warm, config)
         library.scan()
         library.split_upload_cap()
+        # Handing over every half second: a customer's warm connection closes at most
+        # that long after its super-seeded one started sending.
         task_status.started((config.listen_host, node.ssl_port))
         blocks = IpBlocks(config.max_connections_per_ip, config.ip_block_s)
         next_scan = trio.current_time() + config.rescan_interval_s
+        next_second = trio.current_time()
         while True:
-            await trio.sleep(1.0)
-            _bound_connections_per_ip(library, blocks, trio.current_time())
+            await trio.sleep(0.5)
+            handed_changed = library.hand_over()
+            library.split_upload_cap()
+            if trio.current_time() < next_second:
+                if handed_changed:
+                    _apply_filters(library, blocks)
+                continue
+            next_second += 1.0
+            _bound_connections_per_ip(library, blocks, trio.current_time(), handed_changed)
             if trio.current_time() >= next_scan:
                 library.scan()
                 next_scan = trio.current_time() + config.rescan_interval_s
-            library.end_warm_starts()
-            library.split_upload_cap()
+            library.step_back()
             if on_stats is not None:
                 on_stats(library.stats())
 
 
-def _bound_connections_per_ip(library: _Library, blocks: IpBlocks, now: float) -> None:
+def _bound_connections_per_ip(library: _Library, blocks: IpBlocks, now: float,
+                              handed_changed: bool) -> None:
     over, changed = blocks.update(library.remote_ips(), now)
     for ip in over:
         log.warning("%s holds more than %d connections: refused for %g s",
                     ip, blocks.max_per_ip, blocks.block_s)
-    if changed:
-        ip_filter = blocks.ip_filter()
-        for session in library.sessions():
-            session.set_ip_filter(ip_filter)
+    if changed or handed_changed:
+        _apply_filters(library, blocks)
+
+
+def _apply_filters(library: _Library, blocks: IpBlocks) -> None:
+    """Blocked IPs leave both sessions; handed-over customers leave the warm one."""
+    sessions = library.sessions()
+    sessions[0].set_ip_filter(blocks.ip_filter())
+    for warm in sessions[1:]:
+        warm.set_ip_filter(blocks.ip_filter(also=library.handover.handed))

@@ -49,7 +49,11 @@ __all__ = [
 class ReadAheadPolicy:
     """How far ahead of a reader pieces are asked for, and how urgently (bytes, ms, s)."""
 
-    urgent_bytes: int = 512 * 1024
+    # 1: a deadline on the piece being read only. Within libtorrent's top priority
+    # the picker takes pieces at random, so several deadlines compete and the one
+    # the reader waits for may come last (bench/startup.py: seek 0.24 -> 0.10 s);
+    # the read-ahead behind it is boosted, in order of need.
+    urgent_bytes: int = 1
     urgent_step_ms: int = 10
     deadline_horizon_s: float = 0.0
     readahead_s: float = 30.0

@@ -61,14 +61,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# libtorrent settings for a node that plays (bench/startup.py): a 100 ms tick
-# instead of 500 ms paces connection attempts and the rate limiter's quanta
-# finer, which is most of what stands between pressing play and the first
-# piece. Medians of 5 cold starts on the benchmark's swarm, first byte /
-# ffprobe, over several runs: 0.87-0.90 / 0.93-1.24 s untuned, 0.39-0.83 /
-# 0.43-0.72 s with this node tuned, 0.31-0.40 / 0.43 s with the seeding
-# customers' nodes tuned too (their rate limiter paces what they send).
-PLAYBACK_SESSION_SETTINGS: Mapping[str, object] = MappingProxyType({"tick_interval": 100})
+# libtorrent settings a node that plays adds to the defaults: none any more. The
+# 100 ms tick it used to add (pacing connection attempts and the rate limiter's
+# quanta) is now every customer node's, seeding ones too, whose limiters pace
+# what reaches a new player (`private_swarm_settings`).
+PLAYBACK_SESSION_SETTINGS: Mapping[str, object] = MappingProxyType({})
 
 # Players send small GET/HEAD requests and may pause long between requests on a
 # kept-alive connection; a response may wait for pieces (unbounded).

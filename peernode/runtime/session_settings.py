@@ -107,6 +107,10 @@ def _host_for_listen(host: str) -> str:
     return f"[{ip}]" if ip.version == 6 else str(ip)
 
 
+def _bare_ip(host: str) -> str:
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def is_dual_stack(host: str) -> bool:
     """True for the host that means every interface, IPv4 and IPv6."""
     return host in (ALL_INTERFACES, "[::]")
@@ -151,7 +155,10 @@ def private_swarm_settings(
     fingerprint = ORIGIN_PEER_ID_PREFIX if origin else CLIENT_PEER_ID_PREFIX
     return {
         "listen_interfaces": listen_interfaces(host, ssl_port),
-        "outgoing_interfaces": "",
+        # A node on one address connects from it too: libtorrent leaves outgoing
+        # sockets unbound, so on loopback every client reached the origin from
+        # 127.0.0.1 and the origin's per-IP bound refused the whole flash crowd.
+        "outgoing_interfaces": "" if is_wildcard(host) else _bare_ip(host),
         "enable_dht": False,
         "enable_lsd": False,
         # libtorrent 2.1.1's netlink address watcher is freed on shutdown while the
@@ -206,6 +213,19 @@ def private_swarm_settings(
         # bytes (peernode.runtime.offload). Customers keep them (idle, a few
         # sockets); the origin still drops its own, which are origin bytes anyway.
         "close_redundant_connections": origin,
+        # Every customer node, seeding ones too: a 100 ms tick instead of 500 ms. The
+        # tick grants the rate limiter's quota and makes the first connection
+        # attempts, so a capped seeder answered a new peer's first request up to
+        # 500 ms late (bench/startup.py, docs/performance.md). Not the origin: its
+        # finer-paced cap sent more copies (peernode demo, 4 clients: 1.34-1.44 against
+        # 1.21-1.25 at 500 ms; flash-crowd.toml, median of 3: 1.144 at 100 ms, 1.159 at
+        # 250, 1.114 at 500), at a cost to a player's first byte and seek (0.15 / 0.10 s
+        # with a 100 ms origin, 0.29 / 0.24 s with 500 ms, bench/startup.py).
+        "tick_interval": 500 if origin else 100,
+        # libtorrent picks the first pieces (4 by default) at random, ignoring
+        # priorities and deadlines: a player's first pieces waited for the next
+        # once-a-second deadline pass. Rarest first from the start honours them.
+        "initial_picker_threshold": 0,
     }
 
 

@@ -65,3 +65,16 @@ def test_demo_refuses_a_bad_client_count_in_one_line() -> None:
                           text=True, timeout=60)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == ["error: --clients must be between 1 and 200"]
+
+
+def test_demo_text_shows_the_origins_count_beside_the_clients_attribution() -> None:
+    from peernode.cli.demo import _origin_summary
+    from sim.demo import ClientResult, DemoReport
+
+    clients = [ClientResult(f"client-{i}", "127.0.0.1", 1.0, 500, 500, 0, True)
+               for i in (1, 2)]
+    measured = _origin_summary(DemoReport(1000, clients, origin_bytes_measured=1200))
+    assert "origin sent 1.20 copies (its own count; the clients attribute 1.00)" in measured
+    assert "CDN offload 40.0%" in measured
+    unread = _origin_summary(DemoReport(1000, clients))
+    assert "1.00 copies as the clients attribute them" in unread
