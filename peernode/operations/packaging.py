@@ -178,14 +178,17 @@ def package_film(
     mime_type: str | None = None,
     on_progress: ProgressCallback | None = None,
     rng_bytes: Callable[[int], bytes] = os.urandom,
+    direct_io: bool = True,
 ) -> PackagedFilm:
     """Encrypt ``film`` into ``library``, make its torrent, store its content key in ``ca_dir``.
 
     ``rng_bytes(n)`` supplies the content key and the container's nonce prefix;
-    ``on_progress`` see `ProgressCallback`. Raises `PackagingError` for a missing
-    film, a bad film id, tracker URL or MIME type, a CA directory without ca.pem,
-    or a film id already packaged; `OSError` for I/O failures. On any failure
-    nothing this call created is left behind.
+    ``on_progress`` see `ProgressCallback`; ``direct_io=False`` writes the container
+    through the page cache even where ``O_DIRECT`` works (see `write_hashed_container`).
+    The hashing uses one thread per CPU this process may run on. Raises
+    `PackagingError` for a missing film, a bad film id, tracker URL or MIME type, a CA
+    directory without ca.pem, or a film id already packaged; `OSError` for I/O
+    failures. On any failure nothing this call created is left behind.
     """
     film = Path(film)
     library = Path(library).absolute()
@@ -210,7 +213,7 @@ def package_film(
         )
         piece_bytes = choose_piece_bytes(header.container_bytes())
         staged = work / film_id
-        hashes = _encrypt_and_hash(film, staged, header, key, piece_bytes, on_progress)
+        hashes = _encrypt_and_hash(film, staged, header, key, piece_bytes, direct_io, on_progress)
         torrent = v2_single_file_torrent(
             name=film_id,
             hashes=hashes,
@@ -337,6 +340,7 @@ def _encrypt_and_hash(
     header: ContainerHeader,
     key: bytes,
     piece_bytes: int,
+    direct_io: bool,
     on_progress: ProgressCallback | None,
 ) -> V2FileHashes:
     plaintext_bytes, container_bytes = header.plaintext_bytes, header.container_bytes()
@@ -356,6 +360,7 @@ def _encrypt_and_hash(
             header=header,
             key=key,
             piece_bytes=piece_bytes,
+            direct_io=direct_io,
             on_encrypted=encrypted,
             on_hashed=hashed,
         )

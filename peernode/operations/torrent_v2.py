@@ -57,7 +57,9 @@ def v2_single_file_torrent(
         b"creation date": creation_date,
         b"info": info,
     }
-    if hashes.piece_layer:  # only files longer than one piece carry their layer
-        torrent[b"piece layers"] = {hashes.pieces_root: hashes.piece_layer}
+    # Only files longer than one piece carry their layer; libtorrent writes the
+    # (then empty) dictionary anyway.
+    layers = {hashes.pieces_root: hashes.piece_layer} if hashes.piece_layer else {}
+    torrent[b"piece layers"] = layers
     encoded: bytes = lt.bencode(torrent)
     return encoded
