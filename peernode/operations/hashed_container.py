@@ -42,12 +42,18 @@ _MAX_HASH_THREADS = 4
 
 
 def default_hash_threads() -> int:
-    """Hash threads to use: the CPUs this process may run on (1 to 4)."""
+    """Hash threads to use: one per CPU this process may run on (at most 4), none on one CPU.
+
+    With one CPU a hash thread only costs: hashlib releases the GIL for every 16 KiB
+    leaf, and each release hands the CPU to the thread waiting for the GIL (a context
+    switch per leaf, measured at ~20 % more CPU time). With zero hash threads the
+    leaves are hashed in the calling thread, where those releases are uncontended.
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(_MAX_HASH_THREADS, cpus))
+    return 0 if cpus <= 1 else min(_MAX_HASH_THREADS, cpus)
 
 
 def write_hashed_container(
@@ -67,22 +73,24 @@ def write_hashed_container(
 
     Reads exactly ``header.plaintext_bytes`` from ``src`` (a binary file; unbuffered
     is fastest). ``key``: the 32-byte content key. ``piece_bytes``: the torrent's
-    piece size (a power of two >= 16 KiB). ``batch_bytes`` is rounded to whole
-    segments and leaves. Progress, called in this thread: ``on_encrypted(plaintext
-    bytes sealed so far)``, ``on_hashed(container bytes hashed and written so far)``.
+    piece size (a power of two >= 16 KiB). ``hash_threads``: threads hashing batches
+    (0: this thread hashes them; default `default_hash_threads`). ``batch_bytes`` is
+    rounded to whole segments and leaves. Progress, called in this thread:
+    ``on_encrypted(plaintext bytes sealed so far)``, ``on_hashed(container bytes
+    hashed and written so far)``.
     Returns the container's hashes. Raises `ContainerError` if ``src`` holds fewer or
     more bytes than declared, `OSError` on I/O errors; on any failure ``path`` is
     removed.
     """
     sealer = SegmentSealer(header, key)
     merkle = FileMerkle(piece_bytes)
-    threads = hash_threads or default_hash_threads()
+    threads = default_hash_threads() if hash_threads is None else hash_threads
     segments_per_batch = _segments_per_batch(header.segment_bytes, batch_bytes)
     out = _ContainerFile(path, direct_io)
     try:
         with (
             ThreadPoolExecutor(1, thread_name_prefix="container-write") as writer,
-            ThreadPoolExecutor(threads, thread_name_prefix="container-hash") as hasher,
+            ThreadPoolExecutor(max(1, threads), thread_name_prefix="container-hash") as pool,
         ):
             _run(
                 src,
@@ -92,7 +100,7 @@ def write_hashed_container(
                 segments_per_batch,
                 threads + 2,
                 writer,
-                hasher,
+                pool if threads else None,
                 on_encrypted,
                 on_hashed,
             )
@@ -136,7 +144,7 @@ def _run(
     segments_per_batch: int,
     slots: int,
     writer: ThreadPoolExecutor,
-    hasher: ThreadPoolExecutor,
+    hasher: ThreadPoolExecutor | None,
     on_encrypted: Callable[[int], None] | None,
     on_hashed: Callable[[int], None] | None,
 ) -> None:
@@ -176,7 +184,11 @@ def _run(
             length += sealer.seal(sealed_first, chunk, batch.view[length:])
         batch.end_offset = offset + length
         batch.written = writer.submit(out.write_at, batch.view, offset, length)
-        batch.hashed = hasher.submit(leaf_hashes, batch.view[:length])
+        if hasher is not None:
+            batch.hashed = hasher.submit(leaf_hashes, batch.view[:length])
+        else:  # hashed here, while the writer thread writes the batch
+            batch.hashed = Future()
+            batch.hashed.set_result(leaf_hashes(batch.view[:length]))
         in_flight.append(batch)
         offset += length
         if on_encrypted is not None and sealed_stop > sealed_first:

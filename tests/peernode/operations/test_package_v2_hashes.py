@@ -161,10 +161,10 @@ def _reference_container(plain: bytes, header: ContainerHeader, key: bytes) -> b
     ("plaintext_bytes", "segment_bytes", "batch_bytes", "threads", "direct_io"),
     [
         (0, 64 * KIB, 4 * MIB, 2, True),  # an empty film: header + one empty segment
-        (64 * KIB - 16, 64 * KIB, 64 * KIB, 1, True),  # exactly one full segment
+        (64 * KIB - 16, 64 * KIB, 64 * KIB, 0, True),  # one full segment, hashed inline
         (3 * MIB + 4321, 64 * KIB, 64 * KIB, 3, True),  # one segment per batch
         (3 * MIB + 4321, 64 * KIB, 200 * KIB, 2, False),  # rounded to 3 segments
-        (5 * MIB + 1, 64 * KIB, 1 * MIB, 2, True),
+        (5 * MIB + 1, 64 * KIB, 1 * MIB, 0, True),  # hashed in the calling thread
         (300 * KIB + 7, 1 * KIB, 20 * KIB, 2, True),  # small segments: batches of 16 KiB
         (2 * MIB, 1 * MIB, 1 * MIB, 1, True),  # segments larger than the batch asked
     ],
