@@ -44,6 +44,7 @@ __all__ = [
     "CONTAINER_SEGMENT_BYTES",
     "ContainerHeader",
     "ContainerReader",
+    "SegmentSealer",
     "decrypt_file",
     "decrypt_segment",
     "encrypt_file",
@@ -97,6 +98,44 @@ def _header_segment(header: ContainerHeader, keys: _ContainerKeys) -> bytes:
     return data + bytes(header.segment_bytes - len(data))
 
 
+class SegmentSealer:
+    """Seals the segments of one container into buffers the caller owns (no I/O).
+
+    `encrypt_file` streams a container with it; a caller that also hashes or writes
+    the ciphertext in other threads drives it batch by batch. The container file is
+    the header segment followed by the sealed segments, each ``segment_bytes`` long
+    but the last: file segment 0 is the header, file segment ``i + 1`` ciphertext
+    segment ``i``. Raises `ContainerError` for a key that is not 32 bytes.
+    """
+
+    def __init__(self, header: ContainerHeader, key: bytes) -> None:
+        self.header = header
+        self._keys = _ContainerKeys(key)
+
+    def header_segment(self) -> bytes:
+        """File segment 0: header, its tag and zero padding (``segment_bytes``)."""
+        return _header_segment(self.header, self._keys)
+
+    def seal(self, first: int, plaintext: memoryview, out: memoryview) -> int:
+        """Seal ciphertext segments ``first, first + 1, ...`` holding ``plaintext`` into ``out``.
+
+        ``plaintext`` is exactly the plaintext of those segments (whole segments but the
+        film's last); ``out`` has room for them. Returns the ciphertext bytes written.
+        """
+        header = self.header
+        seg_plain = header.plaintext_segment_bytes
+        aead, aad = self._keys.aead, header.digest
+        written = 0
+        index = first
+        for offset in range(0, max(1, plaintext.nbytes), seg_plain):
+            plain = plaintext[offset : offset + seg_plain]
+            sealed = out[written : written + plain.nbytes + SEGMENT_TAG_BYTES]
+            aead.encrypt_into(_nonce(header, index), plain, aad, sealed)
+            written += sealed.nbytes
+            index += 1
+        return written
+
+
 def encrypt_file(
     src: BinaryIO,
     dst: BinaryIO,
@@ -125,25 +164,18 @@ def encrypt_file(
         nonce_prefix=rng_bytes(NONCE_PREFIX_BYTES),
         mime_type=mime_type,
     )
-    keys = _ContainerKeys(key)
-    dst.write(_header_segment(header, keys))
+    sealer = SegmentSealer(header, key)
+    dst.write(sealer.header_segment())
     seg_plain = header.plaintext_segment_bytes
     batch = max(1, _BATCH_BYTES // segment_bytes)
     out = memoryview(bytearray(batch * segment_bytes))
-    aad = header.digest
     count = header.segment_count()
     for first in range(0, count, batch):
         stop = min(count, first + batch)
         start_byte = first * seg_plain
         want = min(plaintext_bytes, stop * seg_plain) - start_byte
         chunk = memoryview(_read_exactly(src, want, start_byte, plaintext_bytes))
-        written = 0
-        for index in range(first, stop):
-            offset = (index - first) * seg_plain
-            plain = chunk[offset : offset + seg_plain]
-            sealed = out[written : written + plain.nbytes + SEGMENT_TAG_BYTES]
-            keys.aead.encrypt_into(_nonce(header, index), plain, aad, sealed)
-            written += sealed.nbytes
+        written = sealer.seal(first, chunk, out)
         dst.write(out[:written])
         if on_progress is not None:
             on_progress(start_byte + want)

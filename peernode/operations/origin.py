@@ -45,9 +45,9 @@ import libtorrent as lt
 import trio
 
 from peernode.errors import PeernodeError
-from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
 from peernode.operations.swarm_copies import min_availability, origin_film_limit
 from peernode.operations.warm_handover import WarmHandover, split_upload_cap
+from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
 from peernode.runtime.node import Node, NodeConfig, load_torrent, open_node
 from peernode.runtime.session_settings import Transport
 

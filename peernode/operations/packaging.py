@@ -16,9 +16,12 @@ existing file), and the content key is stored last; any failure removes what thi
 call created.
 
 Hashing: libtorrent 2.1.1's Python binding does not expose ``create_torrent.set_hash2``,
-so piece hashes cannot be handed over while encrypting; ``lt.set_piece_hashes`` reads
-the freshly written container back (from the page cache) and hashes it. See
-docs/container.md for the measured cost.
+so hashes computed while encrypting cannot be handed to ``lt.create_torrent``. The
+container's BEP 52 hashes are computed while it is written, in other threads
+(`peernode.operations.hashed_container`), and the torrent is written from them by
+`peernode.operations.torrent_v2`, byte for byte what ``lt.set_piece_hashes`` would
+produce (tested), then loaded back through ``lt.torrent_info``. See docs/container.md
+for the measured cost.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ import mimetypes
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,9 +45,16 @@ from certs import CertsError, validate_film_id
 from certs.authority import save_content_key
 from certs.authority.keystore import content_key_path
 from certs.keywrap import CONTENT_KEY_BYTES
-from peernode.container.header import CONTAINER_SEGMENT_BYTES, ContainerHeader, validate_mime_type
-from peernode.container.stream import encrypt_file
+from peernode.container.header import (
+    CONTAINER_SEGMENT_BYTES,
+    NONCE_PREFIX_BYTES,
+    ContainerHeader,
+    validate_mime_type,
+)
 from peernode.errors import ContainerError, PeernodeError
+from peernode.operations.hashed_container import write_hashed_container
+from peernode.operations.merkle import V2FileHashes
+from peernode.operations.torrent_v2 import v2_single_file_torrent
 from support.atomic_write import fsync_directory
 
 __all__ = [
@@ -68,7 +78,8 @@ TARGET_MAX_PIECES = 2000  # keeps the piece layer and the bitfield small
 DEFAULT_MIME_TYPE = "application/octet-stream"
 
 # on_progress(phase, done_bytes, total_bytes): phase "encrypt" counts plaintext
-# bytes encrypted, then phase "hash" counts container bytes hashed.
+# bytes encrypted, phase "hash" container bytes hashed and written; both phases
+# advance together (a batch is hashed just after it is encrypted), "encrypt" first.
 ProgressCallback = Callable[[str, int, int], None]
 
 
@@ -167,14 +178,17 @@ def package_film(
     mime_type: str | None = None,
     on_progress: ProgressCallback | None = None,
     rng_bytes: Callable[[int], bytes] = os.urandom,
+    direct_io: bool = True,
 ) -> PackagedFilm:
     """Encrypt ``film`` into ``library``, make its torrent, store its content key in ``ca_dir``.
 
     ``rng_bytes(n)`` supplies the content key and the container's nonce prefix;
-    ``on_progress`` see `ProgressCallback`. Raises `PackagingError` for a missing
-    film, a bad film id, tracker URL or MIME type, a CA directory without ca.pem,
-    or a film id already packaged; `OSError` for I/O failures. On any failure
-    nothing this call created is left behind.
+    ``on_progress`` see `ProgressCallback`; ``direct_io=False`` writes the container
+    through the page cache even where ``O_DIRECT`` works (see `write_hashed_container`).
+    The hashing uses one thread per CPU this process may run on. Raises
+    `PackagingError` for a missing film, a bad film id, tracker URL or MIME type, a CA
+    directory without ca.pem, or a film id already packaged; `OSError` for I/O
+    failures. On any failure nothing this call created is left behind.
     """
     film = Path(film)
     library = Path(library).absolute()
@@ -190,25 +204,24 @@ def package_film(
     work = Path(tempfile.mkdtemp(prefix=f".package-{film_id}-", dir=library))
     try:
         key = rng_bytes(CONTENT_KEY_BYTES)
-        staged = work / film_id
-        header = _encrypt_to(
-            film, staged, key, film_id, mime, plaintext_bytes, rng_bytes, on_progress
+        header = ContainerHeader(
+            film_id=film_id,
+            plaintext_bytes=plaintext_bytes,
+            segment_bytes=CONTAINER_SEGMENT_BYTES,
+            nonce_prefix=rng_bytes(NONCE_PREFIX_BYTES),
+            mime_type=mime,
         )
         piece_bytes = choose_piece_bytes(header.container_bytes())
-        # Flushing the container to disk is I/O wait and hashing it is CPU work:
-        # do both at once (the container must be durable before it is linked).
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            synced = pool.submit(_fsync_file, staged)
-            torrent = _make_torrent(
-                work,
-                film_id,
-                header.container_bytes(),
-                piece_bytes,
-                ca_pem,
-                tracker_url,
-                on_progress,
-            )
-            synced.result()
+        staged = work / film_id
+        hashes = _encrypt_and_hash(film, staged, header, key, piece_bytes, direct_io, on_progress)
+        torrent = v2_single_file_torrent(
+            name=film_id,
+            hashes=hashes,
+            tracker_url=tracker_url,
+            ssl_root_cert_pem=ca_pem,
+            creator="peernode",
+            creation_date=int(time.time()),
+        )
         ti = lt.torrent_info(torrent)
         _check_layout(ti, library, targets.container)
         staged_torrent = work / targets.torrent.name
@@ -321,60 +334,38 @@ def _link_no_clobber(staged: Path, target: Path, film_id: str) -> None:
         raise PackagingError(f"film {film_id!r} is already packaged: {target} exists") from None
 
 
-def _encrypt_to(
+def _encrypt_and_hash(
     film: Path,
     staged: Path,
+    header: ContainerHeader,
     key: bytes,
-    film_id: str,
-    mime: str,
-    plaintext_bytes: int,
-    rng_bytes: Callable[[int], bytes],
+    piece_bytes: int,
+    direct_io: bool,
     on_progress: ProgressCallback | None,
-) -> ContainerHeader:
+) -> V2FileHashes:
+    plaintext_bytes, container_bytes = header.plaintext_bytes, header.container_bytes()
+
     def encrypted(done: int) -> None:
         if on_progress is not None:
             on_progress("encrypt", done, plaintext_bytes)
 
-    with film.open("rb") as src, staged.open("xb") as dst:
-        header = encrypt_file(
-            src,
-            dst,
-            key=key,
-            film_id=film_id,
-            mime_type=mime,
-            plaintext_bytes=plaintext_bytes,
-            rng_bytes=rng_bytes,
-            on_progress=encrypted,
-        )
-    return header
-
-
-def _make_torrent(
-    work: Path,
-    film_id: str,
-    container_bytes: int,
-    piece_bytes: int,
-    ca_pem: str,
-    tracker_url: str,
-    on_progress: ProgressCallback | None,
-) -> bytes:
-    entry = lt.create_file_entry(film_id, container_bytes)
-    ct = lt.create_torrent([entry], piece_bytes, lt.create_torrent.v2_only)
-    ct.set_priv(True)
-    ct.set_root_cert(ca_pem)
-    ct.add_tracker(tracker_url)
-    ct.set_creator("peernode")
-    done = 0
-
-    def hashed(_piece_index: int) -> None:
-        nonlocal done  # libtorrent may finish pieces out of order: count them
-        done += 1
+    def hashed(done: int) -> None:
         if on_progress is not None:
-            on_progress("hash", min(done * piece_bytes, container_bytes), container_bytes)
+            on_progress("hash", done, container_bytes)
 
-    lt.set_piece_hashes(ct, str(work), hashed)
-    torrent: bytes = lt.bencode(ct.generate())
-    return torrent
+    with film.open("rb", buffering=0) as src:
+        if hasattr(os, "posix_fadvise"):  # read once, front to back: read ahead further
+            os.posix_fadvise(src.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        return write_hashed_container(
+            src,
+            staged,
+            header=header,
+            key=key,
+            piece_bytes=piece_bytes,
+            direct_io=direct_io,
+            on_encrypted=encrypted,
+            on_hashed=hashed,
+        )
 
 
 def _check_layout(ti: lt.torrent_info, library: Path, container: Path) -> None:
@@ -389,14 +380,6 @@ def _check_layout(ti: lt.torrent_info, library: Path, container: Path) -> None:
     ]
     if real != [container]:
         raise PackagingError(f"libtorrent expects the film's files at {real}, not {container}")
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
