@@ -62,6 +62,16 @@ class SwarmPolicy:
     local_share: float = 0.75
     """Share of a list given to peers on the requester's network when it has enough;
     the rest comes from elsewhere so that swarms stay connected."""
+    max_listed_remote: int = 2
+    """Peers of other networks in one list, at most, once the requester's network gives
+    it ``local_enough`` peers (locality on): a few keep the networks connected, more only
+    carry bytes across (in a small swarm every list holds everyone, and locality alone
+    changes nothing). A leecher not known connectable still gets connectable peers from
+    elsewhere until ``lonely_below`` of its list are. Above ``numwant_max``: only
+    ``local_share`` bounds them."""
+    local_enough: int = 4
+    """Peers of its own network a list needs before ``max_listed_remote`` holds; with
+    fewer, peers from elsewhere fill it (``local_share``)."""
     local_prefix_v4: int = 24
     """Without an operator network map, peers in one IPv4 /N are one network."""
     local_prefix_v6: int = 48
@@ -84,6 +94,8 @@ class SwarmPolicy:
             raise ConfigError("max_peers_per_serial and max_listed_per_serial must be at least 1")
         if self.candidates_per_wanted < 1:
             raise ConfigError("candidates_per_wanted must be at least 1")
+        if self.max_listed_remote < 0 or self.local_enough < 0:
+            raise ConfigError("max_listed_remote and local_enough must not be negative")
         if not 0 <= self.local_share <= 1:
             raise ConfigError("local_share must be in 0..1")
         if not 0 <= self.local_prefix_v4 <= 32 or not 0 <= self.local_prefix_v6 <= 128:
