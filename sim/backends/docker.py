@@ -74,7 +74,8 @@ from sim.scenario.model import StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
 from support.hostport import format_hostport
 
-__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "HOME_POOL", "LABEL", "WORKDIR_LABEL",
+__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "HOME_POOL", "LABEL", "SCALED_MIN_INTERVAL_S",
+           "SCALED_PROBE_RETRY_S", "WORKDIR_LABEL",
            "DockerBackend", "DockerSwarm", "open_docker_swarm"]
 
 DOCKER_SUBNET = "10.89.0.0/16"
@@ -478,10 +479,24 @@ def _container_user(workdir: Path) -> tuple[int, int]:
     return IMAGE_UID, IMAGE_UID
 
 
+SCALED_MIN_INTERVAL_S = 3
+"""The tracker's min interval in a run with homes: a leecher nobody can reach yet is asked
+back this soon ([swarm] lonely_below) to learn of connectable peers. A download here lasts
+tens of seconds where a film's lasts an hour, so the 60 s of production is scaled down
+(as bench/nat.py does); at 60 s a nat client stayed on the origin for most of its download."""
+SCALED_PROBE_RETRY_S = 5.0
+"""The tracker's [probe] first_retry_s in a run with homes (20 s in production): a
+nat-upnp client announces while miniupnpd is still mapping its port, and until the retry
+it is classed unreachable, so never handed out, for a quarter of its download."""
+
+
 def tracker_config_text(topology: HomeTopology, *, locality: bool = True) -> str:
     """The tracker's TOML for a run with homes: the ISPs' address ranges as its
-    ``[networks]`` map, and whether it prefers peers of the same network."""
-    lines = ["[swarm]", f"locality = {'true' if locality else 'false'}", "", "[networks]"]
+    ``[networks]`` map, whether it prefers peers of the same network, and its timers
+    scaled to the run (`SCALED_MIN_INTERVAL_S`, `SCALED_PROBE_RETRY_S`)."""
+    lines = ["[swarm]", f"locality = {'true' if locality else 'false'}",
+             f"min_announce_interval_s = {SCALED_MIN_INTERVAL_S}", "",
+             "[probe]", f"first_retry_s = {SCALED_PROBE_RETRY_S}", "", "[networks]"]
     lines += [f"{json.dumps(cidr)} = {json.dumps(isp)}"
               for cidr, isp in topology.network_map().items()]
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.backends.docker import tracker_config_text
+from sim.backends.docker import SCALED_MIN_INTERVAL_S, SCALED_PROBE_RETRY_S, tracker_config_text
 from sim.backends.docker_go import GoSignal, arrival_spread
 from sim.backends.docker_measure import parse_isp_counters, reachability_of
 from sim.backends.docker_router import RouterFiles, isp_counters_ruleset, router_files
@@ -66,6 +66,9 @@ def test_the_tracker_config_groups_every_home_by_its_isp() -> None:
         ca_path=Path("ca.pem"), cert_path=Path("c.pem"), key_path=Path("k.pem"),
         library_dir=Path("lib"), crl_path=None)
     assert config.swarm.locality is False
+    # timers scaled to a run of a minute, not a film of an hour
+    assert config.swarm.min_announce_interval_s == SCALED_MIN_INTERVAL_S
+    assert config.probe.first_retry_s == SCALED_PROBE_RETRY_S
     networks = config.network_map()
     for home in topology.homes.values():
         for address in home.seen_at:
