@@ -50,12 +50,12 @@ def _scenario(name: str, clients: int | None, film_mib: float | None) -> Scenari
     return scenario
 
 
-async def _run(scenario: Scenario, image: str, seed: int,
-               keep: Path | None = None) -> dict[str, Any]:
+async def _run(scenario: Scenario, image: str, seed: int, keep: Path | None = None,
+               tracker: dict[str, int | float | bool] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-home-") as tmp:
         started = time.monotonic()
         out = Path(tmp) / "out" if keep is None else keep / f"{scenario.name}-seed{seed}"
-        await run_simulation(scenario, DockerBackend(image=image), out,
+        await run_simulation(scenario, DockerBackend(image=image, tracker_swarm=tracker), out,
                              seed=seed, workdir=Path(tmp) / "work")
         figures: dict[str, Any] = json.loads((out / "report.json").read_text())["figures"]
         isp_file = Path(tmp) / "work" / ISP_BYTES_FILE
@@ -119,7 +119,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             if args.only and key not in args.only:
                 continue
             scenario = _scenario(name, args.clients, args.film_mib)
-            figures = await _run(scenario, args.image, seed, args.keep)
+            figures = await _run(scenario, args.image, seed, args.keep,
+                                 dict(args.tracker or []))
             runs[key].append(figures)
             print(f"seed {seed} {name}: offload {figures['offload_measured']:.3f}, "
                   f"completed {figures['completed']}/{figures['clients']}, "
@@ -162,9 +163,26 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "by_kind_routers": _by_kind(runs["routers"]),
         "by_kind_public": _by_kind(runs["public"]),
         "by_kind_blind": _by_kind(runs["blind"]),
+        "tracker": dict(args.tracker or []),
         "goals": GOALS,
     }
     return result
+
+
+def _setting(text: str) -> tuple[str, int | float | bool]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    if value in ("true", "false"):
+        return key, value == "true"
+    try:
+        return key, int(value)
+    except ValueError:
+        pass
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is no number") from None
 
 
 def _args() -> argparse.Namespace:
@@ -175,6 +193,9 @@ def _args() -> argparse.Namespace:
     p.add_argument("--image", default=DEFAULT_IMAGE, help="the peernode image to run")
     p.add_argument("--keep", type=Path,
                    help="keep each run's report (and its nodes' logs) in DIR/SCENARIO-seedN")
+    p.add_argument("--tracker", type=_setting, action="append", metavar="KEY=VALUE",
+                   help="a tracker [swarm] setting for every run (repeatable), e.g. "
+                   "max_listed_remote=1")
     p.add_argument("--only", choices=("routers", "public", "blind"), action="append",
                    help="run only these scenarios (repeatable; default all three)")
     return p.parse_args()

@@ -67,8 +67,12 @@ class SwarmPolicy:
     it ``local_enough`` peers (locality on): a few keep the networks connected, more only
     carry bytes across (in a small swarm every list holds everyone, and locality alone
     changes nothing). A leecher not known connectable still gets connectable peers from
-    elsewhere until ``lonely_below`` of its list are. Above ``numwant_max``: only
+    elsewhere until ``connectable_wanted`` of its list are. Above ``numwant_max``: only
     ``local_share`` bounds them."""
+    connectable_wanted: int = 4
+    """Connectable peers a member not known connectable is given from other networks
+    when its own has fewer, beyond ``max_listed_remote``: it can only connect out, so
+    those are all the peers it will ever have."""
     local_enough: int = 4
     """Peers of its own network a list needs before ``max_listed_remote`` holds; with
     fewer, peers from elsewhere fill it (``local_share``)."""
@@ -94,8 +98,10 @@ class SwarmPolicy:
             raise ConfigError("max_peers_per_serial and max_listed_per_serial must be at least 1")
         if self.candidates_per_wanted < 1:
             raise ConfigError("candidates_per_wanted must be at least 1")
-        if self.max_listed_remote < 0 or self.local_enough < 0:
-            raise ConfigError("max_listed_remote and local_enough must not be negative")
+        if min(self.max_listed_remote, self.local_enough, self.connectable_wanted) < 0:
+            raise ConfigError(
+                "max_listed_remote, local_enough and connectable_wanted must not be negative"
+            )
         if not 0 <= self.local_share <= 1:
             raise ConfigError("local_share must be in 0..1")
         if not 0 <= self.local_prefix_v4 <= 32 or not 0 <= self.local_prefix_v6 <= 128:

@@ -158,7 +158,7 @@ class Swarms:
                     policy.locality,
                     max_remote=policy.max_listed_remote,
                     local_enough=policy.local_enough,
-                    min_connectable=policy.lonely_below,
+                    min_connectable=policy.connectable_wanted,
                 ),
                 self.reachability.classes,
                 self.networks,

@@ -74,6 +74,13 @@ def test_the_tracker_config_groups_every_home_by_its_isp() -> None:
         for address in home.seen_at:
             assert networks.name_of(ipaddress.ip_address(address).packed) == home.isp
     assert "locality = true" in tracker_config_text(topology)
+    # a benchmark's variant: more [swarm] settings, read by the tracker as given
+    variant = TrackerConfig.from_mapping(
+        tomllib.loads(tracker_config_text(topology, swarm={"max_listed_remote": 1,
+                                                           "local_share": 0.5})),
+        ca_path=Path("ca.pem"), cert_path=Path("c.pem"), key_path=Path("k.pem"),
+        library_dir=Path("lib"), crl_path=None)
+    assert (variant.swarm.max_listed_remote, variant.swarm.local_share) == (1, 0.5)
 
 
 def test_too_many_homes_is_a_scenario_error() -> None:

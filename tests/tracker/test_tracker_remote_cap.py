@@ -158,8 +158,10 @@ def test_the_settings_load_from_the_swarm_table(tmp_path: Path) -> None:
     assert "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("key", ["max_listed_remote", "local_enough"])
+@pytest.mark.parametrize("key", ["max_listed_remote", "local_enough", "connectable_wanted"])
 def test_a_negative_remote_setting_is_a_one_line_error(key: str) -> None:
-    with pytest.raises(ConfigError, match=rf"^{key}|max_listed_remote and local_enough") as e:
+    with pytest.raises(
+        ConfigError, match=r"max_listed_remote, local_enough and connectable_wanted must not"
+    ) as e:
         SwarmPolicy(**{key: -1})  # type: ignore[arg-type]
     assert "\n" not in str(e.value)
