@@ -35,10 +35,10 @@ def test_every_kind_gets_the_addresses_of_its_families() -> None:
     assert public.client_addresses == ("10.101.1.2", None)  # isp-a's 1st home, routed
     assert public.seen_at == ("10.101.1.2",)
     assert nat.client_addresses == ("10.90.2.2", None)  # behind NAT: its own LAN
-    assert nat.seen_at == ("10.88.2.1",)  # the router's WAN address in isp-b's range
-    assert upnp.seen_at == ("10.88.1.2",)
+    assert nat.seen_at == ("10.87.2.1",)  # the router's WAN address in isp-b's range
+    assert upnp.seen_at == ("10.87.1.2",)
     assert dual.client_addresses == ("10.90.4.2", "fd00:90:2:2::2")
-    assert dual.seen_at == ("10.88.2.2", "fd00:90:2:2::2")
+    assert dual.seen_at == ("10.87.2.2", "fd00:90:2:2::2")
     assert v6.seen_at == ("fd00:90:1:3::2",)
     assert (nat.listen_host, dual.listen_host, v6.listen_host) == (
         "10.90.2.2", "::", "fd00:90:1:3::2")
@@ -46,16 +46,16 @@ def test_every_kind_gets_the_addresses_of_its_families() -> None:
 
 def test_the_internet_routes_into_public_and_ipv6_homes_only() -> None:
     assert set(_topology().routes()) == {
-        ("10.101.1.0/24", "10.88.1.1"),
-        ("fd00:90:2:2::/64", "fd00:88::2:2"),
-        ("fd00:90:1:3::/64", "fd00:88::1:3"),
+        ("10.101.1.0/24", "10.87.1.1"),
+        ("fd00:90:2:2::/64", "fd00:87::2:2"),
+        ("fd00:90:1:3::/64", "fd00:87::1:3"),
     }
 
 
 def test_seen_as_names_the_client_behind_each_address() -> None:
     seen = _topology().seen_as()
-    assert seen["10.88.2.1"] == "client-2"
-    assert seen["fd00:90:2:2::2"] == seen["10.88.2.2"] == "client-4"
+    assert seen["10.87.2.1"] == "client-2"
+    assert seen["fd00:90:2:2::2"] == seen["10.87.2.2"] == "client-4"
     assert len(seen) == 6
 
 
@@ -107,7 +107,7 @@ def test_router_files_follow_the_kind(tmp_path: Path) -> None:
     v6 = router_files(homes["client-5"], topology.routes(), tmp_path,
                       topology.isp_networks())
     assert "ip -4 addr flush dev eth0" in v6[files.script]
-    assert v6[files.routes] == "fd00:90:2:2::/64 fd00:88::2:2\n"  # no IPv4 routes
+    assert v6[files.routes] == "fd00:90:2:2::/64 fd00:87::2:2\n"  # no IPv4 routes
 
 
 def test_the_go_signal_releases_a_waiting_reader_and_says_when_nobody_waits(
@@ -139,21 +139,21 @@ def test_arrival_spread_is_the_largest_gap_from_the_plan() -> None:
 
 def test_reachability_is_read_from_the_trackers_members_document() -> None:
     document = {"films": {"film": [
-        {"addresses": ["10.88.1.1"], "reachability": "unreachable", "network": "isp-a"},
-        {"addresses": ["10.88.2.2", "fd00:90:2:2::2"], "reachability": "connectable",
+        {"addresses": ["10.87.1.1"], "reachability": "unreachable", "network": "isp-a"},
+        {"addresses": ["10.87.2.2", "fd00:90:2:2::2"], "reachability": "connectable",
          "network": "isp-b"},
         "junk",
     ]}}
     assert reachability_of(document) == {
-        "10.88.1.1": "unreachable", "10.88.2.2": "connectable", "fd00:90:2:2::2": "connectable"}
+        "10.87.1.1": "unreachable", "10.87.2.2": "connectable", "fd00:90:2:2::2": "connectable"}
     assert reachability_of({"unexpected": 1}) is None
     assert reachability_of([]) is None
 
 
 def test_routers_count_what_their_client_receives_by_the_senders_isp() -> None:
     networks = _topology().isp_networks()
-    assert networks == {"10.88.1.0/24": 1, "10.101.0.0/16": 1, "fd00:90:1::/48": 1,
-                        "10.88.2.0/24": 2, "10.102.0.0/16": 2, "fd00:90:2::/48": 2}
+    assert networks == {"10.87.1.0/24": 1, "10.101.0.0/16": 1, "fd00:90:1::/48": 1,
+                        "10.87.2.0/24": 2, "10.102.0.0/16": 2, "fd00:90:2::/48": 2}
     ruleset = isp_counters_ruleset(networks)
     assert ('iifname "eth0" oifname "eth1" ip6 saddr fd00:90:2::/48 counter name "from_isp_2"'
             in ruleset)
