@@ -63,6 +63,20 @@ class SwarmPolicy:
     local_share: float = 0.75
     """Share of a list given to peers on the requester's network when it has enough;
     the rest comes from elsewhere so that swarms stay connected."""
+    max_listed_remote: int = 2
+    """Peers of other networks in one list, at most, once the requester's network gives
+    it ``local_enough`` peers (locality on): a few keep the networks connected, more only
+    carry bytes across (in a small swarm every list holds everyone, and locality alone
+    changes nothing). A leecher not known connectable still gets connectable peers from
+    elsewhere until ``connectable_wanted`` of its list are. Above ``numwant_max``: only
+    ``local_share`` bounds them."""
+    connectable_wanted: int = 4
+    """Connectable peers a member not known connectable is given from other networks
+    when its own has fewer, beyond ``max_listed_remote``: it can only connect out, so
+    those are all the peers it will ever have."""
+    local_enough: int = 4
+    """Peers of its own network a list needs before ``max_listed_remote`` holds; with
+    fewer, peers from elsewhere fill it (``local_share``)."""
     local_prefix_v4: int = 24
     """Without an operator network map, peers in one IPv4 /N are one network."""
     local_prefix_v6: int = 48
@@ -85,6 +99,10 @@ class SwarmPolicy:
             raise ConfigError("max_peers_per_serial and max_listed_per_serial must be at least 1")
         if self.candidates_per_wanted < 1:
             raise ConfigError("candidates_per_wanted must be at least 1")
+        if min(self.max_listed_remote, self.local_enough, self.connectable_wanted) < 0:
+            raise ConfigError(
+                "max_listed_remote, local_enough and connectable_wanted must not be negative"
+            )
         if not 0 <= self.local_share <= 1:
             raise ConfigError("local_share must be in 0..1")
         if not 0 <= self.local_prefix_v4 <= 32 or not 0 <= self.local_prefix_v6 <= 128:

@@ -8,9 +8,15 @@ list one requester gets:
 - at most ``max_per_owner`` members of one certificate serial (origins exempt);
 - origins first, then connectable members, then unknown ones;
 - where the requester's network holds enough members, ``local_share`` of the list is
-  theirs and the rest from elsewhere (so swarms stay connected); otherwise whatever
-  there is, local first. With ``locality`` off (comparison runs) the network plays no
-  part: members come in the sample's random order within each class.
+  theirs and the rest from elsewhere (so swarms stay connected), and once it gives the
+  list ``local_enough`` members, at most ``max_remote`` from elsewhere (a requester not
+  known connectable gets remote connectable members beyond them until
+  ``min_connectable`` of its list are: it can reach no one else); otherwise whatever
+  there is, local first. Under that cap the remote members come in a stable order per
+  requester (a keyed hash of their addresses): a member that announces again is handed
+  the same few, not a new few each time (libtorrent keeps every peer it was handed). With
+  ``locality`` off (comparison runs) the network plays no part: members come in the
+  sample's random order within each class.
 
 A member counts once even when it is listed with both an IPv4 and an IPv6 address. The
 result says how many listed members share the requester's network and how many do not
@@ -19,6 +25,7 @@ result says how many listed members share the requester's network and how many d
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,6 +50,15 @@ class ListShape:
     local_share: float = 0.75
     locality: bool = True
     """False: blind to networks (only reachability orders the list)."""
+    max_remote: int | None = None
+    """Members of other networks in a list, at most, once the requester's network gives
+    it ``local_enough`` members; None: only ``local_share`` bounds them."""
+    local_enough: int = 0
+    """With ``max_remote``: fewer members of its own network than this, and the list is
+    filled from elsewhere as ``local_share`` allows."""
+    min_connectable: int = 0
+    """With ``max_remote``: a requester not known connectable gets remote connectable
+    members until this many of its list are connectable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +132,9 @@ def shape_peer_list(
     cap = shape.max_per_owner
     locality = shape.locality
     remote_slots = math.ceil(room * (1 - shape.local_share)) if locality else room
+    capped = locality and shape.max_remote is not None
+    if capped:
+        remote_slots = min(remote_slots, shape.max_remote or 0)
     enough_local = room - remote_slots
     conn_local_n = conn_remote_n = 0
     unreachable, connectable = Reachability.UNREACHABLE, Reachability.CONNECTABLE
@@ -165,10 +184,25 @@ def shape_peer_list(
 
     conn_local, conn_remote, unk_local, unk_remote = buckets
     locals_ = conn_local + unk_local
-    remotes = conn_remote + unk_remote
-    remote_slots = min(len(remotes), remote_slots)
-    n_local = min(len(locals_), room - remote_slots)
-    n_remote = min(len(remotes), room - n_local)
+    n_local = min(len(locals_), room - min(len(conn_remote) + len(unk_remote), remote_slots))
+    if capped and n_local >= shape.local_enough:
+        # the same few remote members each time this requester asks
+
+        def stable(entry: tuple[list[bytes], bool]) -> bytes:
+            seen = b"".join(sorted(entry[0]))  # whichever of its addresses is listed first
+            return hashlib.blake2b(seen, digest_size=8, key=requester[:64]).digest()
+
+        conn_remote.sort(key=stable)
+        unk_remote.sort(key=stable)
+        remotes = conn_remote + unk_remote
+        wanted = remote_slots
+        if not any(class_get(a) is connectable for a in own):
+            have = min(n_local, len(conn_local))
+            wanted = max(wanted, min(len(conn_remote), shape.min_connectable - have))
+        n_remote = min(len(remotes), room - n_local, wanted)
+    else:
+        remotes = conn_remote + unk_remote
+        n_remote = min(len(remotes), room - n_local)
     picked_local, picked_remote = locals_[:n_local], remotes[:n_remote]
     # the list's order: connectable before unknown, local before remote within each
     c_local = picked_local[: min(n_local, len(conn_local))]

@@ -152,7 +152,13 @@ class Swarms:
                 reply.origins,
                 reply.peers,
                 ListShape(
-                    wanted, policy.max_listed_per_serial, policy.local_share, policy.locality
+                    wanted,
+                    policy.max_listed_per_serial,
+                    policy.local_share,
+                    policy.locality,
+                    max_remote=policy.max_listed_remote,
+                    local_enough=policy.local_enough,
+                    min_connectable=policy.connectable_wanted,
                 ),
                 self.reachability.classes,
                 self.networks,

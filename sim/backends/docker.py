@@ -29,7 +29,7 @@ import secrets
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,7 +74,8 @@ from sim.scenario.model import StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
 from support.hostport import format_hostport
 
-__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "HOME_POOL", "LABEL", "WORKDIR_LABEL",
+__all__ = ["DOCKER_POOL", "DOCKER_SUBNET", "HOME_POOL", "LABEL", "SCALED_MIN_INTERVAL_S",
+           "SCALED_PROBE_RETRY_S", "WORKDIR_LABEL",
            "DockerBackend", "DockerSwarm", "open_docker_swarm"]
 
 DOCKER_SUBNET = "10.89.0.0/16"
@@ -478,10 +479,27 @@ def _container_user(workdir: Path) -> tuple[int, int]:
     return IMAGE_UID, IMAGE_UID
 
 
-def tracker_config_text(topology: HomeTopology, *, locality: bool = True) -> str:
+SCALED_MIN_INTERVAL_S = 3
+"""The tracker's min interval in a run with homes: a leecher nobody can reach yet is asked
+back this soon ([swarm] lonely_below) to learn of connectable peers. A download here lasts
+tens of seconds where a film's lasts an hour, so the 60 s of production is scaled down
+(as bench/nat.py does); at 60 s a nat client stayed on the origin for most of its download."""
+SCALED_PROBE_RETRY_S = 5.0
+"""The tracker's [probe] first_retry_s in a run with homes (20 s in production): a
+nat-upnp client announces while miniupnpd is still mapping its port, and until the retry
+it is classed unreachable, so never handed out, for a quarter of its download."""
+
+
+def tracker_config_text(topology: HomeTopology, *, locality: bool = True,
+                        swarm: Mapping[str, int | float | bool] | None = None) -> str:
     """The tracker's TOML for a run with homes: the ISPs' address ranges as its
-    ``[networks]`` map, and whether it prefers peers of the same network."""
-    lines = ["[swarm]", f"locality = {'true' if locality else 'false'}", "", "[networks]"]
+    ``[networks]`` map, whether it prefers peers of the same network, its timers
+    scaled to the run (`SCALED_MIN_INTERVAL_S`, `SCALED_PROBE_RETRY_S`), and ``swarm``:
+    more ``[swarm]`` settings (a benchmark's variants; the tracker refuses unknown ones)."""
+    extra = [f"{key} = {json.dumps(value)}" for key, value in (swarm or {}).items()]
+    lines = ["[swarm]", f"locality = {'true' if locality else 'false'}",
+             f"min_announce_interval_s = {SCALED_MIN_INTERVAL_S}", *extra, "",
+             "[probe]", f"first_retry_s = {SCALED_PROBE_RETRY_S}", "", "[networks]"]
     lines += [f"{json.dumps(cidr)} = {json.dumps(isp)}"
               for cidr, isp in topology.network_map().items()]
     return "\n".join(lines) + "\n"
@@ -505,13 +523,15 @@ def _home_plan(plan: SwarmPlan) -> tuple[SwarmPlan, HomeTopology | None]:
 @asynccontextmanager
 async def open_docker_swarm(plan: SwarmPlan, workdir: Path, *, image: str = DEFAULT_IMAGE,
                             subnet: str = DOCKER_SUBNET, locality: bool | None = None,
+                            tracker_swarm: Mapping[str, int | float | bool] | None = None,
                             go_ahead: bool = True) -> AsyncIterator[DockerSwarm]:
     """Provision ``plan``'s files in ``workdir``, create its networks (and with homes, its
     routers) and yield a `DockerSwarm` (no node started yet); on exit every container and
     network is removed, even when cancelled. ``locality`` (default: the scenario's
-    ``network.locality``) says whether the tracker prefers peers of the same ISP;
-    ``go_ahead`` False starts each client's container only at its arrival. `BackendError`
-    if docker or the image is missing or a network cannot be created (another run using
+    ``network.locality``) says whether the tracker prefers peers of the same ISP, and
+    ``tracker_swarm`` gives it more ``[swarm]`` settings; ``go_ahead`` False starts each
+    client's container only at its arrival. `BackendError` if docker or the image is
+    missing or a network cannot be created (another run using
     its subnets)."""
     if not (await docker("image", "ls", "-q", image)).strip():
         raise BackendError(f"docker image {image} not found: build it with "
@@ -533,7 +553,8 @@ async def open_docker_swarm(plan: SwarmPlan, workdir: Path, *, image: str = DEFA
             network_spec = plan.scenario.network
             if locality is None:
                 locality = network_spec.locality if network_spec is not None else True
-            config.write_text(tracker_config_text(topology, locality=locality),
+            config.write_text(tracker_config_text(topology, locality=locality,
+                                                  swarm=tracker_swarm),
                               encoding="utf-8")
             homes = await build_homes(topology, image=image, name_prefix=network,
                                       run_dir=files.workdir / "net", labels=labels)
@@ -559,8 +580,11 @@ class DockerBackend:
     image: str = DEFAULT_IMAGE
     locality: bool | None = None
     """Whether the tracker prefers peers of the same ISP; None: as the scenario says."""
+    tracker_swarm: Mapping[str, int | float | bool] | None = None
+    """More ``[swarm]`` settings for the tracker of a run with homes (benchmark variants)."""
     supports_homes: bool = True
     """It builds the routers of a scenario's ``[network]`` part."""
 
     def open_swarm(self, plan: SwarmPlan, workdir: Path) -> AbstractAsyncContextManager[Swarm]:
-        return open_docker_swarm(plan, workdir, image=self.image, locality=self.locality)
+        return open_docker_swarm(plan, workdir, image=self.image, locality=self.locality,
+                                 tracker_swarm=self.tracker_swarm)

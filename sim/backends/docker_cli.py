@@ -40,14 +40,22 @@ async def docker(*args: str, check: bool = True) -> str:
     return done.stdout.decode(errors="replace")
 
 
+_NETWORK_RM_TRIES = 5
+
+
 async def remove_labelled(run_id: str) -> None:
     """Remove every container, network and volume labelled with ``run_id``."""
     selector = f"label={LABEL}={run_id}"
     ids = (await docker("ps", "-aq", "--filter", selector, check=False)).split()
     if ids:
         await docker("rm", "-f", "-v", *ids, check=False)
-    nets = (await docker("network", "ls", "-q", "--filter", selector, check=False)).split()
-    if nets:
+    # under load docker may still be releasing a removed container's endpoint: try again
+    for attempt in range(_NETWORK_RM_TRIES):
+        nets = (await docker("network", "ls", "-q", "--filter", selector, check=False)).split()
+        if not nets:
+            break
+        if attempt:
+            await trio.sleep(2.0)
         await docker("network", "rm", *nets, check=False)
     vols = (await docker("volume", "ls", "-q", "--filter", selector, check=False)).split()
     if vols:

@@ -21,6 +21,7 @@ from sim.backends.docker_topology import (
     INTERNET_V4,
     INTERNET_V6,
     STUN_V4,
+    STUN_V6,
     TRACKER_NAME,
     TRACKER_V4,
     TRACKER_V6,
@@ -45,7 +46,6 @@ iptables see bridged traffic), which is all routed and NATed traffic of the home
 Nothing leaves the machine all the same: the host does not masquerade for these
 networks, and no container keeps a default route to the host (a home's client routes
 via its router; routers and internet hosts have only the routes into the homes)."""
-_STUN_V6 = "fd00:88::4"
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ async def _start_stun(image: str, name: str, internet: str, run_dir: Path,
               f": > {ready}\nwait\n")
     (directory / "stun.sh").write_text(script, encoding="utf-8")
     await docker("run", "-d", "--init", "--name", name, *_labels(labels),
-                 "--network", internet, "--ip", a, "--ip6", _STUN_V6,
+                 "--network", internet, "--ip", a, "--ip6", STUN_V6,
                  "--user", "0", "--cap-add", "NET_ADMIN", "--no-healthcheck",
                  "-v", f"{run_dir}:{run_dir}", "--entrypoint", "/bin/sh", image,
                  str(directory / "stun.sh"))

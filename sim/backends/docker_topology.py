@@ -1,18 +1,18 @@
 """The docker backend's home-network address plan (pure): an "internet" network, one
 network per home, a router per home and ISPs as address ranges.
 
-The internet is ``10.88.0.0/16`` and ``fd00:88::/64`` (tracker ``.0.2``, origin ``.0.3``,
+The internet is ``10.87.0.0/16`` and ``fd00:87::/64`` (tracker ``.0.2``, origin ``.0.3``,
 the STUN server ``.0.4`` and ``.0.5``). ISP ``k`` (1-based, in order of first appearance)
-owns ``10.88.k.0/24`` for its routers' internet (WAN) addresses, ``10.(100+k).0.0/16``
+owns ``10.87.k.0/24`` for its routers' internet (WAN) addresses, ``10.(100+k).0.0/16``
 for the networks of its `public` homes and ``fd00:90:k::/48`` for its homes' IPv6
 prefixes, so the tracker's network map (`network_map`, CIDR -> ISP) groups every home
 by ISP whatever its kind. The ``h``-th home of ISP ``k``:
 
 - NATed IPv4 (`nat`, `nat-upnp`, `dual-stack`): LAN ``10.90.n.0/24`` (``n`` the home's
-  number), router ``.1``, client ``.2``; the world sees the router's WAN ``10.88.k.h``;
+  number), router ``.1``, client ``.2``; the world sees the router's WAN ``10.87.k.h``;
 - `public`: LAN ``10.(100+k).h.0/24``, routed to the router's WAN;
 - IPv6 (`dual-stack`, `v6-only`): LAN ``fd00:90:k:h::/64`` (router ``::1``, client
-  ``::2``), routed to the router's WAN ``fd00:88::k:h``.
+  ``::2``), routed to the router's WAN ``fd00:87::k:h``.
 
 Docker's own gateway address on each home network (the host's side of its bridge) is
 ``.254`` / ``::fe``, out of the way. No container has a route to the host: traffic
@@ -38,6 +38,7 @@ __all__ = [
     "ORIGIN_V4",
     "ORIGIN_V6",
     "STUN_V4",
+    "STUN_V6",
     "TRACKER_NAME",
     "TRACKER_V4",
     "TRACKER_V6",
@@ -46,10 +47,16 @@ __all__ = [
     "plan_topology",
 ]
 
-INTERNET_V4, INTERNET_V6 = "10.88.0.0/16", "fd00:88::/64"
-TRACKER_V4, TRACKER_V6 = "10.88.0.2", "fd00:88::2"
-ORIGIN_V4, ORIGIN_V6 = "10.88.0.3", "fd00:88::3"
-STUN_V4 = ("10.88.0.4", "10.88.0.5")
+_NET = 87
+"""The internet's second octet (IPv4) and group (IPv6). It was 88 until a run's internet
+network was left in docker 20.10 with a stale endpoint count ("has active endpoints" with
+none attached, moby/moby#42119; only restarting dockerd clears it), which holds its
+subnets for good: moving the internet is this one number."""
+INTERNET_V4, INTERNET_V6 = f"10.{_NET}.0.0/16", f"fd00:{_NET}::/64"
+TRACKER_V4, TRACKER_V6 = f"10.{_NET}.0.2", f"fd00:{_NET}::2"
+ORIGIN_V4, ORIGIN_V6 = f"10.{_NET}.0.3", f"fd00:{_NET}::3"
+STUN_V4 = (f"10.{_NET}.0.4", f"10.{_NET}.0.5")
+STUN_V6 = f"fd00:{_NET}::4"
 """The STUN server's two addresses (miniupnpd's check sends change requests)."""
 TRACKER_NAME = "tracker.peernode.test"
 """The tracker's name in the torrent: each node resolves it (``/etc/hosts``) to the
@@ -118,13 +125,13 @@ class HomeNet:
     @property
     def wan_v4(self) -> str:
         """The router's internet IPv4 address (a `v6-only` router drops it)."""
-        return f"10.88.{self.isp_index}.{self.slot}"
+        return f"10.{_NET}.{self.isp_index}.{self.slot}"
 
     @property
     def wan_v6(self) -> str:
         """The router's internet IPv6 address (every router has one: docker gives each
         container on an IPv6 network an address, so the plan names it)."""
-        return f"fd00:88::{self.isp_index:x}:{self.slot:x}"
+        return f"fd00:{_NET}::{self.isp_index:x}:{self.slot:x}"
 
     @property
     def listen_host(self) -> str:
@@ -179,7 +186,7 @@ class HomeTopology:
         """The tracker's ``[networks]`` map: each ISP's address ranges -> its name."""
         networks = {}
         for k, isp in enumerate(self.isps, start=1):
-            networks[f"10.88.{k}.0/24"] = isp
+            networks[f"10.{_NET}.{k}.0/24"] = isp
             networks[f"10.{100 + k}.0.0/16"] = isp
             networks[f"fd00:90:{k:x}::/48"] = isp
         return networks

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.backends.docker import tracker_config_text
+from sim.backends.docker import SCALED_MIN_INTERVAL_S, SCALED_PROBE_RETRY_S, tracker_config_text
 from sim.backends.docker_go import GoSignal, arrival_spread
 from sim.backends.docker_measure import parse_isp_counters, reachability_of
 from sim.backends.docker_router import RouterFiles, isp_counters_ruleset, router_files
@@ -35,10 +35,10 @@ def test_every_kind_gets_the_addresses_of_its_families() -> None:
     assert public.client_addresses == ("10.101.1.2", None)  # isp-a's 1st home, routed
     assert public.seen_at == ("10.101.1.2",)
     assert nat.client_addresses == ("10.90.2.2", None)  # behind NAT: its own LAN
-    assert nat.seen_at == ("10.88.2.1",)  # the router's WAN address in isp-b's range
-    assert upnp.seen_at == ("10.88.1.2",)
+    assert nat.seen_at == ("10.87.2.1",)  # the router's WAN address in isp-b's range
+    assert upnp.seen_at == ("10.87.1.2",)
     assert dual.client_addresses == ("10.90.4.2", "fd00:90:2:2::2")
-    assert dual.seen_at == ("10.88.2.2", "fd00:90:2:2::2")
+    assert dual.seen_at == ("10.87.2.2", "fd00:90:2:2::2")
     assert v6.seen_at == ("fd00:90:1:3::2",)
     assert (nat.listen_host, dual.listen_host, v6.listen_host) == (
         "10.90.2.2", "::", "fd00:90:1:3::2")
@@ -46,16 +46,16 @@ def test_every_kind_gets_the_addresses_of_its_families() -> None:
 
 def test_the_internet_routes_into_public_and_ipv6_homes_only() -> None:
     assert set(_topology().routes()) == {
-        ("10.101.1.0/24", "10.88.1.1"),
-        ("fd00:90:2:2::/64", "fd00:88::2:2"),
-        ("fd00:90:1:3::/64", "fd00:88::1:3"),
+        ("10.101.1.0/24", "10.87.1.1"),
+        ("fd00:90:2:2::/64", "fd00:87::2:2"),
+        ("fd00:90:1:3::/64", "fd00:87::1:3"),
     }
 
 
 def test_seen_as_names_the_client_behind_each_address() -> None:
     seen = _topology().seen_as()
-    assert seen["10.88.2.1"] == "client-2"
-    assert seen["fd00:90:2:2::2"] == seen["10.88.2.2"] == "client-4"
+    assert seen["10.87.2.1"] == "client-2"
+    assert seen["fd00:90:2:2::2"] == seen["10.87.2.2"] == "client-4"
     assert len(seen) == 6
 
 
@@ -66,11 +66,21 @@ def test_the_tracker_config_groups_every_home_by_its_isp() -> None:
         ca_path=Path("ca.pem"), cert_path=Path("c.pem"), key_path=Path("k.pem"),
         library_dir=Path("lib"), crl_path=None)
     assert config.swarm.locality is False
+    # timers scaled to a run of a minute, not a film of an hour
+    assert config.swarm.min_announce_interval_s == SCALED_MIN_INTERVAL_S
+    assert config.probe.first_retry_s == SCALED_PROBE_RETRY_S
     networks = config.network_map()
     for home in topology.homes.values():
         for address in home.seen_at:
             assert networks.name_of(ipaddress.ip_address(address).packed) == home.isp
     assert "locality = true" in tracker_config_text(topology)
+    # a benchmark's variant: more [swarm] settings, read by the tracker as given
+    variant = TrackerConfig.from_mapping(
+        tomllib.loads(tracker_config_text(topology, swarm={"max_listed_remote": 1,
+                                                           "local_share": 0.5})),
+        ca_path=Path("ca.pem"), cert_path=Path("c.pem"), key_path=Path("k.pem"),
+        library_dir=Path("lib"), crl_path=None)
+    assert (variant.swarm.max_listed_remote, variant.swarm.local_share) == (1, 0.5)
 
 
 def test_too_many_homes_is_a_scenario_error() -> None:
@@ -97,7 +107,7 @@ def test_router_files_follow_the_kind(tmp_path: Path) -> None:
     v6 = router_files(homes["client-5"], topology.routes(), tmp_path,
                       topology.isp_networks())
     assert "ip -4 addr flush dev eth0" in v6[files.script]
-    assert v6[files.routes] == "fd00:90:2:2::/64 fd00:88::2:2\n"  # no IPv4 routes
+    assert v6[files.routes] == "fd00:90:2:2::/64 fd00:87::2:2\n"  # no IPv4 routes
 
 
 def test_the_go_signal_releases_a_waiting_reader_and_says_when_nobody_waits(
@@ -129,21 +139,21 @@ def test_arrival_spread_is_the_largest_gap_from_the_plan() -> None:
 
 def test_reachability_is_read_from_the_trackers_members_document() -> None:
     document = {"films": {"film": [
-        {"addresses": ["10.88.1.1"], "reachability": "unreachable", "network": "isp-a"},
-        {"addresses": ["10.88.2.2", "fd00:90:2:2::2"], "reachability": "connectable",
+        {"addresses": ["10.87.1.1"], "reachability": "unreachable", "network": "isp-a"},
+        {"addresses": ["10.87.2.2", "fd00:90:2:2::2"], "reachability": "connectable",
          "network": "isp-b"},
         "junk",
     ]}}
     assert reachability_of(document) == {
-        "10.88.1.1": "unreachable", "10.88.2.2": "connectable", "fd00:90:2:2::2": "connectable"}
+        "10.87.1.1": "unreachable", "10.87.2.2": "connectable", "fd00:90:2:2::2": "connectable"}
     assert reachability_of({"unexpected": 1}) is None
     assert reachability_of([]) is None
 
 
 def test_routers_count_what_their_client_receives_by_the_senders_isp() -> None:
     networks = _topology().isp_networks()
-    assert networks == {"10.88.1.0/24": 1, "10.101.0.0/16": 1, "fd00:90:1::/48": 1,
-                        "10.88.2.0/24": 2, "10.102.0.0/16": 2, "fd00:90:2::/48": 2}
+    assert networks == {"10.87.1.0/24": 1, "10.101.0.0/16": 1, "fd00:90:1::/48": 1,
+                        "10.87.2.0/24": 2, "10.102.0.0/16": 2, "fd00:90:2::/48": 2}
     ruleset = isp_counters_ruleset(networks)
     assert ('iifname "eth0" oifname "eth1" ip6 saddr fd00:90:2::/48 counter name "from_isp_2"'
             in ruleset)
