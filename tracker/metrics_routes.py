@@ -21,5 +21,6 @@ def metrics_listener_response(path: str, metrics: TrackerMetrics, now: float) ->
         return Response(200, _METRICS_TYPE, metrics.render())
     if path == MEMBERS_PATH:
         service = metrics.service
-        return Response(200, _JSON_TYPE, members_json(service.swarms, service.catalog, now))
+        return Response(200, _JSON_TYPE, members_json(service.swarms, service.catalog, now,
+                                                      service.hosts.addresses(now)))
     return Response(404, _METRICS_TYPE, b"see /metrics or /members.json\n")

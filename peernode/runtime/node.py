@@ -12,7 +12,8 @@ By default a node listens on every interface, IPv4 and IPv6, and asks the
 home router (UPnP IGD, NAT-PMP) to forward its port; ``port_mapping=False``
 is the customer's refusal. ``listen_port_file`` keeps the port across
 restarts. ``operator_ca_pem`` pins the operator's CA: torrents and rentals
-of any other CA are refused.
+of any other CA are refused. ``hosting`` is the owner's consent to host films'
+ciphertext before their release (off by default; `peernode.runtime.hosting`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from peernode.errors import PeernodeError
 from peernode.runtime.alert_pump import drain_alerts, pump_alerts
 from peernode.runtime.download import Download
 from peernode.runtime.events import Event, ExternalAddressLearned, PortMapFailed, PortMapped
+from peernode.runtime.hosting import Hosting
+from peernode.runtime.hosting_policy import HostingPolicy
 from peernode.runtime.listen_port import choose_listen_port, remember_listen_port
 from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
 from peernode.runtime.session_settings import (
@@ -57,6 +60,7 @@ __all__ = [
     "check_operator_ca",
     "load_torrent",
     "open_node",
+    "resume_data_to_trust",
     "torrent_ca_certificate",
 ]
 
@@ -77,6 +81,7 @@ class NodeConfig:
     ``port_mapping``: UPnP IGD and NAT-PMP on the home router (customer's consent;
     never for an origin); "no router answered" after ``port_mapping_timeout_s``.
     ``operator_ca_pem``: the only CA whose torrents and rentals are accepted.
+    ``hosting``: the owner's hosting consent and limits (default: no hosting).
     """
 
     listen_host: str = ALL_INTERFACES
@@ -93,6 +98,7 @@ class NodeConfig:
     resume_save_interval_s: float = 10.0
     extra_settings: dict[str, object] = field(default_factory=dict)
     wall_clock: Callable[[], datetime] = _utc_now
+    hosting: HostingPolicy = field(default_factory=HostingPolicy)
 
 
 def load_torrent(torrent: str | os.PathLike[str] | bytes | lt.torrent_info) -> lt.torrent_info:
@@ -146,7 +152,7 @@ def _check_rental_issuer(rental: Rental, operator_ca: x509.Certificate) -> None:
         ) from None
 
 
-def _resume_data_to_trust(path: Path) -> bytes | None:
+def resume_data_to_trust(path: Path) -> bytes | None:
     """Resume data of a complete download; None for an incomplete one.
 
     libtorrent's resume data lists only pieces already flushed from its write
@@ -179,6 +185,24 @@ class Node:
         self._mapping = PortMappingState.started(enabled=self._mapping_wanted,
                                                  now_s=time.monotonic())
         self._mapping_reported: dict[str, Any] | None = None
+        self.hosting = Hosting(self, config.hosting)
+        """Films this node hosts (ciphertext placed before release, no key)."""
+
+    @property
+    def operator_ca(self) -> x509.Certificate | None:
+        """The pinned operator CA, if any."""
+        return self._operator_ca
+
+    def adopt(self, download: Download) -> None:
+        """Run a download built outside `fetch` (a hosted film): route its events, save
+        its resume data, count its peers, stop it when its window ends."""
+        if download.film_id in self._downloads:
+            raise PeernodeError(f"film {download.film_id!r} is already on this node")
+        self._downloads[download.film_id] = download
+        self._nursery.start_soon(download.watch_rental_expiry)
+        self._nursery.start_soon(download.keep_saving_resume_data,
+                                 self.config.resume_save_interval_s)
+        self._nursery.start_soon(download.keep_counting_peers)
 
     @property
     def ssl_port(self) -> int:
@@ -309,7 +333,7 @@ class Node:
         state_dir = save / ".peernode"
         state_dir.mkdir(parents=True, exist_ok=True)
         resume_path = state_dir / f"{film_id}.resume"
-        resume = _resume_data_to_trust(resume_path)
+        resume = resume_data_to_trust(resume_path)
         handle = add_ssl_torrent(
             self.session, ti, save, cert_pem=rental.cert_pem,
             key_pem=private_key_pem(node_key), resume_data=resume,
@@ -400,6 +424,7 @@ async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
             node = Node(config, session, nursery)
             await nursery.start(pump_alerts, session, node._dispatch)
             nursery.start_soon(node._start_port_mapping)
+            nursery.start_soon(node.hosting.keep_hours)
             if is_wildcard(config.listen_host):
                 nursery.start_soon(node._recheck_interfaces)
             try:
