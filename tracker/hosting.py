@@ -13,10 +13,15 @@ announces it answered, which is how the byte counters already work.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 
-__all__ = ["HostLedger", "HostProgress"]
+__all__ = ["HOSTS_PATH", "HostLedger", "HostProgress", "hosts_json"]
+
+HOSTS_PATH = "/hosts.json"
+"""Where the metrics listener lists hosts and their progress (operator-only)."""
 
 
 @dataclass(slots=True)
@@ -77,6 +82,10 @@ class HostLedger:
         return {a: p for a, p in self._hosts.get(film, {}).items()
                 if now - p.last_seen_s <= self.ttl_s}
 
+    def films(self) -> list[str]:
+        """Films with hosts recorded (live or not yet dropped), in name order."""
+        return sorted(self._hosts)
+
     def addresses(self, now: float) -> frozenset[bytes]:
         """Every live host's compact address, all films."""
         return frozenset(a for film in self._hosts for a in self.hosts_of(film, now))
@@ -89,3 +98,25 @@ class HostLedger:
             hosts = self.hosts_of(film, now)
             out[film] = (len(hosts), sum(1 for p in hosts.values() if p.left_bytes == 0))
         return out
+
+
+def _format(address: bytes) -> str:
+    ip, port = ip_address(address[:-2]), int.from_bytes(address[-2:], "big")
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def hosts_json(ledger: HostLedger, now: float) -> bytes:
+    """The hosts' progress as placement reads it::
+
+        {"films": {FILM: [{"address": "IP:PORT", "left_bytes": N, "complete": BOOL,
+                           "uploaded_bytes": N}, ...]}}
+    """
+    films = {
+        film: [
+            {"address": _format(a), "left_bytes": p.left_bytes, "complete": p.left_bytes == 0,
+             "uploaded_bytes": p.uploaded_bytes}
+            for a, p in sorted(ledger.hosts_of(film, now).items())
+        ]
+        for film in ledger.films()
+    }
+    return json.dumps({"films": films}, sort_keys=True).encode() + b"\n"

@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The full command tree; each package adds its own subcommands."""
     from certs.authority import cli as certs_cli
-    from peernode.cli import daemon, demo, node, package, play, rental_service
+    from peernode.cli import daemon, demo, host, node, package, place, play, rental_service
     from sim import cli as sim_cli
     from sim.planner import cli as planner_cli
     from tracker import cli as tracker_cli
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     certs_cli.register(sub)
     tracker_cli.register(sub)
-    for node_commands in (package, node, play, demo, daemon, rental_service):
+    for node_commands in (package, node, host, place, play, demo, daemon, rental_service):
         node_commands.register(sub)
     sim_cli.register(sub)
     planner_cli.register(sub)
