@@ -99,6 +99,15 @@ class TrackerService:
         elif table.consider(address, now) is ProbeVerdict.PROBE and not self.probe_sink(address):
             table.dropped(address)
 
+    def _hosts_serve(self, decision: Decision, now: float) -> bool:
+        """Whether a renter's list leaves the origin out: enough complete hosts hold the
+        film (`SwarmPolicy.origin_backup_hosts`); hosts themselves always get it."""
+        wanted = self.swarms.policy.origin_backup_hosts
+        if not wanted or decision.film is None or decision.is_host:
+            return False
+        hosts = self.hosts.hosts_of(decision.film, now).values()
+        return sum(1 for p in hosts if p.left_bytes == 0) >= wanted
+
     def handle(
         self,
         target: bytes,
@@ -154,7 +163,8 @@ class TrackerService:
             )
             return Outcome(RequestKind.ANNOUNCE, HTTP_OK, body, decision, request=request)
         result = self.swarms.announce(
-            request, peer_ip, now, rng, is_origin=decision.is_origin, serial=decision.serial
+            request, peer_ip, now, rng, is_origin=decision.is_origin, serial=decision.serial,
+            include_origins=not self._hosts_serve(decision, now),
         )
         if result.refusal is not None:
             body = encode_failure(

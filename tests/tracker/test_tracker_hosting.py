@@ -170,3 +170,31 @@ async def test_members_json_marks_hosts(pki: Pki) -> None:
         tracker.shutdown()
     members = json.loads(body)["films"]["film-a"]
     assert sorted(m["host"] for m in members) == [False, True]
+
+
+def test_with_enough_complete_hosts_renters_lists_leave_the_origin_out(
+    ca: certs.authority.CA,
+) -> None:
+    from tracker.config import SwarmPolicy
+
+    svc = TrackerService(Swarms(SwarmPolicy(origin_backup_hosts=2)), CATALOG)
+    origin = CertInfo(8, ("*",), T0, T0 + 48 * HOUR)
+    renter = CertInfo(7, ("film-a",), T0, T0 + 48 * HOUR)
+    rng = random.Random(1)
+    origin_peer = bytes([10, 0, 0, 9]) + (6009).to_bytes(2, "big")
+
+    def peers(target: bytes, cert: CertInfo, n: int) -> bytes:
+        out = svc.handle(target, cert, IPv4Address(f"10.0.0.{n}"), now=1.0, wall_now=NOW,
+                         rng=rng)
+        assert out.result is not None, out
+        return out.result.peers
+
+    peers(_announce(IH_A, 9, left=0), origin, 9)
+    # hosts still placing get the origin, and so do renters while hosts are incomplete
+    assert origin_peer in peers(_announce(IH_A, 1, left=100), host_info(ca, "film-a"), 1)
+    assert origin_peer in peers(_announce(IH_A, 5, left=100), renter, 5)
+    for n in (2, 3):
+        peers(_announce(IH_A, n, left=0), host_info(ca, "film-a"), n)
+    listed = peers(_announce(IH_A, 6, left=100), CertInfo(6, ("film-a",), T0, T0 + 9 * HOUR), 6)
+    assert origin_peer not in listed
+    assert bytes([10, 0, 0, 2]) + (6002).to_bytes(2, "big") in listed
