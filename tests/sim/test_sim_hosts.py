@@ -62,7 +62,7 @@ def test_hosts_take_the_pools_last_addresses() -> None:
     assert plan.to_json()["hosts"][0]["name"] == "host-1"
     crowded = scenario_from_mapping({**_raw(count=200), "clients": {
         "count": 100, "download_bps": 0, "upload_bps": 0}})
-    with pytest.raises(ScenarioError, match="hosts.count"):
+    with pytest.raises(ScenarioError, match=r"hosts\.count"):
         plan_swarm(crowded, LOOPBACK_POOL, random.Random(1))
 
 
