@@ -28,20 +28,22 @@ class HostingRefused(PeernodeError):
 
 
 def parse_hours(text: str) -> frozenset[int]:
-    """UTC hours from ``"A-B"`` (A inclusive, B exclusive, may wrap midnight), comma-joined
-    ranges allowed (``"1-7,13-15"``); ``""`` means every hour. `PeernodeError` if invalid."""
+    """UTC hours from ``"A-B"`` (A inclusive, B exclusive, may wrap midnight; A = B, as
+    in ``"0-24"``, is the whole day), comma-joined ranges allowed (``"1-7,13-15"``); ``""``
+    means every hour. `PeernodeError` if invalid."""
     text = text.strip()
     if not text:
         return frozenset(range(24))
     hours: set[int] = set()
     for part in text.split(","):
         start_text, dash, end_text = part.strip().partition("-")
-        if not dash or not start_text.isdigit() or not end_text.isdigit():
+        if not dash or not all(t.isascii() and t.isdigit() for t in (start_text, end_text)):
             raise PeernodeError(f"invalid hosting hours {text!r}: give ranges like 1-7 or 22-6")
         start, end = int(start_text), int(end_text)
-        if not (0 <= start <= 23 and 0 <= end <= 24) or start == end % 24:
-            raise PeernodeError(f"invalid hosting hours {part.strip()!r}: hours are 0-24, A != B")
-        hour = start
+        if not (0 <= start <= 23 and 0 <= end <= 24):
+            raise PeernodeError(f"invalid hosting hours {part.strip()!r}: hours are 0-24")
+        hours.add(start)
+        hour = (start + 1) % 24
         while hour != end % 24:
             hours.add(hour)
             hour = (hour + 1) % 24

@@ -179,6 +179,7 @@ def test_hours_are_parsed_across_midnight() -> None:
     assert parse_hours("22-2") == {22, 23, 0, 1}
     assert parse_hours("1-3,13-14") == {1, 2, 13}
     assert parse_hours("") == set(range(24))
-    for bad in ("7", "a-b", "3-3", "0-25"):
+    assert parse_hours("0-24") == parse_hours("5-5") == set(range(24))
+    for bad in ("7", "a-b", "24-3", "0-25"):
         with pytest.raises(Exception, match="hosting hours"):
             parse_hours(bad)
