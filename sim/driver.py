@@ -19,6 +19,7 @@ import trio
 from sim.analysis.outcomes import Fate
 from sim.backends.base import Swarm
 from sim.live_progress import SwarmSnapshot, snapshot
+from sim.placement_phase import PlacementRecord, run_placement
 from sim.scenario.model import EventAction, SimEvent, StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
 
@@ -64,6 +65,9 @@ class RunRecord:
     timed_out: bool
     fates: dict[str, Fate]
     events: tuple[EventRecord, ...]
+    placement: PlacementRecord | None = None
+    """The placement window before the release (a scenario with ``[hosts]``); the
+    clients' times count from its end."""
 
 
 @dataclass
@@ -90,6 +94,7 @@ async def drive_swarm(
     await swarm.start_tracker()
     await swarm.start_origin()
     await trio.sleep(ANNOUNCE_SETTLE_S)
+    placement = await run_placement(swarm, plan, say=say)
     state = _State()
     t0 = trio.current_time()
     t0_unix = wall_clock()
@@ -114,6 +119,7 @@ async def drive_swarm(
         timed_out=timed_out,
         fates=dict(state.fates),
         events=tuple(state.events),
+        placement=placement,
     )
 
 

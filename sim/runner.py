@@ -14,6 +14,7 @@ from pathlib import Path
 
 import trio
 
+from sim.analysis.hosting_figures import hosting_figures
 from sim.analysis.network_figures import network_figures
 from sim.analysis.outcomes import client_outcome, swarm_figures
 from sim.analysis.report import CONNECTIVITY_PLOT, PLOT_FILES, SimulationReport, write_report
@@ -22,6 +23,7 @@ from sim.backends.base import Backend
 from sim.driver import drive_swarm
 from sim.errors import ScenarioError
 from sim.live_progress import SwarmSnapshot
+from sim.placement_phase import HostingSwarm, hosts_uploaded
 from sim.scenario.model import Scenario
 from sim.scenario.plan import plan_swarm
 
@@ -35,6 +37,11 @@ def check_backend_can_run(scenario: Scenario, backend: Backend) -> None:
     ``supports_homes`` is an optional attribute of a backend (absent: False), so a
     backend that builds no routers need not say so. Raises `ScenarioError`.
     """
+    if scenario.hosts is not None and not getattr(backend, "supports_hosts", False):
+        raise ScenarioError(
+            f"scenario {scenario.name!r} has a [hosts] part (pre-positioning), which the "
+            f"{backend.name} backend cannot run: use --backend local"
+        )
     if scenario.network is not None and not getattr(backend, "supports_homes", False):
         raise ScenarioError(
             f"scenario {scenario.name!r} has a [network] part (homes behind routers), "
@@ -72,7 +79,12 @@ async def run_simulation(
     async with backend.open_swarm(plan, workdir) as swarm:
         record = await drive_swarm(swarm, plan, show=show, say=say)
         measured = await swarm.measure()
+        hosts_up = hosts_uploaded(swarm, plan) if isinstance(swarm, HostingSwarm) else 0
     seen = await swarm.collect()
+    hosting = hosting_figures(swarm.film_bytes, measured.origin_bytes_measured,
+                              record.placement, hosts_up, record.duration_s)
+    # the offload figures are the release window's: the placement's bytes are apart
+    origin_measured = hosting.origin_bytes_release_window
     # Completion from arrival runs from when the scenario wanted the client to arrive,
     # not from its process start: a backend may start clients ahead, waiting for a go.
     outcomes = tuple(
@@ -84,7 +96,7 @@ async def run_simulation(
     report = SimulationReport(
         scenario=scenario, seed=seed, backend=backend.name, plan=plan, record=record,
         figures=swarm_figures(outcomes, swarm.film_bytes, scenario.origin.upload_bps,
-                              origin_bytes_measured=measured.origin_bytes_measured,
+                              origin_bytes_measured=origin_measured,
                               origin_bytes_kernel=measured.origin_bytes_kernel,
                               arrival_spread_s=measured.arrival_spread_s),
         outcomes=outcomes,
@@ -95,6 +107,7 @@ async def run_simulation(
             plan, outcomes, {name: o.summary for name, o in seen.items()},
             reachability=measured.reachability, seen_as=measured.seen_as,
             origin_sent_by_address=measured.origin_sent_by_address),
+        hosting=hosting,
     )
     await trio.to_thread.run_sync(write_plots, out_dir, report)
     write_report(out_dir, report)

@@ -5,7 +5,9 @@ rental rules are decided here so that each refusal has a reason a log line and a
 metric can carry: the validity window (the TLS layer is told not to check it, see
 `tracker.tls`), the CRL, and the film named by the certificate's SAN DNSName against
 the film the info-hash belongs to. SAN ``*`` marks an origin seeder, admitted for
-every film.
+every film. A certificate with the hosting policy (`certs.hosting`) is a host carrying
+the film's ciphertext before its release: admitted like a renter, for its film only,
+and told apart (`Reason.ADMITTED_HOST`) so that its bytes are counted separately.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime
 
 from cryptography import x509
 
+from certs.hosting import is_hosting_certificate
 from tracker.catalog import Catalog
 from tracker.errors import TrackerError
 
@@ -43,6 +46,8 @@ class CertInfo:
     """Start of the validity window (timezone-aware UTC)."""
     not_after: datetime
     """End of the validity window (timezone-aware UTC); valid while ``now < not_after``."""
+    is_host: bool = False
+    """The certificate carries the hosting policy (a pre-positioning host, no key)."""
 
     @classmethod
     def from_der(cls, der: bytes) -> CertInfo:
@@ -69,6 +74,7 @@ class CertInfo:
             dns_names=names,
             not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc,
+            is_host=is_hosting_certificate(cert),
         )
 
     @property
@@ -82,6 +88,7 @@ class Reason(enum.StrEnum):
 
     ADMITTED = "admitted"
     ADMITTED_ORIGIN = "admitted_origin"
+    ADMITTED_HOST = "admitted_host"
     UNKNOWN_TORRENT = "unknown_torrent"
     FILM_MISMATCH = "film_mismatch"
     EXPIRED = "expired"
@@ -116,12 +123,17 @@ class Decision:
     @property
     def admitted(self) -> bool:
         """True if the request may be served."""
-        return self.reason in (Reason.ADMITTED, Reason.ADMITTED_ORIGIN)
+        return self.reason in (Reason.ADMITTED, Reason.ADMITTED_ORIGIN, Reason.ADMITTED_HOST)
 
     @property
     def is_origin(self) -> bool:
         """True if the request comes from an origin seeder."""
         return self.reason is Reason.ADMITTED_ORIGIN
+
+    @property
+    def is_host(self) -> bool:
+        """True if the request comes from a host (hosting credential, no content key)."""
+        return self.reason is Reason.ADMITTED_HOST
 
     @property
     def failure_reason(self) -> str:
@@ -159,7 +171,8 @@ def admit(
         elif cert.is_origin:
             return Decision(Reason.ADMITTED_ORIGIN, film, cert.serial)
         elif film in cert.dns_names:
-            return Decision(Reason.ADMITTED, film, cert.serial)
+            reason = Reason.ADMITTED_HOST if cert.is_host else Reason.ADMITTED
+            return Decision(reason, film, cert.serial)
         else:
             refusal = Reason.FILM_MISMATCH
     return Decision(refusal, film, cert.serial)
@@ -185,4 +198,6 @@ def admit_scrape(
     wanted = info_hashes or tuple(h for f in sorted(films) for h in catalog.hashes_of(f))
     allowed = tuple(h for h in wanted if catalog.get(h) in films)
     reason = Reason.ADMITTED_ORIGIN if cert.is_origin else Reason.ADMITTED
+    if cert.is_host and not cert.is_origin:
+        reason = Reason.ADMITTED_HOST
     return Decision(reason, None, cert.serial), allowed

@@ -47,6 +47,11 @@ class SwarmPolicy:
     """Upper bound on peers returned, whatever ``numwant`` says."""
     origin_always_included: bool = True
     """A leecher always receives every origin seeder, on top of the random sample."""
+    origin_backup_hosts: int = 0
+    """Pre-positioning: once a film's swarm holds this many complete hosts (hosting
+    credentials, `tracker.hosting`), renters' lists leave the origin out, so the hosts
+    serve the release and the origin only backs up (it is listed again as soon as fewer
+    complete hosts remain). 0: the origin is always listed."""
     max_peers_per_swarm: int = 200_000
     """New peers beyond this are answered but not stored (bounds memory per swarm)."""
     max_peers_per_serial: int = 4
@@ -87,6 +92,8 @@ class SwarmPolicy:
             raise ConfigError("announce_interval_s must be at least 1")
         if not 1 <= self.min_announce_interval_s <= self.announce_interval_s:
             raise ConfigError("min_announce_interval_s must be in 1..announce_interval_s")
+        if self.origin_backup_hosts < 0:
+            raise ConfigError("origin_backup_hosts must not be negative")
         if self.lonely_below < 0:
             raise ConfigError("lonely_below must not be negative")
         if self.peer_timeout_intervals < 1:

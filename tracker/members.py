@@ -5,7 +5,7 @@ reachability class and its network::
 
     {"films": {FILM_ID: [{"addresses": ["IP", ...],
                           "reachability": "connectable" | "unreachable" | "unknown",
-                          "network": NAME}, ...]}}
+                          "network": NAME, "host": BOOL}, ...]}}
 
 No serials, no peer ids, no ports: it says which customer address the tracker sees how,
 so a simulation can class its clients at the end of a run. It is served only where the
@@ -13,13 +13,15 @@ metrics are (an operator-only listener), never on the announce port.
 
 A member's class: connectable if one of its addresses is; else unknown if one is (a
 first failed probe awaiting its retry is unknown too); else unreachable. Its network is
-that of its IPv4 address, else of its IPv6 one (`tracker.locality`).
+that of its IPv4 address, else of its IPv6 one (`tracker.locality`). ``host`` is true for
+a member admitted with a hosting credential (`tracker.hosting`): it carries the film's
+ciphertext for pre-positioning and rents nothing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from ipaddress import ip_address
 
 from tracker.locality import NetworkMap
@@ -42,9 +44,11 @@ def _member_class(addresses: list[bytes], classes: Mapping[bytes, Reachability])
 
 
 def members_document(
-    swarms: Swarms, catalog: Mapping[bytes, str], now: float
+    swarms: Swarms, catalog: Mapping[bytes, str], now: float,
+    hosts: Set[bytes] = frozenset(),
 ) -> dict[str, dict[str, list[dict[str, object]]]]:
-    """The listing as a JSON-ready mapping (films by id; an unknown info-hash by its hex)."""
+    """The listing as a JSON-ready mapping (films by id; an unknown info-hash by its hex);
+    ``hosts``: the compact addresses of hosts (`HostLedger.addresses`)."""
     classes = swarms.reachability.classes
     networks: NetworkMap = swarms.networks
     films: dict[str, list[dict[str, object]]] = {}
@@ -63,10 +67,14 @@ def members_document(
                 "addresses": [str(ip_address(a[:-2])) for a in addresses],
                 "reachability": _member_class(addresses, classes).value,
                 "network": networks.name_of(addresses[0]),
+                "host": any(a in hosts for a in addresses),
             })
     return {"films": films}
 
 
-def members_json(swarms: Swarms, catalog: Mapping[bytes, str], now: float) -> bytes:
+def members_json(
+    swarms: Swarms, catalog: Mapping[bytes, str], now: float, hosts: Set[bytes] = frozenset()
+) -> bytes:
     """`members_document` as UTF-8 JSON."""
-    return json.dumps(members_document(swarms, catalog, now), sort_keys=True).encode() + b"\n"
+    document = members_document(swarms, catalog, now, hosts)
+    return json.dumps(document, sort_keys=True).encode() + b"\n"

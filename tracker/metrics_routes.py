@@ -1,4 +1,5 @@
-"""What the operator-only metrics listener answers: ``/metrics`` and ``/members.json``.
+"""What the operator-only metrics listener answers: ``/metrics``, ``/members.json`` and
+``/hosts.json`` (pre-positioning hosts and their progress).
 
 Kept out of `tracker.server` (which only moves the bytes), so a route is added here.
 """
@@ -6,6 +7,7 @@ Kept out of `tracker.server` (which only moves the bytes), so a route is added h
 from __future__ import annotations
 
 from support.http import Response
+from tracker.hosting import HOSTS_PATH, hosts_json
 from tracker.members import MEMBERS_PATH, members_json
 from tracker.prometheus_metrics import TrackerMetrics
 
@@ -21,5 +23,8 @@ def metrics_listener_response(path: str, metrics: TrackerMetrics, now: float) ->
         return Response(200, _METRICS_TYPE, metrics.render())
     if path == MEMBERS_PATH:
         service = metrics.service
-        return Response(200, _JSON_TYPE, members_json(service.swarms, service.catalog, now))
-    return Response(404, _METRICS_TYPE, b"see /metrics or /members.json\n")
+        return Response(200, _JSON_TYPE, members_json(service.swarms, service.catalog, now,
+                                                      service.hosts.addresses(now)))
+    if path == HOSTS_PATH:
+        return Response(200, _JSON_TYPE, hosts_json(metrics.service.hosts, now))
+    return Response(404, _METRICS_TYPE, b"see /metrics, /members.json or /hosts.json\n")

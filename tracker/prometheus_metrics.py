@@ -41,6 +41,7 @@ class TrackerMetrics(Collector):
         self._downloaded: Counter[str] = Counter()
         self._origin_uploaded: Counter[str] = Counter()
         self._client_downloaded: Counter[str] = Counter()
+        self._renter_uploaded: Counter[str] = Counter()
         self._handshake_failures: Counter[str] = Counter()
         self._reload_failures: Counter[str] = Counter()
         self._swarm_refusals: Counter[str] = Counter()
@@ -76,8 +77,9 @@ class TrackerMetrics(Collector):
         self._downloaded[film] += result_.downloaded_delta
         if decision.is_origin:
             self._origin_uploaded[film] += result_.uploaded_delta
-        else:
+        elif not decision.is_host:  # hosts' bytes: `TrackerService.hosts`
             self._client_downloaded[film] += result_.downloaded_delta
+            self._renter_uploaded[film] += result_.uploaded_delta
 
     def handshake_failed(self, reason: str) -> None:
         """Count a TLS handshake that did not complete (``reason`` is a short label)."""
@@ -251,6 +253,7 @@ class TrackerMetrics(Collector):
             "film",
             self._client_downloaded,
         )
+        yield from self._host_families()
         offload = GaugeMetricFamily(
             "tracker_origin_offload_ratio",
             "Estimated share of client downloads not served by the origin"
@@ -262,6 +265,34 @@ class TrackerMetrics(Collector):
                 share = 1.0 - self._origin_uploaded[film] / down
                 offload.add_metric([film], min(1.0, max(0.0, share)))
         yield offload
+
+
+    def _host_families(self) -> Iterator[Metric]:
+        hosts = self._service.hosts
+        yield _counter(
+            "tracker_renter_uploaded_bytes",
+            "Bytes renting peers report uploading",
+            "film",
+            self._renter_uploaded,
+        )
+        yield _counter(
+            "tracker_host_uploaded_bytes",
+            "Bytes hosts (hosting credentials, no key) report uploading",
+            "film",
+            hosts.uploaded,
+        )
+        yield _counter(
+            "tracker_host_downloaded_bytes",
+            "Bytes hosts report downloading (placement)",
+            "film",
+            hosts.downloaded,
+        )
+        live = GaugeMetricFamily("tracker_hosts", "Hosts in the swarm, and how many hold"
+                                 " the whole film", labels=["film", "state"])
+        for film, (count, complete) in hosts.counts().items():
+            live.add_metric([film, "all"], count)
+            live.add_metric([film, "complete"], complete)
+        yield live
 
 
 def _counter(name: str, doc: str, label: str, values: Counter[str]) -> CounterMetricFamily:

@@ -18,6 +18,7 @@ from ipaddress import IPv4Address, IPv6Address
 from tracker.admission import CertInfo, Decision, Reason, admit, admit_scrape
 from tracker.catalog import Catalog
 from tracker.errors import MalformedRequest, UnknownPath
+from tracker.hosting import HostLedger
 from tracker.reachability import ProbeVerdict
 from tracker.request import MAX_SCRAPE_HASHES, AnnounceRequest, Event, parse_request_target
 from tracker.response import encode_announce, encode_failure, encode_scrape
@@ -81,6 +82,8 @@ class TrackerService:
         refused (fail closed; origins are still served) until a fresh CRL arrives."""
         self.crl_seconds_past_next_update = 0.0
         """How stale the CRL is (0 when fresh), for the metrics."""
+        self.hosts = HostLedger(ttl_s=swarms.policy.peer_ttl_s)
+        """Which members are hosts (hosting credentials) and what they uploaded."""
         self.probe_sink: Callable[[bytes], bool] | None = None
         """Where probes are queued (the shell's `ProbeRunner.submit`: False if it is
         full); ``None``: no probing (every peer stays unknown)."""
@@ -95,6 +98,15 @@ class TrackerService:
             table.note(address, now)
         elif table.consider(address, now) is ProbeVerdict.PROBE and not self.probe_sink(address):
             table.dropped(address)
+
+    def _hosts_serve(self, decision: Decision, now: float) -> bool:
+        """Whether a renter's list leaves the origin out: enough complete hosts hold the
+        film (`SwarmPolicy.origin_backup_hosts`); hosts themselves always get it."""
+        wanted = self.swarms.policy.origin_backup_hosts
+        if not wanted or decision.film is None or decision.is_host:
+            return False
+        hosts = self.hosts.hosts_of(decision.film, now).values()
+        return sum(1 for p in hosts if p.left_bytes == 0) >= wanted
 
     def handle(
         self,
@@ -142,7 +154,7 @@ class TrackerService:
             )
             return Outcome(RequestKind.SCRAPE, HTTP_OK, body, decision)
         decision = admit(cert, request.info_hash, self.catalog, self.revoked_serials, wall_now)
-        if self.crl_expired and decision.reason is Reason.ADMITTED:
+        if self.crl_expired and decision.reason in (Reason.ADMITTED, Reason.ADMITTED_HOST):
             decision = Decision(Reason.CRL_EXPIRED, decision.film, decision.serial)
         if not decision.admitted:
             # a refused client retries at the announce interval, not in a tight loop
@@ -151,13 +163,20 @@ class TrackerService:
             )
             return Outcome(RequestKind.ANNOUNCE, HTTP_OK, body, decision, request=request)
         result = self.swarms.announce(
-            request, peer_ip, now, rng, is_origin=decision.is_origin, serial=decision.serial
+            request, peer_ip, now, rng, is_origin=decision.is_origin, serial=decision.serial,
+            include_origins=not self._hosts_serve(decision, now),
         )
         if result.refusal is not None:
             body = encode_failure(
                 _REFUSAL_TEXT[result.refusal], min_interval_s=policy.announce_interval_s
             )
             return Outcome(RequestKind.ANNOUNCE, HTTP_OK, body, decision, result, request)
+        if decision.is_host and decision.film is not None:
+            self.hosts.note(
+                decision.film, result.address, uploaded_delta=result.uploaded_delta,
+                downloaded_delta=result.downloaded_delta, left=request.left,
+                stopped=request.event is Event.STOPPED, now=now,
+            )
         if not decision.is_origin:
             self._consider_probe(result.address, request.event is Event.STOPPED, now)
         return Outcome(

@@ -110,6 +110,7 @@ class Swarms:
         *,
         is_origin: bool = False,
         serial: int | None = None,
+        include_origins: bool = True,
     ) -> AnnounceResult:
         """Record an admitted announce and select peers for it.
 
@@ -119,6 +120,8 @@ class Swarms:
         the record belongs to it (another serial's announce for the same peer id is
         refused) and it may hold at most ``max_peers_per_serial`` peer ids per swarm
         (origins exempt). ``None`` (pure tests, benchmarks only) binds to no serial.
+        ``include_origins`` false leaves the origins out of the list (complete hosts
+        serve the film: `SwarmPolicy.origin_backup_hosts`).
         """
         policy = self.policy
         wanted = min(
@@ -149,7 +152,7 @@ class Swarms:
         if wanted and reply.refusal is None and not change.stopped:
             listed = shape_peer_list(
                 reply.member,
-                reply.origins,
+                reply.origins if include_origins else (),
                 reply.peers,
                 ListShape(
                     wanted,

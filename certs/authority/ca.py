@@ -5,7 +5,9 @@ and only `CA.load` / `CA.save` touch the disk. Three kinds of leaf are issued:
 
 - tracker **server** certificates (SAN = the tracker's host names / IPs),
 - origin **seeder** certificates (SAN DNSName ``*``, which libtorrent accepts for any torrent),
-- **rental** certificates (SAN DNSName = film id, validity = rental window, the node's own key).
+- **rental** certificates (SAN DNSName = film id, validity = rental window, the node's own key),
+- **hosting** certificates: a rental's twin with the hosting policy and no content key
+  (`certs.hosting`), for nodes that carry a film's ciphertext before its release.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from certs.clock import as_utc, resolve_now
 from certs.errors import CertsError, KeyFileError
 from certs.file_reading import read_file, read_private
+from certs.hosting import HOSTING_POLICY_OID
 from certs.identifiers import validate_film_id, validate_serial
 from support.atomic_write import write_atomic, write_private
 
@@ -251,8 +254,10 @@ class CA:
         not_after: datetime,
         serial: int,
         key_agreement: bool = False,
+        extra: Sequence[x509.ExtensionType] = (),
     ) -> x509.Certificate:
-        """Sign an end-entity certificate with the common extension profile."""
+        """Sign an end-entity certificate with the common extension profile (plus
+        ``extra`` non-critical extensions)."""
         if not_after <= not_before:
             raise CertsError(
                 f"validity ends ({not_after.isoformat()})"
@@ -263,7 +268,7 @@ class CA:
                 f"validity ends after the CA certificate expires"
                 f" ({self.cert.not_valid_after_utc.isoformat()})"
             )
-        return (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(self.cert.subject)
@@ -282,8 +287,10 @@ class CA:
                 x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ski_of(self.cert)),
                 critical=False,
             )
-            .sign(self.key, _HASH())
         )
+        for extension in extra:
+            builder = builder.add_extension(extension, critical=False)
+        return builder.sign(self.key, _HASH())
 
     def issue_server(
         self, hosts: Sequence[str], *, now: datetime | None = None, valid_days: int = 825
@@ -364,6 +371,38 @@ class CA:
             not_after=as_utc(not_after, what="not_after"),
             serial=x509.random_serial_number() if serial is None else serial,
             key_agreement=True,
+        )
+
+    def issue_hosting(
+        self,
+        film_id: str,
+        node_public_key: ec.EllipticCurvePublicKey,
+        *,
+        not_before: datetime,
+        not_after: datetime,
+        serial: int | None = None,
+    ) -> x509.Certificate:
+        """Issue a hosting certificate for ``film_id`` to an opted-in node's P-256 key.
+
+        Like a rental certificate (SAN DNSName = film id, so peers and the tracker admit it
+        to that film's swarm only), plus the hosting policy (`certs.hosting`), minus the
+        keyAgreement bit: no content key is ever wrapped to it. Validity = exactly the
+        hosting window. Raises `CertsError` as `issue_rental` does.
+        """
+        validate_film_id(film_id)
+        if not isinstance(node_public_key, ec.EllipticCurvePublicKey) or not isinstance(
+            node_public_key.curve, _CURVE
+        ):
+            raise CertsError("the node public key must be a P-256 (secp256r1) key")
+        return self._leaf(
+            common_name=f"hosting {film_id}",
+            public_key=node_public_key,
+            sans=[x509.DNSName(film_id)],
+            usages=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+            not_before=as_utc(not_before, what="not_before"),
+            not_after=as_utc(not_after, what="not_after"),
+            serial=x509.random_serial_number() if serial is None else serial,
+            extra=[x509.CertificatePolicies([x509.PolicyInformation(HOSTING_POLICY_OID, None)])],
         )
 
     def sign_crl(

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
 from certs.authority.ca import CA, CRL_FILE
 from certs.authority.crl_signing import refresh_crl, revoke
 from certs.authority.renting import issue_rental_bundle
@@ -110,6 +112,22 @@ def _cmd_rent(args: argparse.Namespace) -> int:
     )
     # 0600: a bundle names the film a customer rented.
     write_private(out, bundle)
+    print(certificate.serial_number)
+    return 0
+
+
+def _cmd_host(args: argparse.Namespace) -> int:
+    hours = _parse_hours(args.hours)
+    not_before = datetime.now(UTC) if args.not_before is None else _parse_time(args.not_before)
+    out = Path(args.out)
+    _refuse_existing(out)
+    ca = CA.load(args.ca_dir)
+    certificate = ca.issue_hosting(
+        args.film_id, load_public_key(args.node_pub),
+        not_before=not_before, not_after=not_before + timedelta(hours=hours),
+    )
+    # 0600 like a rental: it names a film the customer hosts
+    write_private(out, certificate.public_bytes(serialization.Encoding.PEM))
     print(certificate.serial_number)
     return 0
 
@@ -228,6 +246,32 @@ def _register_ca(ca_sub: argparse._SubParsersAction[Any]) -> None:
     )
     p.add_argument("--out", required=True, metavar="RENTAL.pvr", help="bundle file to write")
     p.set_defaults(func=_cmd_rent)
+
+    p = ca_sub.add_parser(
+        "host",
+        help="issue a hosting credential (ciphertext only, no content key) for a node",
+        description="Issue a hosting certificate for an opted-in node's public key: SAN = film"
+        " id (it joins that film's swarm only), the hosting policy (the tracker counts it as a"
+        " host), validity = [not-before, not-before + hours), and no content key: the node can"
+        " carry and serve the film's ciphertext but never decrypt it. Writes HOST.pvh (PEM,"
+        " 0600) and prints the serial in decimal; `ca revoke --serial` revokes it.",
+    )
+    _ca_dir_flag(p)
+    p.add_argument("--film-id", required=True, metavar="ID", help="the film (torrent name)")
+    p.add_argument(
+        "--node-pub", required=True, metavar="NODE.pub", help="the host node's public key"
+    )
+    p.add_argument(
+        "--hours", required=True, metavar="H",
+        help="hosting window in hours (from placement until some days after release)",
+    )
+    p.add_argument(
+        "--not-before",
+        metavar="ISO8601",
+        help="window start with a timezone, e.g. 2026-05-01T20:00:00Z (default: now)",
+    )
+    p.add_argument("--out", required=True, metavar="HOST.pvh", help="credential file to write")
+    p.set_defaults(func=_cmd_host)
 
     p = ca_sub.add_parser(
         "revoke",

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certs.authority.ca import CA
 from certs.authority.keystore import load_content_key
 from certs.errors import CertsError
+from certs.hosting import is_hosting_certificate
 from certs.keywrap import wrap_content_key
 from certs.rental import BUNDLE_VERSION, rental_identity, rental_public_key
 
@@ -39,9 +40,12 @@ def make_rental_bundle(
     tests). A renewable rental's bundle also names the ``service_url`` where its node
     renews, and the rental ``window`` (start, end) its short-lived certificates lie in
     (stored in whole seconds). Raises `CertsError` if the certificate is not a P-256
-    rental certificate or the content key is not 32 bytes.
+    rental certificate or the content key is not 32 bytes, or if it is a hosting
+    certificate.
     """
     film_id, serial = rental_identity(certificate)
+    if is_hosting_certificate(certificate):
+        raise CertsError("a hosting certificate never gets a content key (it is not a rental)")
     recipient = rental_public_key(certificate)
     if recipient is None:
         raise CertsError("the rental certificate's key is not a P-256 key")

@@ -44,6 +44,8 @@ COMMAND_MODULES: dict[str, str] = {
     "package": "peernode.cli.package",
     "seed": "peernode.cli.node",
     "fetch": "peernode.cli.node",
+    "host": "peernode.cli.host",
+    "place": "peernode.cli.place",
     "play": "peernode.cli.play",
     "demo": "peernode.cli.demo",
     "daemon": "peernode.cli.daemon",

@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from peernode.errors import PeernodeError
+from peernode.runtime.hosting_policy import HostingPolicy
 from support.errors import InputError
 from support.hostport import parse_hostport
 
@@ -213,12 +214,15 @@ class DaemonSettings:
     ``seed_when_complete`` false: a completed film is no longer shared.
     ``port_mapping`` false: the home router is not asked (UPnP IGD, NAT-PMP) to
     forward the node's port.
+    ``hosting``: the owner's consent to host films' ciphertext before their release,
+    and its limits (off by default; `peernode.runtime.hosting_policy`).
     """
 
     upload_rate_bps: int = 0
     download_rate_bps: int = 0
     seed_when_complete: bool = True
     port_mapping: bool = True
+    hosting: HostingPolicy = field(default_factory=HostingPolicy)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as the API and the state file show them."""
@@ -227,6 +231,13 @@ class DaemonSettings:
             "download_rate_bps": self.download_rate_bps,
             "seed_when_complete": self.seed_when_complete,
             "port_mapping": self.port_mapping,
+            "hosting": {
+                "enabled": self.hosting.enabled,
+                "disk_quota_bytes": self.hosting.disk_quota_bytes,
+                "upload_rate_bps": self.hosting.upload_rate_bps,
+                "download_rate_bps": self.hosting.download_rate_bps,
+                "hours": self.hosting.hours,
+            },
         }
 
 
@@ -248,7 +259,7 @@ def _rate_field(obj: dict[str, Any], name: str, default: int) -> int:
 def parse_settings_update(obj: dict[str, Any], current: DaemonSettings) -> DaemonSettings:
     """Apply a settings object (fields omitted stay as they are); `ApiError` on a bad field."""
     _reject_unknown(obj, {"upload_rate_bps", "download_rate_bps", "seed_when_complete",
-                          "port_mapping"})
+                          "port_mapping", "hosting"})
     updated = replace(
         current,
         upload_rate_bps=_rate_field(obj, "upload_rate_bps", current.upload_rate_bps),
@@ -259,5 +270,40 @@ def parse_settings_update(obj: dict[str, Any], current: DaemonSettings) -> Daemo
             value = obj[name]
             if not isinstance(value, bool):
                 raise ApiError("invalid_field", f"{name} must be true or false", field=name)
-            updated = replace(updated, **{name: value})
+            flags: dict[str, Any] = {name: value}
+            updated = replace(updated, **flags)
+    if "hosting" in obj:
+        updated = replace(updated, hosting=_hosting_update(obj["hosting"], current.hosting))
     return updated
+
+
+_MAX_QUOTA_BYTES = 2**63 - 1
+
+
+def _hosting_update(obj: object, current: HostingPolicy) -> HostingPolicy:
+    """The ``hosting`` object of a settings update (fields omitted stay as they are)."""
+    if not isinstance(obj, dict):
+        raise ApiError("invalid_field", "hosting must be an object", field="hosting")
+    _reject_unknown(obj, {"enabled", "disk_quota_bytes", "upload_rate_bps",
+                          "download_rate_bps", "hours"})
+    enabled = obj.get("enabled", current.enabled)
+    if not isinstance(enabled, bool):
+        raise ApiError("invalid_field", "hosting.enabled must be true or false",
+                       field="hosting.enabled")
+    quota = obj.get("disk_quota_bytes", current.disk_quota_bytes)
+    if type(quota) is not int or not 0 <= quota <= _MAX_QUOTA_BYTES:
+        raise ApiError("invalid_field", "hosting.disk_quota_bytes must be a byte count",
+                       field="hosting.disk_quota_bytes")
+    hours = obj.get("hours", current.hours)
+    if not isinstance(hours, str):
+        raise ApiError("invalid_field", "hosting.hours must be a string such as \"1-7\"",
+                       field="hosting.hours")
+    try:
+        return HostingPolicy(
+            enabled=enabled, disk_quota_bytes=quota,
+            upload_rate_bps=_rate_field(obj, "upload_rate_bps", current.upload_rate_bps),
+            download_rate_bps=_rate_field(obj, "download_rate_bps", current.download_rate_bps),
+            hours=hours,
+        )
+    except PeernodeError as e:
+        raise ApiError("invalid_field", str(e), field="hosting.hours") from None

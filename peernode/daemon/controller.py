@@ -359,6 +359,8 @@ class Daemon:
         # The binding converts a dict to a settings_pack; its stubs only name the latter.
         self.node.session.apply_settings(pack)  # type: ignore[arg-type]
         self.node.set_port_mapping(self.settings.port_mapping)
+        # a withdrawn consent pauses every hosted film at once
+        self.node.hosting.set_policy(self.settings.hosting)
 
     # -- playback ------------------------------------------------------------
     async def _playback(self, entry: _Entry) -> str:

@@ -77,6 +77,20 @@ _DOWNLOAD = _object({
              "bytes_from_peers", "bytes_uploaded", "bytes_downloaded_session", "seconds",
              "eta_s", "rental_not_after", "error"])
 
+_HOUR_RANGE = "([01]?[0-9]|2[0-3])-([01]?[0-9]|2[0-4])"
+_HOURS = f"^({_HOUR_RANGE}(,{_HOUR_RANGE})*)?$"
+_HOSTING: dict[str, Schema] = {
+    "enabled": {"type": "boolean", "description": "host films' ciphertext before their "
+                "release (the owner's opt-in; off by default)"},
+    "disk_quota_bytes": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1,
+                         "description": "disk the hosted films may take"},
+    "upload_rate_bps": _RATE,
+    "download_rate_bps": _RATE,
+    "hours": {"type": "string", "pattern": _HOURS,
+              "description": "UTC hours hosting may transfer, e.g. \"1-7\" or \"22-6\"; "
+              "empty: any time"},
+}
+
 _SCHEMAS: dict[str, Schema] = {
     "Error": _object({
         "code": {"enum": sorted(ERROR_STATUS)},
@@ -101,12 +115,14 @@ _SCHEMAS: dict[str, Schema] = {
         "port_mapping": {"type": "boolean",
                          "description": "ask the home router (UPnP IGD, NAT-PMP) to forward "
                          "the node's port (the customer's consent)"},
+        "hosting": _object(_HOSTING),
     }),
     "SettingsUpdate": _object({
         "upload_rate_bps": _RATE,
         "download_rate_bps": _RATE,
         "seed_when_complete": {"type": "boolean"},
         "port_mapping": {"type": "boolean"},
+        "hosting": _object(_HOSTING, required=[]),
     }, required=[]),
     "PortMapping": _object({
         "state": {"enum": ["pending", "mapped", "failed", "disabled"]},

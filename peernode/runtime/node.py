@@ -12,7 +12,8 @@ By default a node listens on every interface, IPv4 and IPv6, and asks the
 home router (UPnP IGD, NAT-PMP) to forward its port; ``port_mapping=False``
 is the customer's refusal. ``listen_port_file`` keeps the port across
 restarts. ``operator_ca_pem`` pins the operator's CA: torrents and rentals
-of any other CA are refused.
+of any other CA are refused. ``hosting`` is the owner's consent to host films'
+ciphertext before their release (off by default; `peernode.runtime.hosting`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ from peernode.runtime.connection_ages import (
 from peernode.runtime.connection_cycling import FastReconnect, keep_connections_young
 from peernode.runtime.download import Download
 from peernode.runtime.events import Event, ExternalAddressLearned, PortMapFailed, PortMapped
+from peernode.runtime.hosting import Hosting
+from peernode.runtime.hosting_policy import HostingPolicy
 from peernode.runtime.listen_port import choose_listen_port, remember_listen_port
 from peernode.runtime.port_mapping import DEFAULT_PORT_MAPPING_TIMEOUT_S, PortMappingState
 from peernode.runtime.renewal import keep_renewing, open_current_rental
@@ -66,6 +69,7 @@ __all__ = [
     "check_operator_ca",
     "load_torrent",
     "open_node",
+    "resume_data_to_trust",
     "torrent_ca_certificate",
 ]
 
@@ -90,6 +94,7 @@ class NodeConfig:
     at a random 0.5-0.8 of it, or of a quarter of its certificate's lifetime if shorter),
     so a revoked rental keeps none (`peernode.runtime.connection_cycling`); None: never
     (not for production).
+    ``hosting``: the owner's hosting consent and limits (default: no hosting).
     """
 
     listen_host: str = ALL_INTERFACES
@@ -107,6 +112,7 @@ class NodeConfig:
     extra_settings: dict[str, object] = field(default_factory=dict)
     wall_clock: Callable[[], datetime] = _utc_now
     max_connection_age_s: float | None = DEFAULT_MAX_CONNECTION_AGE_S
+    hosting: HostingPolicy = field(default_factory=HostingPolicy)
 
 
 def load_torrent(torrent: str | os.PathLike[str] | bytes | lt.torrent_info) -> lt.torrent_info:
@@ -160,7 +166,7 @@ def _check_rental_issuer(rental: Rental, operator_ca: x509.Certificate) -> None:
         ) from None
 
 
-def _resume_data_to_trust(path: Path) -> bytes | None:
+def resume_data_to_trust(path: Path) -> bytes | None:
     """Resume data of a complete download; None for an incomplete one.
 
     libtorrent's resume data lists only pieces already flushed from its write
@@ -194,6 +200,24 @@ class Node:
                                                  now_s=time.monotonic())
         self._mapping_reported: dict[str, Any] | None = None
         self._fast_reconnect = FastReconnect(session)
+        self.hosting = Hosting(self, config.hosting)
+        """Films this node hosts (ciphertext placed before release, no key)."""
+
+    @property
+    def operator_ca(self) -> x509.Certificate | None:
+        """The pinned operator CA, if any."""
+        return self._operator_ca
+
+    def adopt(self, download: Download) -> None:
+        """Run a download built outside `fetch` (a hosted film): route its events, save
+        its resume data, count its peers, stop it when its window ends."""
+        if download.film_id in self._downloads:
+            raise PeernodeError(f"film {download.film_id!r} is already on this node")
+        self._downloads[download.film_id] = download
+        self._nursery.start_soon(download.watch_rental_expiry)
+        self._nursery.start_soon(download.keep_saving_resume_data,
+                                 self.config.resume_save_interval_s)
+        self._nursery.start_soon(download.keep_counting_peers)
 
     @property
     def ssl_port(self) -> int:
@@ -331,7 +355,7 @@ class Node:
         state_dir = save / ".peernode"
         state_dir.mkdir(parents=True, exist_ok=True)
         resume_path = state_dir / f"{film_id}.resume"
-        resume = _resume_data_to_trust(resume_path)
+        resume = resume_data_to_trust(resume_path)
         handle = add_ssl_torrent(
             self.session, ti, save, cert_pem=rental.cert_pem,
             key_pem=private_key_pem(node_key), resume_data=resume,
@@ -431,6 +455,7 @@ async def open_node(config: NodeConfig | None = None) -> AsyncIterator[Node]:
             node = Node(config, session, nursery)
             await nursery.start(pump_alerts, session, node._dispatch)
             nursery.start_soon(node._start_port_mapping)
+            nursery.start_soon(node.hosting.keep_hours)
             if is_wildcard(config.listen_host):
                 nursery.start_soon(node._recheck_interfaces)
             try:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim.analysis.hosting_figures import HostingFigures
 from sim.analysis.network_figures import NetworkFigures
 from sim.analysis.outcomes import ClientOutcome, SwarmFigures
 from sim.analysis.timeseries import StatusSample, ThroughputPoint
@@ -49,6 +50,8 @@ class SimulationReport:
     samples: Mapping[str, Sequence[StatusSample]]
     network: NetworkFigures | None = None
     """By router kind and ISP, for a scenario with a ``[network]`` part."""
+    hosting: HostingFigures | None = None
+    """The origin's bytes by window and the hosts' (pre-positioning, `[hosts]`)."""
 
 
 def plot_files(r: SimulationReport) -> dict[str, str]:
@@ -67,6 +70,11 @@ def _figures_json(r: SimulationReport) -> dict[str, object]:
     figures["cross_isp_share"] = n.get("cross_isp_share")
     figures["network"] = {k: v for k, v in n.items() if k not in ("by_kind", "cross_isp_share")
                           } if n else None
+    if r.hosting is not None:
+        figures["origin_copies_release_window"] = r.hosting.origin_copies_release_window
+        figures["origin_copies_placement"] = r.hosting.origin_copies_placement
+        figures["bytes_from_hosts"] = r.hosting.bytes_from_hosts
+        figures["hosting"] = r.hosting.to_json()
     return figures
 
 
@@ -99,6 +107,8 @@ def build_report(r: SimulationReport) -> dict[str, object]:
             "t0_unix": r.record.t0_unix,
             "duration_s": round(r.record.duration_s, 3),
             "timed_out": r.record.timed_out,
+            "placement": (r.record.placement.to_json() if r.record.placement is not None
+                          else None),
             "all_complete": all(o.fate == "complete" for o in r.outcomes
                                 if o.fate.meant_to_complete),
             "films_intact": all(v for v in r.film_intact.values() if v is not None),

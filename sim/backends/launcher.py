@@ -36,13 +36,15 @@ STOP_GRACE_S = 10.0
 """How long a stopped process may take to exit cleanly before it is killed."""
 
 
-def tracker_args(operator: OperatorFiles, host: str, *, port: int | None = None) -> list[str]:
+def tracker_args(operator: OperatorFiles, host: str, *, port: int | None = None,
+                 config: Path | None = None) -> list[str]:
     """``peernode tracker`` for the operator's library on ``host:port`` (default: the
-    port its film announces to)."""
+    port its film announces to), with the tunables of ``config`` (TOML) if given."""
     o = operator
-    return ["tracker", "--ca", str(o.ca_cert), "--cert", str(o.server_cert),
+    args = ["tracker", "--ca", str(o.ca_cert), "--cert", str(o.server_cert),
             "--key", str(o.server_key), "--library", str(o.library), "--crl", str(o.crl),
             "--listen", format_hostport(host, o.tracker_port if port is None else port)]
+    return args if config is None else [*args, "--config", str(config)]
 
 
 def seed_args(operator: OperatorFiles, host: str, port: int, *,

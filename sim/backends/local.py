@@ -22,6 +22,13 @@ from pathlib import Path
 import trio
 
 from sim.backends.base import ClientObservation, Swarm, SwarmMeasurements
+from sim.backends.host_files import (
+    HostFiles,
+    host_args,
+    last_status,
+    provision_hosts,
+    tracker_config,
+)
 from sim.backends.launcher import (
     ProcessGroup,
     fetch_args,
@@ -35,6 +42,7 @@ from sim.backends.origin_metrics import origin_uploaded, settled_origin_uploaded
 from sim.backends.provision import FILM_ID, SwarmFiles, provision_swarm
 from sim.errors import BackendError
 from sim.scenario.addresses import LOOPBACK_POOL, AddressPool
+from sim.scenario.hosts import HostPlan
 from sim.scenario.model import StopHow
 from sim.scenario.plan import ClientPlan, SwarmPlan
 from support.hostport import format_hostport
@@ -55,9 +63,13 @@ class LocalSwarm:
     """A swarm of local processes; implements `sim.backends.base.Swarm`."""
 
     def __init__(self, plan: SwarmPlan, files: SwarmFiles, group: ProcessGroup, *,
-                 say: Callable[[str], None] | None = None) -> None:
+                 say: Callable[[str], None] | None = None,
+                 hosts: dict[str, HostFiles] | None = None,
+                 tracker_config: Path | None = None) -> None:
         self._plan = plan
         self._files = files
+        self._hosts = hosts or {}
+        self._tracker_config = tracker_config
         self._group = group
         self._say = say or (lambda _line: None)
         self._origin_port = free_port(plan.addresses.origin_host)
@@ -86,7 +98,8 @@ class LocalSwarm:
         host, f = self._plan.addresses.tracker_host, self._files
         log = f.workdir / "tracker.log"
         proc = await self._group.spawn(
-            _TRACKER, peernode_argv(*tracker_args(f.operator, host)), log=log)
+            _TRACKER, peernode_argv(*tracker_args(f.operator, host,
+                                                  config=self._tracker_config)), log=log)
         await wait_started(host, f.tracker_port, proc, "the tracker", log)
         self._say(f"tracker on {f.operator.announce_url}")
 
@@ -127,6 +140,27 @@ class LocalSwarm:
     async def heal_client(self, client: ClientPlan) -> None:
         raise BackendError(_NO_PARTITIONS)
 
+    # -- pre-positioning hosts (sim.placement_phase.HostingSwarm) -------------------------
+    async def start_host(self, host: HostPlan) -> None:
+        """Start a host (``peernode host``) with its caps; its quota fits the film twice."""
+        files = self._hosts[host.name]
+        await self._group.spawn(host.name, peernode_argv(*host_args(
+            self._files.torrent, files, host, quota_bytes=2 * self.film_bytes)),
+            log=files.log, stdout=files.summary)
+        self._say(f"{host.name} on {host.address} hosting (upload "
+                  f"{host.upload_bps / 1e6:.1f} MB/s)")
+
+    def host_status(self, host: HostPlan) -> dict[str, object] | None:
+        """The host's last progress report (None before its first)."""
+        return last_status(self._hosts[host.name])
+
+    async def origin_sent(self) -> int | None:
+        """What the origin has sent so far, all its processes (None if it is down)."""
+        if self._exited(_ORIGIN) is not False:
+            return None
+        sent = await origin_uploaded(self._plan.addresses.origin_host, self._metrics_port)
+        return None if sent is None else self._origin_bytes_before + sent
+
     def observe(self, client: ClientPlan) -> ClientObservation:
         return self._records.observe(client.name, self._exited(client.name))
 
@@ -161,8 +195,11 @@ async def open_local_swarm(plan: SwarmPlan, workdir: Path, *, film: Path | None 
     files = await trio.to_thread.run_sync(
         lambda: provision_swarm(plan, workdir, tracker_port=tracker_port, now=now, film=film,
                                 film_id=film_id))
+    hosts = await trio.to_thread.run_sync(
+        lambda: provision_hosts(files.operator, plan, workdir, now=now))
+    config = tracker_config(workdir, plan)
     async with open_process_group() as group:
-        yield LocalSwarm(plan, files, group, say=say)
+        yield LocalSwarm(plan, files, group, say=say, hosts=hosts, tracker_config=config)
 
 
 @dataclass(frozen=True)
@@ -171,6 +208,7 @@ class LocalBackend:
 
     name: str = "local"
     addresses: AddressPool = LOOPBACK_POOL
+    supports_hosts: bool = True
 
     def open_swarm(self, plan: SwarmPlan, workdir: Path) -> AbstractAsyncContextManager[Swarm]:
         return open_local_swarm(plan, workdir)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sim.errors import ScenarioError
+from sim.scenario.hosts import HostsSpec
 from sim.scenario.network import NetworkSpec
 
 __all__ = [
@@ -196,6 +197,8 @@ class Scenario:
     network: NetworkSpec | None = None
     """Homes behind routers and ISPs (the ``[network]`` part); None: every client sits
     directly on the backend's one network."""
+    hosts: HostsSpec | None = None
+    """Pre-positioning (the ``[hosts]`` part): K hosts placed before the release."""
 
     def __post_init__(self) -> None:
         if not self.name.strip():

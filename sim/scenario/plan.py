@@ -15,6 +15,7 @@ from sim.errors import ScenarioError
 from sim.scenario.addresses import AddressPool
 from sim.scenario.home_planning import plan_homes
 from sim.scenario.homes import HomePlan
+from sim.scenario.hosts import HostPlan, plan_hosts
 from sim.scenario.model import (
     Arrivals,
     FlashCrowd,
@@ -70,6 +71,8 @@ class SwarmPlan:
     clients: tuple[ClientPlan, ...]
     events: tuple[SimEvent, ...]
     """The scenario's events in time order."""
+    hosts: tuple[HostPlan, ...] = ()
+    """Pre-positioning hosts, placed before the clients arrive (`sim.scenario.hosts`)."""
 
     def client(self, number: int) -> ClientPlan:
         """The client numbered ``number`` (1-based)."""
@@ -97,6 +100,7 @@ class SwarmPlan:
                  "how": e.how.value}
                 for e in self.events
             ],
+            "hosts": [h.to_json() for h in self.hosts],
         }
 
 
@@ -164,4 +168,6 @@ def plan_swarm(scenario: Scenario, addresses: AddressPool, rng: random.Random) -
         for i in range(spec.count)
     )
     events = tuple(sorted(scenario.events, key=lambda e: e.at_s))
-    return SwarmPlan(scenario=scenario, addresses=addresses, clients=clients, events=events)
+    hosts = plan_hosts(scenario.hosts, addresses, spec.count)
+    return SwarmPlan(scenario=scenario, addresses=addresses, clients=clients, events=events,
+                     hosts=hosts)

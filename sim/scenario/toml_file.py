@@ -30,6 +30,9 @@ Layout (see ``sim/scenarios/*.toml``)::
     [network.homes]               # router kind -> share of the clients (adding up to 1)
               public = 0.25  nat = 0.25  "nat-upnp" = 0.25  "dual-stack" = 0.25
               # kinds: public, nat, nat-upnp, dual-stack, v6-only
+    [hosts]                       # pre-positioning (sim.scenario.hosts): K hosts placed
+              count = 4  upload_bps = "4M"  download_bps = "2M"  # before the release
+              placement_timeout_s = 300  origin_backup_hosts = 4
 
 Unknown keys are refused, so a typo never silently falls back to a default.
 """
@@ -43,6 +46,7 @@ from typing import Any
 
 from sim.errors import ScenarioError
 from sim.scenario.homes import HomeKind
+from sim.scenario.hosts import HostsSpec
 from sim.scenario.model import (
     Arrivals,
     ClientsSpec,
@@ -63,7 +67,9 @@ __all__ = ["load_scenario", "scenario_from_mapping"]
 
 _FIXED_LINK_NAME = "fixed"
 _TOP_KEYS = ("name", "description", "film_mib", "seed", "timeout_s", "origin", "clients",
-             "arrivals", "events", "network")
+             "arrivals", "events", "network", "hosts")
+_HOSTS_KEYS = ("count", "upload_bps", "download_bps", "placement_timeout_s",
+               "origin_backup_hosts")
 _ORIGIN_KEYS = ("upload_bps", "super_seed")
 _CLIENTS_KEYS = ("count", "download_bps", "upload_bps", "links", "seed_after_completion_s",
                  "churn_fraction")
@@ -290,6 +296,17 @@ def _network(table: _Table) -> NetworkSpec:
     )
 
 
+def _hosts(table: _Table) -> HostsSpec:
+    return HostsSpec(
+        count=table.integer("count"),
+        upload_bps=table.rate("upload_bps") if table.has("upload_bps") else 0,
+        download_bps=table.rate("download_bps") if table.has("download_bps") else 0,
+        placement_timeout_s=table.number("placement_timeout_s", 300.0),
+        origin_backup_hosts=(table.integer("origin_backup_hosts")
+                             if table.has("origin_backup_hosts") else None),
+    )
+
+
 def scenario_from_mapping(raw: Mapping[str, Any]) -> Scenario:
     """Build a `Scenario` from parsed TOML; raises `ScenarioError` naming the bad key."""
     top = _Table("", raw, _TOP_KEYS)
@@ -310,6 +327,7 @@ def scenario_from_mapping(raw: Mapping[str, Any]) -> Scenario:
         events=tuple(_event(t) for t in top.tables("events", _EVENT_KEYS)),
         network=(_network(top.table("network", _NETWORK_KEYS)) if top.has("network")
                  else None),
+        hosts=_hosts(top.table("hosts", _HOSTS_KEYS)) if top.has("hosts") else None,
     )
 
 

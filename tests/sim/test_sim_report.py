@@ -77,7 +77,8 @@ def test_report_json_has_every_figure(tmp_path: Path) -> None:
     assert [c["fate"] for c in report["clients"]] == ["complete", "complete", "killed"]
     assert report["clients"][1]["completion_over_t_min"] == pytest.approx(2.0)
     assert report["run"] == {"t0_unix": 1000.0, "duration_s": 4.0, "timed_out": False,
-                             "all_complete": True, "films_intact": True}
+                             "all_complete": True, "films_intact": True,
+                             "placement": None}
     assert report["events"][0]["action"] == "client-kill"
     assert report["scenario"]["arrivals"]["kind"] == "flash-crowd"
     assert len(report["timeseries"]["client-1"]) == 2

@@ -22,7 +22,8 @@ from sim.scenario.homes import HomeKind
 from .conftest import SCENARIOS_DIR, VALID_TOML, WriteScenario
 
 SHIPPED = ["smoke", "flash-crowd", "asymmetric", "poisson", "origin-failure", "home-routers",
-           "home-routers-public", "home-routers-blind", "home-routers-small"]
+           "home-routers-public", "home-routers-blind", "home-routers-small",
+           "release-night", "release-night-no-hosts"]
 
 
 def test_every_scenario_file_is_shipped_and_tested() -> None:

@@ -165,7 +165,8 @@ async def test_members_and_scopes_on_the_metrics_listener(pki: Pki) -> None:
     members = doc["films"]["film-a"]
     assert list(doc) == ["films"]
     assert list(doc["films"]) == ["film-a"]
-    assert all(sorted(m) == ["addresses", "network", "reachability"] for m in members)
+    assert all(sorted(m) == ["addresses", "host", "network", "reachability"] for m in members)
+    assert not any(m["host"] for m in members)
     by_class = {(m["addresses"][0], m["reachability"]): m["network"] for m in members}
     assert by_class == {
         ("127.0.0.1", "connectable"): "127.0.0.0/24",  # port 20001 listens

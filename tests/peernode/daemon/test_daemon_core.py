@@ -41,7 +41,11 @@ from peernode.daemon.records import (
 )
 from peernode.daemon.state_dir import StateStore
 from peernode.errors import PeernodeError
+from peernode.runtime.hosting_policy import HostingPolicy
 from peernode.runtime.node import Node
+
+HOSTING_OFF = {"enabled": False, "disk_quota_bytes": 0, "upload_rate_bps": 0,
+               "download_rate_bps": 0, "hours": ""}
 
 
 @pytest.mark.parametrize(("method", "target", "expected"), [
@@ -243,9 +247,24 @@ class _Node:
         self.session = _Session()
         self.downloads: dict[str, object] = {}
         self.port_mapping: dict[str, object] = {"state": "disabled"}
+        self._hosting = _Hosting()
 
     def set_port_mapping(self, enabled: bool) -> None:
         self.port_mapping = {"state": "pending" if enabled else "disabled"}
+
+    @property
+    def hosting(self) -> _Hosting:
+        return self._hosting
+
+
+class _Hosting:
+    """What `Daemon` uses of `Node.hosting`: the owner's policy."""
+
+    def __init__(self) -> None:
+        self.policy = HostingPolicy()
+
+    def set_policy(self, policy: HostingPolicy) -> None:
+        self.policy = policy
 
 
 def _daemon(tmp_path: Path, nursery: trio.Nursery, *, ssl_port: int = 6881) -> Daemon:
@@ -287,7 +306,8 @@ async def test_settings_are_applied_saved_and_read_back(tmp_path: Path) -> None:
             Route("put_settings"), b'{"upload_rate_bps": 1000, "seed_when_complete": false}')
         assert (status, settings) == (200, {"upload_rate_bps": 1000, "download_rate_bps": 0,
                                             "seed_when_complete": False,
-                                            "port_mapping": True})
+                                            "port_mapping": True,
+                                            "hosting": HOSTING_OFF})
         assert await daemon.call(Route("get_settings"), b"") == (200, settings)
         node = cast(_Node, daemon.node)
         assert node.session.applied[-1] == {"upload_rate_limit": 1000, "download_rate_limit": 0}
@@ -356,3 +376,36 @@ async def test_watch_polls_fast_only_while_watched(
     # Idle until the 15 s tick sees the subscriber; every second then, until the
     # 21 s tick finds it gone and sleeps 5 s again (cancelled at 22.5 s).
     assert [t - start for t in ticks] == [0, 5, 10, 15, 16, 17, 18, 19, 20, 21]
+
+
+async def test_hosting_consent_is_off_by_default_saved_applied_and_checked(
+    tmp_path: Path,
+) -> None:
+    async with trio.open_nursery() as nursery:
+        daemon = _daemon(tmp_path, nursery)
+        node = cast(_Node, daemon.node)
+        assert (await daemon.call(Route("get_settings"), b""))[1]["hosting"] == HOSTING_OFF
+        assert not node.hosting.policy.enabled
+        body = json.dumps({"hosting": {"enabled": True, "disk_quota_bytes": 10**10,
+                                       "upload_rate_bps": 500_000, "hours": "1-7"}})
+        status, _ = await daemon.call(Route("put_settings"), body.encode())
+        assert status == 200
+        wanted = HostingPolicy(enabled=True, disk_quota_bytes=10**10, upload_rate_bps=500_000,
+                               hours="1-7")
+        assert node.hosting.policy == wanted
+        assert StateStore(tmp_path / "state").settings().hosting == wanted
+        for bad, field in (({"enabled": "yes"}, "hosting.enabled"),
+                           ({"hours": "25-3"}, "hosting.hours"),
+                           ({"disk_quota_bytes": -1}, "hosting.disk_quota_bytes"),
+                           ({"colour": 1}, None)):
+            with pytest.raises(ApiError) as refused:
+                await daemon.call(Route("put_settings"), json.dumps({"hosting": bad}).encode())
+            assert refused.value.code == "invalid_field"
+            if field is not None:
+                assert refused.value.field == field
+        assert node.hosting.policy == wanted  # a refused update changes nothing
+        # the owner withdraws consent: applied at once
+        await daemon.call(Route("put_settings"), b'{"hosting": {"enabled": false}}')
+        assert not node.hosting.policy.enabled
+        assert node.hosting.policy.disk_quota_bytes == 10**10
+        nursery.cancel_scope.cancel()

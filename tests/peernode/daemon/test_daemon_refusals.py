@@ -170,13 +170,16 @@ def test_state_dir_and_token_are_private(shared_process: DaemonProcess) -> None:
 
 def test_settings_are_applied_and_survive_a_restart(daemon: DaemonProcess) -> None:
     assert daemon.api is not None
+    hosting_off = {"enabled": False, "disk_quota_bytes": 0, "upload_rate_bps": 0,
+                   "download_rate_bps": 0, "hours": ""}
     assert daemon.api.get("/v1/settings").json() == {
         "upload_rate_bps": 0, "download_rate_bps": 0, "seed_when_complete": True,
-        "port_mapping": True}
+        "port_mapping": True, "hosting": hosting_off}
     put = daemon.api.request("PUT", "/v1/settings",
                              json={"upload_rate_bps": 500_000, "seed_when_complete": False})
     assert put.json() == {"upload_rate_bps": 500_000, "download_rate_bps": 0,
-                          "seed_when_complete": False, "port_mapping": True}
+                          "seed_when_complete": False, "port_mapping": True,
+                          "hosting": hosting_off}
     daemon.stop()
     api = daemon.start()
     assert api.get("/v1/settings").json() == put.json()
