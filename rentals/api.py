@@ -21,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import trio
 
 from rentals.errors import FieldError, RentalsError
+from rentals.hosting_api import HostingApi
+from rentals.hostings import HostingService
 from rentals.metrics import ServiceMetrics
 from rentals.openapi import openapi_document
 from rentals.records import RentalRecord
@@ -70,6 +72,7 @@ class RentalApi:
         public_url: str,
         limiter: trio.CapacityLimiter,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        hostings: HostingService | None = None,
     ) -> None:
         self.service = service
         self.metrics = metrics
@@ -78,6 +81,12 @@ class RentalApi:
         self.limiter = limiter
         self.clock = clock
         self.draining = False
+        # the hosting routes (pre-positioning), if the service issues hostings
+        self.hostings = None if hostings is None else HostingApi(
+            hostings, service, metrics, publish_crl=publish_crl, public_url=public_url,
+            run=self._run, respond=_json_response, iso=_iso, clock=lambda: self.clock(),
+            not_allowed=_not_allowed,
+        )
 
     async def _run(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         return await trio.to_thread.run_sync(
@@ -120,6 +129,8 @@ class RentalApi:
             return "openapi", _check_method(method, "GET") or _json_response(
                 200, openapi_document(self.public_url)
             )
+        if segments[:2] == ["v1", "hostings"] and len(segments) <= 4 and self.hostings:
+            return await self.hostings.route(request, segments, cert)
         if segments[:2] != ["v1", "rentals"] or len(segments) > 4:
             return "other", error_response(404, "not_found", f"no route {parts.path}")
         if len(segments) == 2:

@@ -41,6 +41,24 @@ class ServiceMetrics:
             "peernode_rental_crl_failures", "CRL writes that failed", registry=self.registry
         )
 
+        # hostings (pre-positioning)
+        self.hostings_created = Counter(
+            "peernode_hostings_created",
+            "Hosting credentials created (idempotent replays not counted)",
+            registry=self.registry,
+        )
+        self.hosting_renewals = Counter(
+            "peernode_hosting_renewals", "Hosting certificates renewed", registry=self.registry
+        )
+        self.hostings_revoked = Counter(
+            "peernode_hostings_revoked", "Hostings revoked by the operator",
+            registry=self.registry,
+        )
+        self.hosting_refusals = Counter(
+            "peernode_hosting_refusals", "Hosting requests refused, by reason", ["reason"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The Prometheus text exposition."""
         return generate_latest(self.registry)

@@ -47,4 +47,28 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX rentals_revoked ON rentals (revoked_at)",
         ),
     ),
+    (
+        2,
+        (
+            # hostings (pre-positioning): a rental's twin without a content key
+            """CREATE TABLE hostings (
+                hosting_id TEXT PRIMARY KEY,
+                film_id TEXT NOT NULL,
+                node_public_key TEXT NOT NULL,
+                not_before BIGINT NOT NULL,
+                not_after BIGINT NOT NULL,
+                shop_key_id TEXT NOT NULL REFERENCES shop_keys (key_id),
+                idempotency_key TEXT,
+                fingerprint TEXT NOT NULL,
+                state TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                credential TEXT,
+                certificate_not_after BIGINT,
+                revoked_at BIGINT,
+                revoke_reason TEXT,
+                UNIQUE (shop_key_id, idempotency_key)
+            )""",
+            "CREATE INDEX hostings_revoked ON hostings (revoked_at)",
+        ),
+    ),
 )

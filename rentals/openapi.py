@@ -6,6 +6,7 @@ response against them, so the document and the service cannot drift apart.
 
 from __future__ import annotations
 
+from rentals.hosting_openapi import HOSTING_PATHS, HOSTING_SCHEMAS
 from support.openapi_schema import Schema
 from support.openapi_schema import object_schema as _object
 from support.openapi_schema import ref as _ref
@@ -101,7 +102,7 @@ def openapi_document(server_url: str | None = None) -> Schema:
             " (mutual TLS with the rental certificate), the CRL published for trackers.",
         },
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": {**_SCHEMAS, **HOSTING_SCHEMAS},
             "securitySchemes": {
                 "shopKey": {"type": "http", "scheme": "bearer",
                             "description": "a key from `peernode rental-service add-shop-key`"},
@@ -178,6 +179,7 @@ def openapi_document(server_url: str | None = None) -> Schema:
                     },
                 },
             },
+            **HOSTING_PATHS,
             "/health": {"get": {"summary": "liveness and database",
                                 "responses": {"200": _json("ok", "Health"),
                                               "503": _error("the database is unavailable")}}},

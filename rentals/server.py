@@ -25,9 +25,10 @@ from rentals.catalog import Catalog
 from rentals.config import RentalServiceConfig
 from rentals.crl_publishing import publish_crl
 from rentals.database import open_store
+from rentals.hosting_store import ServiceStore
+from rentals.hostings import HostingService
 from rentals.metrics import ServiceMetrics
 from rentals.service import RentalService
-from rentals.store import RentalStore
 from rentals.tls import server_ssl_context
 from support.hostport import format_hostport
 from support.http import HttpError, HttpLimits, Response, serve_http_connection
@@ -67,7 +68,7 @@ class RunningRentalService:
 class _CrlPublisher:
     """Writes the CRL from the store's revocations; one writer at a time."""
 
-    def __init__(self, config: RentalServiceConfig, ca: CA, store: RentalStore,
+    def __init__(self, config: RentalServiceConfig, ca: CA, store: ServiceStore,
                  metrics: ServiceMetrics, clock: Callable[[], datetime]) -> None:
         self._config, self._ca, self._store = config, ca, store
         self._metrics, self._clock = metrics, clock
@@ -78,13 +79,17 @@ class _CrlPublisher:
             now = self._clock()
             try:
                 publish_crl(
-                    self._ca, self._config.crl_path, self._store.revoked_rentals(), now=now,
+                    self._ca, self._config.crl_path, self._revoked(), now=now,
                     next_update=timedelta(seconds=self._config.crl_next_update_s),
                 )
             except Exception:
                 self._metrics.crl_failures.inc()
                 raise
             self._metrics.crl_published.set(now.timestamp())
+
+    def _revoked(self) -> dict[int, datetime]:
+        """Revoked rentals and revoked hostings: serials of one CA, one CRL."""
+        return {**self._store.revoked_hostings(), **self._store.revoked_rentals()}
 
     async def keep_fresh(self, limiter: trio.CapacityLimiter) -> None:
         """Re-sign at half of nextUpdate, so trackers never hold a stale CRL."""
@@ -157,7 +162,7 @@ async def _serve_connection(
 
 def _open_parts(
     config: RentalServiceConfig, clock: Callable[[], datetime]
-) -> tuple[CA, RentalStore, RentalService]:
+) -> tuple[CA, ServiceStore, RentalService]:
     ca = CA.load(config.ca_dir)
     store = open_store(config.database, base_dir=config.base_dir)
     service = RentalService(
@@ -190,8 +195,10 @@ async def serve_rental_service(
         port = listeners[0].socket.getsockname()[1]
         public_url = _public_url(config, port)
         service.service_url = public_url  # bundles name where their nodes renew
+        hostings = HostingService(store, ca, service.catalog, lifetime=config.lifetime)
         api = RentalApi(service, metrics, publish_crl=publisher.publish,
-                        public_url=public_url, limiter=limiter, clock=clock)
+                        public_url=public_url, limiter=limiter, clock=clock,
+                        hostings=hostings)
         running = RunningRentalService(config.listen_host, port, service, metrics, api)
         phases = _IdleConnections()
         async with trio.open_nursery() as chores:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rentals.errors import FieldError, StoreError
+from rentals.hosting_records import HostingRecord
 from rentals.migrations import MIGRATIONS, SCHEMA_TABLE
 from rentals.records import RentalRecord, RentalState
 from rentals.shop_keys import ShopKeyRecord
@@ -346,3 +347,119 @@ class SqlStore:
     def count_rentals(self) -> int:
         with self._reading() as execute:
             return int(execute("SELECT COUNT(*) FROM rentals").fetchone()[0])
+
+    # -- hostings (migration 2) ---------------------------------------------------------
+
+    def _select_hosting(
+        self, execute: Callable[..., Any], hosting_id: int
+    ) -> HostingRecord | None:
+        row = execute(
+            f"SELECT {_HOSTING_COLUMNS} FROM hostings WHERE hosting_id = ?", str(hosting_id)
+        ).fetchone()
+        return None if row is None else _hosting(row)
+
+    def _hosting_by_idempotency_key(
+        self, execute: Callable[..., Any], record: HostingRecord
+    ) -> HostingRecord | None:
+        row = execute(
+            f"SELECT {_HOSTING_COLUMNS} FROM hostings"
+            " WHERE shop_key_id = ? AND idempotency_key = ?",
+            record.shop_key_id, record.idempotency_key,
+        ).fetchone()
+        return None if row is None else _hosting(row)
+
+    def reserve_hosting(self, record: HostingRecord) -> tuple[HostingRecord, bool]:
+        try:
+            # relaxed as a rental's reservation: `complete_hosting` flushes it
+            with self._transaction(relaxed=True) as execute:
+                if record.idempotency_key is not None:
+                    found = self._hosting_by_idempotency_key(execute, record)
+                    if found is not None:
+                        return found, False
+                execute(
+                    f"INSERT INTO hostings ({_HOSTING_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    str(record.hosting_id), record.film_id, record.node_public_key_pem,
+                    _ts(record.not_before), _ts(record.not_after), record.shop_key_id,
+                    record.idempotency_key, record.fingerprint, RentalState.PENDING.value,
+                    _ts(record.created_at), None, None, None, None,
+                )
+        except self._dialect.integrity_errors:
+            with self._transaction() as execute:
+                found = None if record.idempotency_key is None else (
+                    self._hosting_by_idempotency_key(execute, record))
+            if found is None:
+                raise StoreError(f"hosting {record.hosting_id} could not be reserved") from None
+            return found, False
+        return record, True
+
+    def complete_hosting(
+        self, hosting_id: int, credential: bytes, certificate_not_after: datetime
+    ) -> HostingRecord:
+        with self._transaction() as execute:
+            execute(
+                "UPDATE hostings SET state = ?, credential = ?, certificate_not_after = ?"
+                " WHERE hosting_id = ? AND state = ?",
+                RentalState.ISSUED.value, credential.decode("ascii"),
+                _ts(certificate_not_after), str(hosting_id), RentalState.PENDING.value,
+            )
+            found = self._select_hosting(execute, hosting_id)
+        if found is None:
+            raise StoreError(f"hosting {hosting_id} vanished while it was issued")
+        return found
+
+    def hosting(self, hosting_id: int) -> HostingRecord | None:
+        with self._reading() as execute:
+            return self._select_hosting(execute, hosting_id)
+
+    def revoke_hosting(
+        self, hosting_id: int, *, now: datetime, reason: str
+    ) -> HostingRecord | None:
+        with self._transaction() as execute:
+            execute(
+                "UPDATE hostings SET revoked_at = ?, revoke_reason = ?"
+                " WHERE hosting_id = ? AND revoked_at IS NULL",
+                _ts(now), reason, str(hosting_id),
+            )
+            return self._select_hosting(execute, hosting_id)
+
+    def revoked_hostings(self) -> Mapping[int, datetime]:
+        with self._reading() as execute:
+            rows = execute(
+                "SELECT hosting_id, revoked_at FROM hostings WHERE revoked_at IS NOT NULL"
+            ).fetchall()
+        return {int(r[0]): datetime.fromtimestamp(r[1], UTC) for r in rows}
+
+    def count_hostings(self) -> int:
+        with self._reading() as execute:
+            return int(execute("SELECT COUNT(*) FROM hostings").fetchone()[0])
+
+
+_HOSTING_COLUMNS = (
+    "hosting_id, film_id, node_public_key, not_before, not_after, shop_key_id,"
+    " idempotency_key, fingerprint, state, created_at, credential, certificate_not_after,"
+    " revoked_at, revoke_reason"
+)
+
+
+def _hosting(row: Sequence[Any]) -> HostingRecord:
+    not_before, not_after, created = _dt(row[3]), _dt(row[4]), _dt(row[9])
+    assert not_before is not None
+    assert not_after is not None
+    assert created is not None
+    return HostingRecord(
+        hosting_id=int(row[0]),
+        film_id=row[1],
+        node_public_key_pem=row[2],
+        not_before=not_before,
+        not_after=not_after,
+        shop_key_id=row[5],
+        idempotency_key=row[6],
+        fingerprint=row[7],
+        state=RentalState(row[8]),
+        created_at=created,
+        credential=None if row[10] is None else row[10].encode("ascii"),
+        certificate_not_after=_dt(row[11]),
+        revoked_at=_dt(row[12]),
+        revoke_reason=row[13],
+    )
