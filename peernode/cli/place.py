@@ -16,6 +16,12 @@ For each host added, a hosting credential ``OUT/NAME/FILM.pvh`` is issued (SAN =
 id, no content key); each host dropped has its credential revoked on the CA's CRL, so
 the tracker refuses it at once. ``--progress URL`` reads the tracker's ``/hosts.json``
 (metrics listener) and reports each placed host's progress.
+
+With ``--service URL`` (and ``--service-key-file``, ``--service-ca``) the credentials are
+issued and revoked by the rental service (`peernode.cli.place_service`) instead of the
+CA on disk: they are in its store, renew over mutual TLS, and their revocations go on
+the CRL it publishes. STATE.json then also keeps each host's dropped hosting ids
+(``dropped``), which make the Idempotency-Key of a host placed again a new one.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import libtorrent as lt
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from certs import load_public_key
 from certs.authority import CA, revoke
+from peernode.cli.place_service import ServiceIssuer
 from peernode.errors import PeernodeError
 from support.atomic_write import write_atomic, write_private
 from tracker.errors import ConfigError
@@ -58,8 +65,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--torrent", required=True, type=Path, metavar="TORRENT",
                    help="the film's torrent (its name is the film id, its size the disk cost)")
     p.add_argument("--copies", required=True, type=int, metavar="N", help="copies wanted")
-    p.add_argument("--ca-dir", required=True, type=Path, metavar="CA_DIR",
-                   help="the CA that issues hosting credentials")
+    p.add_argument("--ca-dir", type=Path, metavar="CA_DIR",
+                   help="the CA that issues hosting credentials (or give --service)")
+    p.add_argument("--service", metavar="URL",
+                   help="issue and revoke through the rental service at URL (POST "
+                   "/v1/hostings) instead of the CA on disk: its credentials renew over "
+                   "mutual TLS and its CRL lists their revocations")
+    p.add_argument("--service-key-file", type=Path, metavar="FILE",
+                   help="with --service: a file holding the shop/operator key (pnk_...)")
+    p.add_argument("--service-ca", type=Path, metavar="CA.pem",
+                   help="with --service: the CA certificate that checks the service's TLS "
+                   "(default: CA_DIR/ca.pem)")
     p.add_argument("--hours", type=float, default=24.0 * 14, metavar="H",
                    help="hosting window from now, in hours (default 336: placement until "
                    "some days after release)")
@@ -127,6 +143,19 @@ def _progress(url: str, film_id: str) -> list[dict[str, Any]]:
     return rows if isinstance(rows, list) else []
 
 
+def _service_issuer(args: argparse.Namespace) -> ServiceIssuer | None:
+    if args.service is None:
+        if args.ca_dir is None:
+            raise PeernodeError("give --ca-dir (the CA on disk) or --service (the rental service)")
+        return None
+    if args.service_key_file is None:
+        raise PeernodeError("--service needs --service-key-file (the shop/operator key)")
+    ca_file = args.service_ca or (None if args.ca_dir is None else args.ca_dir / "ca.pem")
+    if ca_file is None:
+        raise PeernodeError("--service needs --service-ca (or --ca-dir) to check its TLS")
+    return ServiceIssuer(args.service, args.service_key_file, ca_file)
+
+
 def _cmd_place(args: argparse.Namespace) -> int:
     if args.copies < 0:
         raise PeernodeError("--copies must not be negative")
@@ -142,22 +171,37 @@ def _cmd_place(args: argparse.Namespace) -> int:
         plan = plan_placement(film_id, film_bytes, args.copies, hosts, assigned)
     except ConfigError as e:
         raise PeernodeError(str(e)) from None
-    ca = CA.load(args.ca_dir)
+    service = _service_issuer(args)
+    ca = CA.load(args.ca_dir) if service is None else None
     record = films.setdefault(film_id, {"bytes": film_bytes, "hosts": {}})
     record["bytes"] = film_bytes
     now = datetime.now(UTC)
     issued: dict[str, int] = {}
+    dropped: dict[str, list[int]] = record.setdefault("dropped", {})
     for name in plan.add:  # every credential first: a refusal leaves the state untouched
-        certificate = ca.issue_hosting(film_id, load_public_key(keys[name]), not_before=now,
-                                       not_after=now + timedelta(hours=args.hours))
+        node_key = load_public_key(keys[name])
+        if service is not None:
+            pem = node_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            serial, credential = service.issue(film_id, name, pem.decode("ascii"),
+                                               args.hours, len(dropped.get(name, [])))
+        else:
+            assert ca is not None
+            certificate = ca.issue_hosting(film_id, node_key, not_before=now,
+                                           not_after=now + timedelta(hours=args.hours))
+            serial, credential = certificate.serial_number, certificate.public_bytes(
+                Encoding.PEM)
         out = args.out / name / f"{film_id}.pvh"
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_private(out, certificate.public_bytes(Encoding.PEM))
-        issued[name] = certificate.serial_number
+        write_private(out, credential)
+        issued[name] = serial
     for name in plan.drop:
         serial = record["hosts"].pop(name, None)
         if serial is not None:
-            revoke(args.ca_dir, int(serial))
+            if service is not None:
+                service.revoke(int(serial), "placement: host dropped")
+                dropped.setdefault(name, []).append(int(serial))
+            else:
+                revoke(args.ca_dir, int(serial))
     record["hosts"].update(issued)
     write_atomic(args.state, json.dumps(state, indent=1, sort_keys=True).encode())
     summary: dict[str, Any] = {
