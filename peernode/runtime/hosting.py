@@ -72,6 +72,12 @@ class HostedFilm(Download):
             f"{self.film_id} is hosted (ciphertext only): this node holds no key for it"
         )
 
+    def renew_credential(self, credential: HostingCredential, key_pem: bytes) -> None:
+        """Set a renewed credential of the same hosting (`peernode.runtime.hosting_renewal`)
+        on the handle: connections go on, new ones present it."""
+        self.renew_certificate(_keyless(credential), key_pem)
+        self.credential = credential
+
     def progress_report(self) -> dict[str, Any]:
         """What a host reports to placement: film, bytes held, complete, uploaded."""
         stats = self.stats()

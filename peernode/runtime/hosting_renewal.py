@@ -1,0 +1,184 @@
+"""A host renews its hosting credential at the rental service, like a renter its rental.
+
+``POST /v1/hostings/{id}/renew`` over mutual TLS with the current (possibly expired)
+hosting certificate and the node key (the transport is the rental renewal client's,
+`peernode.runtime.renewal_client`); the answer's PEM credential must be a hosting
+credential of the same CA, film, serial and node key, and is then set on the hosted
+film's handle (`HostedFilm.renew_credential`: connections go on, new ones present it).
+`keep_hosting_renewed` does so at 2/3 of each certificate's lifetime until the hosting
+window ends or the service refuses (revoked, ended), retrying while the service cannot
+be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import h11
+import trio
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certs import private_key_pem
+from certs.errors import CertsError
+from certs.hosting import HostingCredential, open_hosting_credential
+from peernode.runtime.hosting import HostedFilm
+from peernode.runtime.renewal_client import (
+    RenewalRefused,
+    RenewalUnavailable,
+    _client_context,
+    _describe,
+    _exchange,
+    _split,
+)
+from peernode.runtime.renewal_schedule import renewal_due
+
+__all__ = [
+    "hosting_renewal_url",
+    "keep_hosting_renewed",
+    "renew_hosted_film",
+    "request_hosting_renewal",
+]
+
+log = logging.getLogger(__name__)
+
+_REFUSALS = frozenset({400, 401, 403, 404, 410})
+RETRY_S = 60.0
+
+
+def hosting_renewal_url(service_url: str, hosting_id: int) -> str:
+    """The renewal endpoint of hosting ``hosting_id`` at ``service_url``."""
+    return f"{service_url.rstrip('/')}/v1/hostings/{hosting_id}/renew"
+
+
+async def request_hosting_renewal(
+    service_url: str,
+    hosting_id: int,
+    *,
+    cert_pem: bytes,
+    key_pem: bytes,
+    ca_pem: bytes,
+    timeout_s: float = 30.0,
+) -> bytes:
+    """The renewed credential (PEM) of hosting ``hosting_id``; `RenewalRefused` (final:
+    ``revoked``, ``ended``, ``wrong_node_key``...) or `RenewalUnavailable` (try later)."""
+    url = hosting_renewal_url(service_url, hosting_id)
+    host, port, path = _split(url)
+    try:
+        ctx = _client_context(ca_pem, cert_pem, key_pem)
+    except (ssl.SSLError, ValueError, OSError) as e:
+        raise RenewalUnavailable(f"cannot present the hosting certificate: {e}") from None
+    request = h11.Request(method="POST", target=path, headers=[
+        ("Host", host if port == 443 else f"{host}:{port}"),
+        ("Content-Length", "0"),
+        ("Accept", "application/json"),
+        ("Connection", "close"),
+        ("User-Agent", "peernode/0.1"),
+    ])
+    try:
+        with trio.fail_after(timeout_s):
+            tcp = await trio.open_tcp_stream(host, port)
+            tls = trio.SSLStream(tcp, ctx, server_hostname=host, https_compatible=True)
+            try:
+                status, body = await _exchange(tls, request)
+            finally:
+                await trio.aclose_forcefully(tls)
+    except trio.TooSlowError:
+        raise RenewalUnavailable(f"{url}: no answer within {timeout_s:.0f} s") from None
+    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as e:
+        cause = e.__cause__ if isinstance(e.__cause__, ssl.SSLError) else e
+        raise RenewalUnavailable(f"{url}: {_describe(cause)}") from None
+    except h11.ProtocolError as e:
+        raise RenewalUnavailable(f"{url}: not an HTTP answer ({e})") from None
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if status in _REFUSALS:
+        code = value.get("code") if isinstance(value, dict) else None
+        message = value.get("message") if isinstance(value, dict) else None
+        raise RenewalRefused(str(code or f"http_{status}"),
+                             str(message or f"the rental service answered {status}"))
+    if status != 200 or not isinstance(value, dict) or not isinstance(
+        value.get("credential"), str
+    ):
+        raise RenewalUnavailable(f"{url}: the rental service answered {status} without a"
+                                 " credential")
+    try:
+        return str(value["credential"]).encode("ascii")
+    except UnicodeEncodeError:
+        raise RenewalUnavailable(f"{url}: the credential is not PEM text") from None
+
+
+async def renew_hosted_film(
+    hosted: HostedFilm,
+    node_key: ec.EllipticCurvePrivateKey,
+    service_url: str,
+    ca_cert: x509.Certificate,
+    *,
+    now: datetime | None = None,
+) -> HostingCredential:
+    """Renew ``hosted``'s credential once and set it on its handle; the new credential.
+
+    Raises `RenewalRefused`, or `RenewalUnavailable` also for an answer that is not a
+    hosting credential of this CA for the same film, hosting and node key.
+    """
+    current = hosted.credential
+    key_pem = private_key_pem(node_key)
+    pem = await request_hosting_renewal(
+        service_url, current.serial, cert_pem=current.cert_pem, key_pem=key_pem,
+        ca_pem=ca_cert.public_bytes(Encoding.PEM),
+    )
+    try:
+        renewed = open_hosting_credential(pem, node_key, ca_cert, now=now)
+    except CertsError as e:
+        raise RenewalUnavailable(f"the renewed hosting credential does not open: {e}") from None
+    if (renewed.film_id, renewed.serial) != (current.film_id, current.serial):
+        raise RenewalUnavailable("the renewed hosting credential is of another hosting")
+    hosted.renew_credential(renewed, key_pem)
+    log.info("%s: hosting credential renewed until %s", renewed.film_id,
+             renewed.not_after.isoformat())
+    return renewed
+
+
+async def keep_hosting_renewed(
+    hosted: HostedFilm,
+    node_key: ec.EllipticCurvePrivateKey,
+    service_url: str,
+    ca_cert: x509.Certificate,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    retry_s: float = RETRY_S,
+) -> str:
+    """Renew at 2/3 of the time each certificate is held for (`renewal_due`: from the
+    later of its notBefore and the moment it was got, since the service backdates
+    notBefore); returns why it stopped: the service's refusal reason (``revoked``,
+    ``ended``...) or ``window_end`` once a renewal no longer moves notAfter (the
+    certificate reaches the hosting window's end). While the service is unreachable it
+    retries every ``retry_s`` (sooner near the certificate's end)."""
+    held_since = max(hosted.credential.not_before, clock())
+    while True:
+        current = hosted.credential
+        due = renewal_due(held_since, current.not_after)
+        await trio.sleep(max(0.0, (due - clock()).total_seconds()))
+        while True:
+            try:
+                renewed = await renew_hosted_film(hosted, node_key, service_url, ca_cert,
+                                                  now=clock())
+                break
+            except RenewalRefused as e:
+                log.warning("%s: hosting renewal refused (%s): %s", current.film_id,
+                            e.reason, e)
+                return e.reason
+            except RenewalUnavailable as e:
+                left = (current.not_after - clock()).total_seconds()
+                log.warning("%s: hosting renewal failed (%s); retrying", current.film_id, e)
+                await trio.sleep(max(1.0, min(retry_s, left / 4)))
+        if renewed.not_after <= current.not_after:
+            return "window_end"
+        held_since = max(renewed.not_before, clock())
