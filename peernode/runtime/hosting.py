@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import libtorrent as lt
 import trio
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs import Rental, private_key_pem
@@ -65,6 +66,27 @@ class HostedFilm(Download):
     def __init__(self, *, credential: HostingCredential, **kwargs: Any) -> None:
         super().__init__(rental=_keyless(credential), **kwargs)
         self.credential = credential
+        self.renewal_stopped: str | None = None  # why keeping the credential renewed ended
+        self._renewal_scope: trio.CancelScope | None = None
+
+    async def keep_credential_renewed(
+        self, node_key: ec.EllipticCurvePrivateKey, service_url: str, ca_cert: x509.Certificate
+    ) -> None:
+        """Renew the credential at the rental service until refused or stopped
+        (`peernode.runtime.hosting_renewal.keep_hosting_renewed`)."""
+        from peernode.runtime.hosting_renewal import keep_hosting_renewed
+
+        with trio.CancelScope() as scope:
+            self._renewal_scope = scope
+            self.renewal_stopped = await keep_hosting_renewed(self, node_key, service_url,
+                                                              ca_cert)
+            log.warning("%s: hosting credential no longer renewed (%s)", self.film_id,
+                        self.renewal_stopped)
+
+    def stop_renewing(self) -> None:
+        """End `keep_credential_renewed` (the film is no longer hosted)."""
+        if self._renewal_scope is not None:
+            self._renewal_scope.cancel()
 
     def open_reader(self) -> ContainerReader:
         """Always refused: a host holds the ciphertext, never the key."""
@@ -123,6 +145,7 @@ class Hosting:
         *,
         save_dir: str | os.PathLike[str],
         peers: Sequence[tuple[str, int]] = (),
+        service_url: str | None = None,
     ) -> HostedFilm:
         """Start (or resume) hosting a film into ``save_dir``.
 
@@ -130,6 +153,8 @@ class Hosting:
         (nothing is added to the session then: no byte moves), the `certs.BundleError`
         family for a credential that is not a hosting credential of this CA for this node
         and time, `PeernodeError` for one of another film or a film already on the node.
+        ``service_url``: the rental service that issued the credential; the host then
+        keeps it renewed there (mutual TLS) for as long as it hosts the film.
         """
         # at call time: node.py imports this module to give every node its `Hosting`
         from peernode.runtime.node import (
@@ -175,6 +200,9 @@ class Hosting:
         node.adopt(hosted)
         for address in peers:
             handle.connect_peer(address)
+        if service_url is not None:
+            node.start_soon(hosted.keep_credential_renewed, node_key, service_url,
+                            operator_ca or torrent_ca_certificate(ti))
         self.apply()
         log.info("%s: hosting (%s, ciphertext only)", film_id, "resuming" if resume else "new")
         return hosted
@@ -204,7 +232,7 @@ class Hosting:
 
     async def stop(self, film_id: str, *, delete_files: bool = True) -> None:
         """Stop hosting ``film_id`` (placement moved it elsewhere); frees its disk."""
-        self._films.pop(film_id)
+        self._films.pop(film_id).stop_renewing()
         await self._node.remove(film_id, delete_files=delete_files)
 
     def report(self) -> list[dict[str, Any]]:

@@ -219,6 +219,11 @@ class Node:
                                  self.config.resume_save_interval_s)
         self._nursery.start_soon(download.keep_counting_peers)
 
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` in the node's nursery, for as long as the node runs (a hosted
+        film's credential renewal)."""
+        self._nursery.start_soon(fn, *args)
+
     @property
     def ssl_port(self) -> int:
         """The SSL listen port: what peers connect to and the tracker is told."""

@@ -1,11 +1,10 @@
 """A host renews its service-issued hosting credential (mutual TLS, real service, real
-libtorrent node): the handle gets a later certificate of the same hosting; after the
-operator revokes the hosting, the renewal is refused with the reason and the keeping
-loop stops on it."""
+libtorrent node), by hand and by the node's own loop (``host(service_url=...)``): the
+handle gets a later certificate of the same hosting; after the operator revokes the
+hosting, the renewal is refused with the reason and the keeping loop stops on it."""
 
 from __future__ import annotations
 
-import functools
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -40,7 +39,8 @@ async def test_a_host_renews_its_hosting_credential_until_it_is_revoked(
                             hosting=HostingPolicy(enabled=True, disk_quota_bytes=1 << 30))
         async with open_node(config) as node:
             hosted = await node.hosting.host(film.torrent_path, created["credential"].encode(),
-                                             key, save_dir=files.dir / "hosted")
+                                             key, save_dir=files.dir / "hosted",
+                                             service_url=service.url)
             first = hosted.credential
             assert first.not_after - first.not_before <= timedelta(seconds=10 + 300)
             await trio.sleep(1.1)  # validity has whole seconds
@@ -51,15 +51,11 @@ async def test_a_host_renews_its_hosting_credential_until_it_is_revoked(
             assert hosted.rental.not_after == renewed.not_after  # the download's window
             assert hosted.rental.content_key == b""  # still no key
 
-            # the loop renews at 2/3 of the 10 s it holds a certificate (not from the backdated
-            # notBefore: no burst of renewals)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(functools.partial(keep_hosting_renewed, hosted, key,
-                                                     service.url, files.ca.cert))
-                with trio.fail_after(15):
-                    while hosted.credential.not_after <= renewed.not_after:
-                        await trio.sleep(0.1)
-                nursery.cancel_scope.cancel()
+            # the node's own loop (started by host(service_url=...)) renews at 2/3 of the
+            # 10 s it holds a certificate (not from the backdated notBefore: no burst)
+            with trio.fail_after(15):
+                while hosted.credential.not_after <= renewed.not_after:
+                    await trio.sleep(0.1)
             metrics = service.metrics.render().decode()
             assert "peernode_hosting_renewals_total 2.0" in metrics  # by hand, then the loop
 
@@ -77,3 +73,6 @@ async def test_a_host_renews_its_hosting_credential_until_it_is_revoked(
                 await renew_hosted_film(hosted, key, service.url, files.ca.cert)
             assert refused.value.reason == "revoked"
             assert "host replaced" in str(refused.value)
+            await node.hosting.stop(FILM_H)  # ends the node's renewal loop too
+            assert hosted._renewal_scope is not None
+            assert hosted._renewal_scope.cancel_called
