@@ -5,13 +5,19 @@ from a generator process with ``--workers`` threads, in turn: idle TCP connectio
 that never start TLS (held 1 s), random garbage over TCP, handshakes with a
 certificate from another CA, requests over the head limit (64 KiB lines, valid
 rental), and slowloris (valid rental, one byte every 0.5 s for 2 s). The tracker's
-RSS (from /proc) is sampled every 0.1 s: ``growth_peak_mib`` = peak during the flood
-minus the baseline taken after one valid announce, ``growth_after_mib`` = RSS
-``--settle`` seconds after the flood minus that baseline. The anchor, measured side by
-side in each run: the same tracker's growth over ``--valid`` valid announces (a new
-mutual-TLS connection each, what libtorrent does), ``anchor_valid_growth_mib``. Medians
-of ``--runs`` runs (a fresh tracker each). Goal: peak growth at most 32 MiB, and back
-near the baseline after. Prints one JSON line.
+RSS (from /proc) is sampled every 0.1 s, and so are its open descriptors
+(``open_connections_peak``: connections held at once, over the idle count);
+``growth_peak_mib`` = peak during the flood minus the baseline taken after one valid
+announce, ``growth_after_mib`` = RSS ``--settle`` seconds after the flood minus that
+baseline. The anchor, measured side by side in each run: the same tracker's growth
+over ``--valid`` valid announces (a new mutual-TLS connection each, what libtorrent
+does), ``anchor_valid_growth_mib``. Medians of ``--runs`` runs (a fresh tracker each).
+Goal: peak growth at most 32 MiB, and back near the baseline after.
+
+``--tls-library`` (given again for more; default both) picks the tracker's TLS
+library (its ``tls_library`` key): the runs alternate between them, each library's
+medians are keyed by its name, and with both the ratio of their peak growths is
+printed. Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from support.processes import free_port, peernode_argv  # noqa: E402
 HOST = "127.0.0.1"
 FILM_ID = "flood-film"
 GOAL_MIB = 32.0
+LIBRARIES = ("bundled", "system")
 KINDS = ("idle", "garbage", "bad_cert", "oversized", "slowloris")
 
 
@@ -56,6 +63,11 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS")
+
+
+def _open_fds(pid: int) -> int:
+    """The tracker's open descriptors: its accepted connections, and a few of its own."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def _rental(files: OperatorFiles, name: str, ca: CA | None = None) -> tuple[Path, Path]:
@@ -150,7 +162,7 @@ def _announce(files: OperatorFiles, ctx: ssl.SSLContext, n: int) -> None:
         raise RuntimeError(f"announce failed: {raw[:80]!r}")
 
 
-def one_run(args: argparse.Namespace, work: Path) -> dict[str, float]:
+def one_run(args: argparse.Namespace, work: Path, library: str) -> dict[str, float]:
     film = work / "film.bin"
     film.write_bytes(os.urandom(300_000))
     files = provision_operator(work, tracker_host=HOST, tracker_port=free_port(HOST),
@@ -160,8 +172,11 @@ def one_run(args: argparse.Namespace, work: Path) -> dict[str, float]:
     bad_cert, bad_key = _rental(files, "bad", CA.create("another operator",
                                                         now=datetime.now(UTC)))
     good = _context(files.ca_cert, good_cert, good_key)
+    config = work / "tracker.toml"
+    config.write_text(f'tls_library = "{library}"\n')
     log = (work / "tracker.log").open("ab")
-    tracker = subprocess.Popen([*peernode_argv(), *tracker_args(files, HOST)], stderr=log)
+    tracker = subprocess.Popen([*peernode_argv(), *tracker_args(files, HOST, config=config)],
+                               stderr=log)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -186,9 +201,10 @@ def one_run(args: argparse.Namespace, work: Path) -> dict[str, float]:
              str(args.connections), str(args.workers), str(files.ca_cert), str(good_cert),
              str(good_key), str(bad_cert), str(bad_key)],
             stdout=subprocess.PIPE)
-        peak = base
+        peak, fds_base, fds_peak = base, _open_fds(tracker.pid), 0
         while generator.poll() is None:
             peak = max(peak, _rss_kib(tracker.pid))
+            fds_peak = max(fds_peak, _open_fds(tracker.pid) - fds_base)
             time.sleep(0.1)
         flood_s = time.monotonic() - started
         out, _ = generator.communicate()
@@ -207,6 +223,7 @@ def one_run(args: argparse.Namespace, work: Path) -> dict[str, float]:
         "growth_after_mib": (after - base) / 1024, "flood_s": flood_s,
         "connections": float(sum(counts.values())),
         "anchor_valid_growth_mib": anchor_growth / 1024,
+        "open_connections_peak": float(fds_peak),
     }
 
 
@@ -223,16 +240,30 @@ def main() -> None:
     ap.add_argument("--valid", type=int, default=500)
     ap.add_argument("--settle", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--tls-library", action="append", choices=LIBRARIES, dest="libraries",
+                    help="the tracker's tls_library (again for more; default: both)")
     args = ap.parse_args()
-    runs = []
+    libraries = list(dict.fromkeys(args.libraries or LIBRARIES))
+    runs: dict[str, list[dict[str, float]]] = {lib: [] for lib in libraries}
     for _ in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="tracker-flood-") as tmp:
-            runs.append(one_run(args, Path(tmp)))
+        for library in libraries:  # alternating: both see the same machine load
+            with tempfile.TemporaryDirectory(prefix="tracker-flood-") as tmp:
+                runs[library].append(one_run(args, Path(tmp), library))
     result: dict[str, object] = {
         "bench": "tracker_flood", "runs": args.runs, "goal_growth_mib": GOAL_MIB,
-        **{key: round(statistics.median(r[key] for r in runs), 1) for key in runs[0]},
-        "growth_peak_mib_each": [round(r["growth_peak_mib"], 1) for r in runs],
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
+    for library, each in runs.items():
+        result[library] = {
+            **{key: round(statistics.median(r[key] for r in each), 1) for key in each[0]},
+            "growth_peak_mib_each": [round(r["growth_peak_mib"], 1) for r in each],
+            "growth_after_mib_each": [round(r["growth_after_mib"], 1) for r in each],
+        }
+    if len(runs) == len(LIBRARIES):
+        bundled, system = (statistics.median(r["growth_peak_mib"] for r in runs[lib])
+                           for lib in LIBRARIES)
+        result["peak_growth_ratio_bundled_to_system"] = (round(bundled / system, 2)
+                                                         if system else None)
     print(json.dumps(result), flush=True)
 
 

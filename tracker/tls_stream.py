@@ -133,8 +133,10 @@ class ServerTlsStream:
         await self._flush()
 
     def close(self) -> None:
-        """Close the socket at once (no close_notify, as HTTPS servers do)."""
+        """Close the socket at once (no close_notify, as HTTPS servers do), and let go of
+        the TLS state now, whoever still holds this stream."""
         self._sock.close()
+        self._engine = None
 
 
 def _whole_records(data: bytes) -> int:

@@ -100,6 +100,12 @@ async def serve_http_connection(
         served.log.exception("HTTP connection failed")
         with contextlib.suppress(Exception):
             await served.refuse(HttpError(500, "internal error"), plain_error)
+    finally:
+        # the bound method is a reference cycle (connection -> method -> connection):
+        # left in place, every connection, its stream and the stream's TLS state wait
+        # for the cyclic garbage collector (a flood of 20,000 hostile connections kept
+        # ~1,000 of them alive at once, tens of MiB: bench/tracker_flood.py)
+        del served.read_body
 
 
 class _Connection:
@@ -143,7 +149,11 @@ class _Connection:
             try:
                 request = await self._read_head(scope)
             except HttpError as e:
-                request = e
+                # kept as a value, without its tracebacks: they hold this frame, whose
+                # local would hold them back, a reference cycle keeping the connection
+                # (and its TLS state) alive until the cyclic garbage collector runs
+                request = e.with_traceback(None)
+                request.__cause__ = request.__context__ = None
             finally:
                 if phases is not None:
                     phases.set_busy(scope)

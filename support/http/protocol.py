@@ -129,6 +129,10 @@ class ServerProtocol:
         try:
             return self._conn.next_event()
         except h11.RemoteProtocolError as e:  # includes an incomplete head over its bound
+            # h11 re-raises its error from a frame that holds it: a reference cycle that,
+            # through the frames' callers, would keep the whole connection (its TLS state
+            # too) until the cyclic garbage collector runs; without its traceback, none
+            e.with_traceback(None)
             raise HttpError(e.error_status_hint, f"bad HTTP request: {e}") from None
 
     @property
