@@ -169,10 +169,10 @@ class _Sources:
 class _FreedMemory:
     """Give the C heap's free pages back to the system once a burst of connections is over.
 
-    Each TLS connection's OpenSSL state is C memory; freed, glibc keeps it in the
-    process, so after a flood of hostile connections the tracker stayed ~25 MiB over
-    its baseline for good (bench/tracker_flood.py). ``malloc_trim`` returns it; it runs
-    once the tracker is quiet again after many connections ended, never during a burst.
+    Each TLS connection's OpenSSL state is C memory, freed the moment the connection ends
+    (by reference counting: tests/tracker/test_tracker_tls_freed.py); glibc keeps freed
+    memory in the process. ``malloc_trim`` returns it; it runs once the tracker is quiet
+    again after many connections ended, never during a burst (bench/tracker_flood.py).
     """
 
     CHECK_EVERY_S = 5.0
