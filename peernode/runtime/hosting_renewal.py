@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import h11
 import trio
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -31,10 +29,7 @@ from peernode.runtime.hosting import HostedFilm
 from peernode.runtime.renewal_client import (
     RenewalRefused,
     RenewalUnavailable,
-    _client_context,
-    _describe,
-    _exchange,
-    _split,
+    post_with_certificate,
 )
 from peernode.runtime.renewal_schedule import renewal_due
 
@@ -68,33 +63,9 @@ async def request_hosting_renewal(
     """The renewed credential (PEM) of hosting ``hosting_id``; `RenewalRefused` (final:
     ``revoked``, ``ended``, ``wrong_node_key``...) or `RenewalUnavailable` (try later)."""
     url = hosting_renewal_url(service_url, hosting_id)
-    host, port, path = _split(url)
-    try:
-        ctx = _client_context(ca_pem, cert_pem, key_pem)
-    except (ssl.SSLError, ValueError, OSError) as e:
-        raise RenewalUnavailable(f"cannot present the hosting certificate: {e}") from None
-    request = h11.Request(method="POST", target=path, headers=[
-        ("Host", host if port == 443 else f"{host}:{port}"),
-        ("Content-Length", "0"),
-        ("Accept", "application/json"),
-        ("Connection", "close"),
-        ("User-Agent", "peernode/0.1"),
-    ])
-    try:
-        with trio.fail_after(timeout_s):
-            tcp = await trio.open_tcp_stream(host, port)
-            tls = trio.SSLStream(tcp, ctx, server_hostname=host, https_compatible=True)
-            try:
-                status, body = await _exchange(tls, request)
-            finally:
-                await trio.aclose_forcefully(tls)
-    except trio.TooSlowError:
-        raise RenewalUnavailable(f"{url}: no answer within {timeout_s:.0f} s") from None
-    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as e:
-        cause = e.__cause__ if isinstance(e.__cause__, ssl.SSLError) else e
-        raise RenewalUnavailable(f"{url}: {_describe(cause)}") from None
-    except h11.ProtocolError as e:
-        raise RenewalUnavailable(f"{url}: not an HTTP answer ({e})") from None
+    status, body = await post_with_certificate(url, what="hosting", cert_pem=cert_pem,
+                                               key_pem=key_pem, ca_pem=ca_pem,
+                                               timeout_s=timeout_s)
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError):

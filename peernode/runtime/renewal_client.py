@@ -30,6 +30,7 @@ __all__ = [
     "RenewalAnswer",
     "RenewalRefused",
     "RenewalUnavailable",
+    "post_with_certificate",
     "renewal_url",
     "request_renewal",
 ]
@@ -107,6 +108,41 @@ async def _exchange(stream: trio.abc.Stream, request: h11.Request) -> tuple[int,
             return status, bytes(body)
 
 
+async def post_with_certificate(
+    url: str, *, what: str, cert_pem: bytes, key_pem: bytes, ca_pem: bytes, timeout_s: float,
+) -> tuple[int, bytes]:
+    """POST an empty request to ``url`` over mutual TLS with ``cert_pem``/``key_pem`` (the
+    service's certificate must chain to ``ca_pem``): the answer's status and body.
+    ``what`` names the certificate in errors. Raises `RenewalUnavailable`."""
+    host, port, path = _split(url)
+    try:
+        ctx = _client_context(ca_pem, cert_pem, key_pem)
+    except (ssl.SSLError, ValueError, OSError) as e:
+        raise RenewalUnavailable(f"cannot present the {what} certificate: {e}") from None
+    request = h11.Request(method="POST", target=path, headers=[
+        ("Host", host if port == 443 else f"{host}:{port}"),
+        ("Content-Length", "0"),
+        ("Accept", "application/json"),
+        ("Connection", "close"),
+        ("User-Agent", "peernode/0.1"),
+    ])
+    try:
+        with trio.fail_after(timeout_s):
+            tcp = await trio.open_tcp_stream(host, port)
+            tls = trio.SSLStream(tcp, ctx, server_hostname=host, https_compatible=True)
+            try:
+                return await _exchange(tls, request)
+            finally:
+                await trio.aclose_forcefully(tls)
+    except trio.TooSlowError:
+        raise RenewalUnavailable(f"{url}: no answer within {timeout_s:.0f} s") from None
+    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as e:
+        cause = e.__cause__ if isinstance(e.__cause__, ssl.SSLError) else e
+        raise RenewalUnavailable(f"{url}: {_describe(cause)}") from None
+    except h11.ProtocolError as e:
+        raise RenewalUnavailable(f"{url}: not an HTTP answer ({e})") from None
+
+
 async def request_renewal(
     service_url: str,
     rental_id: int,
@@ -123,33 +159,9 @@ async def request_renewal(
     to. Raises `RenewalRefused` or `RenewalUnavailable` (see the module).
     """
     url = renewal_url(service_url, rental_id)
-    host, port, path = _split(url)
-    try:
-        ctx = _client_context(ca_pem, cert_pem, key_pem)
-    except (ssl.SSLError, ValueError, OSError) as e:
-        raise RenewalUnavailable(f"cannot present the rental certificate: {e}") from None
-    request = h11.Request(method="POST", target=path, headers=[
-        ("Host", host if port == 443 else f"{host}:{port}"),
-        ("Content-Length", "0"),
-        ("Accept", "application/json"),
-        ("Connection", "close"),
-        ("User-Agent", "peernode/0.1"),
-    ])
-    try:
-        with trio.fail_after(timeout_s):
-            tcp = await trio.open_tcp_stream(host, port)
-            tls = trio.SSLStream(tcp, ctx, server_hostname=host, https_compatible=True)
-            try:
-                status, body = await _exchange(tls, request)
-            finally:
-                await trio.aclose_forcefully(tls)
-    except trio.TooSlowError:
-        raise RenewalUnavailable(f"{url}: no answer within {timeout_s:.0f} s") from None
-    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as e:
-        cause = e.__cause__ if isinstance(e.__cause__, ssl.SSLError) else e
-        raise RenewalUnavailable(f"{url}: {_describe(cause)}") from None
-    except h11.ProtocolError as e:
-        raise RenewalUnavailable(f"{url}: not an HTTP answer ({e})") from None
+    status, body = await post_with_certificate(url, what="rental", cert_pem=cert_pem,
+                                               key_pem=key_pem, ca_pem=ca_pem,
+                                               timeout_s=timeout_s)
     return _answer(url, status, body)
 
 
