@@ -43,6 +43,7 @@ from peernode.runtime.download_state import (
     seconds_until_rental_ends,
 )
 from peernode.runtime.events import (
+    CacheFlushed,
     Event,
     FileFailed,
     HashFailed,
@@ -137,6 +138,7 @@ class Download:
         self.state: DownloadState = initial_state(self.film_id, total, rental.not_after,
                                                   clock(), saved)
         self._finished = trio.Event()
+        self._flushed = trio.Event()  # set by the cache_flushed_alert flush_cache asks for
         self._resume_saved = trio.Event()
         self._piece_waiters: dict[int, trio.Event] = {}
         # Set by `peernode.playback.start_playback`: http://127.0.0.1:PORT/<token>/<film>
@@ -173,10 +175,14 @@ class Download:
 
         Synchronous (libtorrent's network thread answers, the GIL released): the
         binding cannot hand out a ``peer_info_alert``'s list. Once the torrent is
-        complete, one last sample is taken and no more (nothing arrives any more).
+        complete, one last sample is taken and no more; blocks still in flight then
+        are counted as unattributed (origin) bytes by later calls.
         """
         self._seconds_left = math.inf
-        if self._peers_final or not self.handle.is_valid():
+        if not self.handle.is_valid():
+            return
+        if self._peers_final:  # peers no longer sampled; late blocks still counted
+            self.offload.on_late_total(int(self.handle.status(0).total_payload_download))
             return
         peers = tuple(peer_sample(p) for p in self.handle.get_peer_info())
         status = self.handle.status(0)  # after the peers: it covers every byte they counted
@@ -249,6 +255,9 @@ class Download:
 
     def _on_resume_failed(self, _event: ResumeDataFailed) -> None:
         self._resume_saved.set()
+
+    def _on_cache_flushed(self, _event: CacheFlushed) -> None:
+        self._flushed.set()
 
     def _on_piece_verified(self, event: PieceVerified) -> None:
         waiter = self._piece_waiters.pop(event.piece, None)
@@ -327,7 +336,22 @@ class Download:
             with trio.move_on_after(0.5):
                 await self._finished.wait()
             self.stats()  # resumed-complete torrents finish without an alert
+        await self._written()
         return self.stats()
+
+    async def _written(self, timeout_s: float = 10.0) -> None:
+        """Wait until the verified bytes are in the file.
+
+        libtorrent 2.1 keeps verified blocks in its disk thread's store buffer and
+        writes them up to ~3 s after the hash check (measured), so "complete" can
+        come before the file holds the film: a reader opening it at once found it
+        too short for a header. ``flush_cache`` writes them and posts an alert.
+        """
+        if self._flushed.is_set() or not self.handle.is_valid():
+            return
+        self.handle.flush_cache()
+        with trio.move_on_after(timeout_s):
+            await self._flushed.wait()
 
     async def progress(self, interval_s: float = 1.0) -> AsyncIterator[DownloadStats]:
         """Yield a snapshot every ``interval_s`` seconds; the last one is complete."""
@@ -438,6 +462,7 @@ _EFFECTS: dict[type[Any], Callable[[Download, Any], None]] = {
     ResumeDataSaved: Download._on_resume_saved,
     ResumeDataFailed: Download._on_resume_failed,
     PieceVerified: Download._on_piece_verified,
+    CacheFlushed: Download._on_cache_flushed,
     HashFailed: Download._on_hash_failed,
     PeerBanned: Download._on_peer_banned,
     TrackerReplied: Download._on_tracker_replied,

@@ -24,6 +24,7 @@ from peernode.runtime.session_events import (
 )
 from peernode.runtime.session_settings import is_origin_peer_id
 from peernode.runtime.torrent_events import (
+    CacheFlushed,
     FileFailed,
     HashFailed,
     PeerBanned,
@@ -40,6 +41,7 @@ from peernode.runtime.torrent_events import (
 
 __all__ = [
     "ALERT_CONVERTERS",
+    "CacheFlushed",
     "Event",
     "ExternalAddressLearned",
     "FileFailed",
@@ -100,6 +102,7 @@ def _tracker_failed(a: Any) -> Event | None:
 ALERT_CONVERTERS: dict[type[Any], Callable[[Any], Event | None]] = {
     lt.piece_finished_alert: lambda a: PieceVerified(a.torrent_name, a.piece_index),
     lt.torrent_finished_alert: lambda a: TorrentFinished(a.torrent_name),
+    lt.cache_flushed_alert: lambda a: CacheFlushed(a.torrent_name),
     lt.save_resume_data_alert:
         lambda a: ResumeDataSaved(a.torrent_name, lt.write_resume_data_buf(a.params)),
     lt.save_resume_data_failed_alert: lambda a: ResumeDataFailed(a.torrent_name, a.message()),

@@ -127,6 +127,14 @@ class OffloadCounter:
         for peer in sample.peers:
             self._count(peer)
 
+    def on_late_total(self, torrent_downloaded: int) -> None:
+        """Count payload that arrived after the last peer sample (blocks in flight
+        at completion, redundant): no peer's counter is read any more, so they
+        are unattributed, counted as origin bytes, and the account still sums to
+        the torrent's counter."""
+        if torrent_downloaded > self._epoch_total:
+            self._epoch_total = torrent_downloaded
+
     def _count(self, peer: PeerSample) -> None:
         key = (peer.remote, peer.local)
         conn = self._live.get(key)

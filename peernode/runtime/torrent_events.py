@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "CacheFlushed",
     "FileFailed",
     "HashFailed",
     "PeerBanned",
@@ -31,6 +32,14 @@ class PieceVerified:
 
     film_id: str
     piece: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheFlushed:
+    """The disk thread wrote the torrent's verified blocks to its file (asked by
+    ``flush_cache``)."""
+
+    film_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,7 @@ class TorrentRemoved:
 
 TorrentEvent = (
     PieceVerified
+    | CacheFlushed
     | TorrentFinished
     | HashFailed
     | PeerBanned

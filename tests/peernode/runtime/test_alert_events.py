@@ -16,6 +16,7 @@ import pytest
 
 from peernode.runtime.events import (
     ALERT_CONVERTERS,
+    CacheFlushed,
     Event,
     ExternalAddressLearned,
     FileFailed,
@@ -54,6 +55,7 @@ _NAME = {"torrent_name": "film"}
 CASES: dict[type[Any], tuple[dict[str, Any], Event]] = {
     lt.piece_finished_alert: ({"piece_index": 4}, PieceVerified("film", 4)),
     lt.torrent_finished_alert: ({}, TorrentFinished("film")),
+    lt.cache_flushed_alert: ({}, CacheFlushed("film")),
     lt.save_resume_data_alert: (
         {"params": _PARAMS}, ResumeDataSaved("film", lt.write_resume_data_buf(_PARAMS))),
     lt.save_resume_data_failed_alert: (
@@ -177,6 +179,8 @@ def test_real_alerts_are_looked_up_by_their_class(tmp_path: Path) -> None:
         raise AssertionError(f"no {kind.__name__} in {events}")
 
     pump_until(ResumeDataSaved)
+    handle.flush_cache()  # what Download.complete asks before a reader opens the file
+    pump_until(CacheFlushed)
     session.remove_torrent(handle)
     pump_until(TorrentRemoved)
     assert "add_torrent_alert" in unknown

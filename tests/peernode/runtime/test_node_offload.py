@@ -45,6 +45,16 @@ def test_what_a_peer_sent_after_its_last_sample_counts_as_origin() -> None:
     assert c.bytes_received == 900
 
 
+def test_blocks_arriving_after_the_last_sample_count_as_origin() -> None:
+    """Complete: peers are no longer sampled, but redundant blocks in flight still land."""
+    c = OffloadCounter()
+    _sample(c, 1000, _origin(400), _peer(600))
+    c.on_late_total(1064)
+    c.on_late_total(1000)  # an older reading never takes bytes back
+    assert (c.bytes_from_origin, c.bytes_from_peers, c.bytes_unattributed) == (464, 600, 64)
+    assert c.bytes_received == 1064
+
+
 def test_a_reconnection_counting_from_zero_adds_to_the_peer() -> None:
     """An entry libtorrent dropped (an IP filter): the new connection starts at zero."""
     c = OffloadCounter()
