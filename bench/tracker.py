@@ -1,6 +1,6 @@
 """Benchmark: the tracker under load on loopback, beside opentracker (+ hitch for mTLS).
 
-hitch and opentracker are Debian's packages (``apt-get install hitch opentracker``),
+hitch and opentracker are Debian's packages (``bash bench/install-anchors.sh``),
 found on PATH; without them the anchor scenarios are skipped and the JSON says so.
 Load generator: ``--clients`` processes, each sending announces back to back for
 ``--seconds`` per scenario:
