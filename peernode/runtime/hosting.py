@@ -146,6 +146,7 @@ class Hosting:
         save_dir: str | os.PathLike[str],
         peers: Sequence[tuple[str, int]] = (),
         service_url: str | None = None,
+        placed_before: bool = False,
     ) -> HostedFilm:
         """Start (or resume) hosting a film into ``save_dir``.
 
@@ -155,6 +156,10 @@ class Hosting:
         and time, `PeernodeError` for one of another film or a film already on the node.
         ``service_url``: the rental service that issued the credential; the host then
         keeps it renewed there (mutual TLS) for as long as it hosts the film.
+        ``placed_before``: the film was admitted here before (a restart of the daemon that
+        hosts it): like `set_policy`, a consent withdrawn or a quota lowered since then
+        keeps it paused or over quota rather than dropping it; a new placement is always
+        checked.
         """
         # at call time: node.py imports this module to give every node its `Hosting`
         from peernode.runtime.node import (
@@ -167,7 +172,8 @@ class Hosting:
         node = self._node
         ti = load_torrent(torrent)
         film_id = ti.name()
-        self._policy.check_admission(film_id, film_bytes(ti), self.hosted_bytes)
+        if not placed_before:
+            self._policy.check_admission(film_id, film_bytes(ti), self.hosted_bytes)
         operator_ca = node.operator_ca
         if operator_ca is not None:
             check_operator_ca(ti, operator_ca)
@@ -205,6 +211,36 @@ class Hosting:
                             operator_ca or torrent_ca_certificate(ti))
         self.apply()
         log.info("%s: hosting (%s, ciphertext only)", film_id, "resuming" if resume else "new")
+        return hosted
+
+    def replace_credential(
+        self,
+        film_id: str,
+        credential: HostingCredential,
+        node_key: ec.EllipticCurvePrivateKey,
+        *,
+        service_url: str | None = None,
+    ) -> HostedFilm:
+        """Give a hosted film a credential placed again (a new hosting of the same film for
+        this node, or one renewed elsewhere): set on its handle, and its renewal, if
+        ``service_url``, kept at that service from now on (`PeernodeError` for another
+        film or one not hosted)."""
+        from peernode.runtime.node import torrent_ca_certificate
+
+        hosted = self._films.get(film_id)
+        if hosted is None:
+            raise PeernodeError(f"film {film_id!r} is not hosted on this node")
+        if credential.film_id != film_id:
+            raise PeernodeError(
+                f"the hosting credential is for {credential.film_id!r}, not {film_id!r}"
+            )
+        hosted.stop_renewing()
+        hosted.renew_credential(credential, private_key_pem(node_key))
+        hosted.renewal_stopped = None
+        if service_url is not None:
+            self._node.start_soon(hosted.keep_credential_renewed, node_key, service_url,
+                                  self._node.operator_ca or torrent_ca_certificate(hosted.ti))
+        self.apply()
         return hosted
 
     def set_policy(self, policy: HostingPolicy) -> None:

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs import private_key_pem
-from certs.errors import CertsError
-from certs.hosting import HostingCredential, open_hosting_credential
+from certs.errors import CertsError, RentalExpired
+from certs.hosting import HostingCredential, load_hosting_certificate, open_hosting_credential
 from peernode.runtime.hosting import HostedFilm
 from peernode.runtime.renewal_client import (
     RenewalRefused,
@@ -36,6 +36,7 @@ from peernode.runtime.renewal_schedule import renewal_due
 __all__ = [
     "hosting_renewal_url",
     "keep_hosting_renewed",
+    "open_current_hosting",
     "renew_hosted_film",
     "request_hosting_renewal",
 ]
@@ -84,6 +85,43 @@ async def request_hosting_renewal(
         return str(value["credential"]).encode("ascii")
     except UnicodeEncodeError:
         raise RenewalUnavailable(f"{url}: the credential is not PEM text") from None
+
+
+async def open_current_hosting(
+    pem: bytes,
+    node_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    *,
+    service_url: str | None,
+    now: datetime | None = None,
+) -> tuple[HostingCredential, bytes]:
+    """Open a hosting credential (PEM) for this node; one that expired while the node
+    was off is renewed first at ``service_url`` (the service renews an expired
+    certificate of a hosting still in its window). The credential and its PEM.
+
+    Raises the `certs.BundleError` family as `open_hosting_credential` does (and
+    `RentalExpired` when there is no service to renew at), `RenewalRefused` or
+    `RenewalUnavailable` when the renewal at start fails.
+    """
+    try:
+        return open_hosting_credential(pem, node_key, ca_cert, now=now), pem
+    except RentalExpired:
+        if service_url is None:
+            raise
+    certificate = load_hosting_certificate(pem)
+    renewed = await request_hosting_renewal(
+        service_url, certificate.serial_number, cert_pem=pem,
+        key_pem=private_key_pem(node_key), ca_pem=ca_cert.public_bytes(Encoding.PEM),
+    )
+    try:
+        credential = open_hosting_credential(renewed, node_key, ca_cert, now=now)
+    except CertsError as e:
+        raise RenewalUnavailable(f"the renewed hosting credential does not open: {e}") from None
+    if credential.serial != certificate.serial_number:
+        raise RenewalUnavailable("the renewed hosting credential is of another hosting")
+    log.info("%s: expired hosting credential renewed at start, until %s", credential.film_id,
+             credential.not_after.isoformat())
+    return credential, renewed
 
 
 async def renew_hosted_film(
