@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,13 @@ from certs.hosting import read_hosting_file
 from peernode.cli.args import (
     add_listen_options,
     hostport_arg,
-    listen_choice,
-    operator_ca_pem,
     rate_arg,
 )
+from peernode.cli.node_config import customer_node_config
 from peernode.errors import PeernodeError
 from peernode.runtime.hosting import HostedFilm
 from peernode.runtime.hosting_policy import HostingPolicy, parse_hours
-from peernode.runtime.node import NodeConfig, open_node
+from peernode.runtime.node import open_node
 from support.hostport import format_hostport
 
 __all__ = ["register"]
@@ -90,14 +90,9 @@ def _cmd_host(args: argparse.Namespace) -> int:
         raise PeernodeError(f"torrent {args.torrent} does not exist")
     credential = read_hosting_file(args.hosting)
     node_key = load_node_key(args.node_key)
-    listen = listen_choice(args.listen, args.out / ".peernode")
-    config = NodeConfig(
-        listen_host=listen.host,
-        listen_port=listen.port,
-        listen_port_file=listen.port_file,
-        port_mapping=args.port_mapping,
-        operator_ca_pem=operator_ca_pem(args.operator_ca),
-        limit_local_peers=args.limit_local_peers,
+    config = replace(
+        customer_node_config(args, args.out),
+        # the caps are the hosted film's own (HostingPolicy), not the node's
         hosting=HostingPolicy(enabled=True, disk_quota_bytes=args.disk_quota,
                               upload_rate_bps=args.upload_limit,
                               download_rate_bps=args.download_limit, hours=args.hours),
@@ -109,7 +104,7 @@ def _cmd_host(args: argparse.Namespace) -> int:
             hosted = await node.hosting.host(args.torrent, credential, node_key,
                                              save_dir=args.out, peers=args.peer)
             sys.stderr.write(f"{hosted.film_id}: hosting on "
-                             f"{format_hostport(listen.host, node.ssl_port)}\n")
+                             f"{format_hostport(config.listen_host, node.ssl_port)}\n")
             sys.stderr.flush()
             with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
                 async with trio.open_nursery() as nursery:
