@@ -67,21 +67,29 @@ class HostedFilm(Download):
         super().__init__(rental=_keyless(credential), **kwargs)
         self.credential = credential
         self.renewal_stopped: str | None = None  # why keeping the credential renewed ended
+        self.renewing = False
+        """Whether `keep_hosting_renewed` runs for this film (set by it)."""
         self._renewal_scope: trio.CancelScope | None = None
 
     async def keep_credential_renewed(
-        self, node_key: ec.EllipticCurvePrivateKey, service_url: str, ca_cert: x509.Certificate
+        self, node_key: ec.EllipticCurvePrivateKey, service_url: str,
+        ca_cert: x509.Certificate, **options: Any,
     ) -> None:
         """Renew the credential at the rental service until refused or stopped
-        (`peernode.runtime.hosting_renewal.keep_hosting_renewed`)."""
+        (`peernode.runtime.hosting_renewal.keep_hosting_renewed`, given ``options``)."""
         from peernode.runtime.hosting_renewal import keep_hosting_renewed
 
         with trio.CancelScope() as scope:
             self._renewal_scope = scope
             self.renewal_stopped = await keep_hosting_renewed(self, node_key, service_url,
-                                                              ca_cert)
+                                                              ca_cert, **options)
             log.warning("%s: hosting credential no longer renewed (%s)", self.film_id,
                         self.renewal_stopped)
+
+    def renewal_pending(self) -> bool:
+        """A hosted film's credential renews while its `keep_credential_renewed` runs
+        (a late renewal included: sharing resumes and the new end is watched)."""
+        return self.renewing
 
     def stop_renewing(self) -> None:
         """End `keep_credential_renewed` (the film is no longer hosted)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import trio
@@ -163,13 +163,33 @@ async def keep_hosting_renewed(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     retry_s: float = RETRY_S,
+    renew: Callable[..., Awaitable[HostingCredential]] = renew_hosted_film,
 ) -> str:
     """Renew at 2/3 of the time each certificate is held for (`renewal_due`: from the
     later of its notBefore and the moment it was got, since the service backdates
     notBefore); returns why it stopped: the service's refusal reason (``revoked``,
     ``ended``...) or ``window_end`` once a renewal no longer moves notAfter (the
     certificate reaches the hosting window's end). While the service is unreachable it
-    retries every ``retry_s`` (sooner near the certificate's end)."""
+    retries every ``retry_s`` (sooner near the certificate's end). ``renew`` is
+    `renew_hosted_film` (a stand-in in tests). ``hosted.renewing`` is true meanwhile."""
+    hosted.renewing = True
+    try:
+        return await _keep_renewed(hosted, node_key, service_url, ca_cert, clock=clock,
+                                   retry_s=retry_s, renew=renew)
+    finally:
+        hosted.renewing = False
+
+
+async def _keep_renewed(
+    hosted: HostedFilm,
+    node_key: ec.EllipticCurvePrivateKey,
+    service_url: str,
+    ca_cert: x509.Certificate,
+    *,
+    clock: Callable[[], datetime],
+    retry_s: float,
+    renew: Callable[..., Awaitable[HostingCredential]],
+) -> str:
     held_since = max(hosted.credential.not_before, clock())
     while True:
         current = hosted.credential
@@ -177,8 +197,7 @@ async def keep_hosting_renewed(
         await trio.sleep(max(0.0, (due - clock()).total_seconds()))
         while True:
             try:
-                renewed = await renew_hosted_film(hosted, node_key, service_url, ca_cert,
-                                                  now=clock())
+                renewed = await renew(hosted, node_key, service_url, ca_cert, now=clock())
                 break
             except RenewalRefused as e:
                 log.warning("%s: hosting renewal refused (%s): %s", current.film_id,
