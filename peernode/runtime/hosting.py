@@ -109,7 +109,8 @@ class HostedFilm(Download):
         self.credential = credential
 
     def progress_report(self) -> dict[str, Any]:
-        """What a host reports to placement: film, bytes held, complete, uploaded."""
+        """What a host reports to placement: film, bytes held, complete, uploaded, and
+        until when its credential lets it share."""
         stats = self.stats()
         return {
             "film_id": self.film_id,
@@ -118,6 +119,7 @@ class HostedFilm(Download):
             "complete": stats.complete,
             "uploaded_bytes": stats.bytes_uploaded,
             "paused": self.handle.is_valid() and bool(self.handle.status().paused),
+            "credential_not_after": self.credential.not_after.isoformat(),
         }
 
 
