@@ -21,10 +21,11 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs import generate_node_key, save_node_key
-from certs.authority import CA
+from certs.authority import CA, load_content_key
 from sim.backends.launcher import tracker_args
 from sim.backends.provision import OperatorFiles, provision_client, provision_operator
 from support.processes import peernode_argv
+from tests.peernode.runtime.test_hosting import assert_no_key_material
 
 from .conftest import FILM_ID, Api, DaemonProcess, EventStream, Validator, World, _stop
 
@@ -170,6 +171,9 @@ def test_a_placed_film_is_hosted_kept_across_restarts_and_seeded_to_a_renter_via
         _wait_state(api, HOST_FILM, {"paused"}, timeout_s=30)
         api.put("/v1/settings", json={"hosting": {"enabled": True}})
         assert _wait_state(api, HOST_FILM, {"seeding"}, timeout_s=30)["complete"]
+
+        # the host holds the ciphertext and never a key: none in its whole state dir
+        assert_no_key_material(daemon.state_dir, load_content_key(op.ca_dir, HOST_FILM))
 
         deleted = api.request("DELETE", f"/v1/hostings/{HOST_FILM}")
         assert deleted.json() == {"id": HOST_FILM, "deleted": True, "files_deleted": True}
