@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +18,29 @@ from certs.hosting import read_hosting_file
 from peernode.cli.args import (
     add_listen_options,
     hostport_arg,
-    listen_choice,
-    operator_ca_pem,
     rate_arg,
 )
+from peernode.cli.node_config import customer_node_config
+from peernode.daemon.hosting_api import validate_service_url
 from peernode.errors import PeernodeError
 from peernode.runtime.hosting import HostedFilm
 from peernode.runtime.hosting_policy import HostingPolicy, parse_hours
-from peernode.runtime.node import NodeConfig, open_node
+from peernode.runtime.hosting_renewal import open_current_hosting
+from peernode.runtime.node import load_torrent, open_node, torrent_ca_certificate
 from support.hostport import format_hostport
 
 __all__ = ["register"]
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
+
+
+def service_arg(text: str) -> str:
+    """An argparse ``type=`` for --service: the rental service's https:// URL."""
+    try:
+        return validate_service_url(text)
+    except PeernodeError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def hours_arg(text: str) -> str:
@@ -58,6 +68,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="hosting credential (SAN = film id, no content key)")
     p.add_argument("--node-key", required=True, type=Path, help="this node's key (node.key)")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="hosting directory")
+    p.add_argument("--service", type=service_arg, metavar="URL",
+                   help="the rental service that issued the credential (`peernode place "
+                   "--service`): the host renews it there over mutual TLS while it hosts the "
+                   "film (its credentials are short-lived), and renews one that expired "
+                   "while the host was off before it starts")
     p.add_argument("--disk-quota", required=True, type=rate_arg, metavar="SIZE",
                    help="disk the hosted films may take, bytes or 500M/20G; a film that does "
                    "not fit is refused")
@@ -77,7 +92,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="apply rate limits to loopback/LAN peers too (simulations)")
     p.add_argument("--for", dest="for_s", type=float, default=0.0, metavar="SECONDS",
                    help="stop this long after the film is complete (default: run until "
-                   "SIGTERM or the credential's end)")
+                   "SIGTERM or the credential's end, past which no renewal carries it)")
     p.add_argument("--status-log", type=Path, metavar="FILE",
                    help="append a JSON line of progress every second (for simulations)")
     p.add_argument("--json", action="store_true",
@@ -90,14 +105,9 @@ def _cmd_host(args: argparse.Namespace) -> int:
         raise PeernodeError(f"torrent {args.torrent} does not exist")
     credential = read_hosting_file(args.hosting)
     node_key = load_node_key(args.node_key)
-    listen = listen_choice(args.listen, args.out / ".peernode")
-    config = NodeConfig(
-        listen_host=listen.host,
-        listen_port=listen.port,
-        listen_port_file=listen.port_file,
-        port_mapping=args.port_mapping,
-        operator_ca_pem=operator_ca_pem(args.operator_ca),
-        limit_local_peers=args.limit_local_peers,
+    config = replace(
+        customer_node_config(args, args.out),
+        # the caps are the hosted film's own (HostingPolicy), not the node's
         hosting=HostingPolicy(enabled=True, disk_quota_bytes=args.disk_quota,
                               upload_rate_bps=args.upload_limit,
                               download_rate_bps=args.download_limit, hours=args.hours),
@@ -106,10 +116,14 @@ def _cmd_host(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with open_node(config) as node:
-            hosted = await node.hosting.host(args.torrent, credential, node_key,
-                                             save_dir=args.out, peers=args.peer)
+            ti = load_torrent(args.torrent)
+            opened, _ = await open_current_hosting(
+                credential, node_key, node.operator_ca or torrent_ca_certificate(ti),
+                service_url=args.service, now=config.wall_clock())
+            hosted = await node.hosting.host(ti, opened, node_key, save_dir=args.out,
+                                             peers=args.peer, service_url=args.service)
             sys.stderr.write(f"{hosted.film_id}: hosting on "
-                             f"{format_hostport(listen.host, node.ssl_port)}\n")
+                             f"{format_hostport(config.listen_host, node.ssl_port)}\n")
             sys.stderr.flush()
             with trio.open_signal_receiver(*_STOP_SIGNALS) as signals:
                 async with trio.open_nursery() as nursery:
@@ -146,8 +160,8 @@ async def _follow(hosted: HostedFilm, for_s: float, status_log: Path | None,
                 sys.stderr.write(f"{hosted.film_id}: hosted film complete, seeding\n")
             if done_at is not None and for_s > 0 and trio.current_time() - done_at >= for_s:
                 return
-            if hosted.state.expired:
-                return
+            if hosted.state.expired and not hosted.renewal_pending():
+                return  # the credential ended and nothing will renew it
             await trio.sleep(1.0)
     finally:
         if log_file is not None:

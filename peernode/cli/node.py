@@ -9,6 +9,7 @@ import math
 import signal
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,15 @@ from certs.file_reading import read_file
 from peernode.cli.args import (
     add_customer_node_options,
     hostport_arg,
-    listen_choice,
-    operator_ca_pem,
     rate_arg,
 )
+from peernode.cli.node_config import customer_node_config
 from peernode.cli.progress_view import ProgressView
 from peernode.errors import PeernodeError
 from peernode.operations.origin import OriginConfig, serve_origin
 from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
 from peernode.runtime.download import Download, DownloadStats
-from peernode.runtime.node import Node, NodeConfig, open_node
+from peernode.runtime.node import Node, open_node
 from support.hostport import format_hostport
 
 __all__ = ["register"]
@@ -163,17 +163,11 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
         raise PeernodeError(f"torrent {args.torrent} does not exist")
     bundle = read_rental_file(args.rental)
     node_key = load_node_key(args.node_key)
-    listen = listen_choice(args.listen, args.out / ".peernode")
-    config = NodeConfig(
-        listen_host=listen.host,
-        listen_port=listen.port,
-        listen_port_file=listen.port_file,
-        port_mapping=args.port_mapping,
+    config = replace(
+        customer_node_config(args, args.out),
         port_mapping_timeout_s=args.port_mapping_timeout,
-        operator_ca_pem=operator_ca_pem(args.operator_ca),
         upload_rate_bps=args.upload_limit,
         download_rate_bps=args.download_limit,
-        limit_local_peers=args.limit_local_peers,
         resume_save_interval_s=args.resume_interval,
     )
     result: list[DownloadStats] = []
@@ -186,7 +180,7 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
             )
             sys.stderr.write(
                 f"{download.film_id}: listening on "
-                f"{format_hostport(listen.host, node.ssl_port)}\n"
+                f"{format_hostport(config.listen_host, node.ssl_port)}\n"
             )
             stopped: list[int] = []
             async with trio.open_nursery() as nursery:

@@ -21,7 +21,10 @@ With ``--service URL`` (and ``--service-key-file``, ``--service-ca``) the creden
 issued and revoked by the rental service (`peernode.cli.place_service`) instead of the
 CA on disk: they are in its store, renew over mutual TLS, and their revocations go on
 the CRL it publishes. STATE.json then also keeps each host's dropped hosting ids
-(``dropped``), which make the Idempotency-Key of a host placed again a new one.
+(``dropped``), which make the Idempotency-Key of a host placed again a new one. The plan
+then names the service (``service_url``): the placement handed to each host carries it
+with the ``.pvh`` (the daemon's ``PUT /v1/hostings/{film}`` field ``service_url``,
+``peernode host --service``), so that the host renews its short-lived credential there.
 """
 
 from __future__ import annotations
@@ -70,7 +73,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--service", metavar="URL",
                    help="issue and revoke through the rental service at URL (POST "
                    "/v1/hostings) instead of the CA on disk: its credentials renew over "
-                   "mutual TLS and its CRL lists their revocations")
+                   "mutual TLS and its CRL lists their revocations (the plan names it: "
+                   "hosts renew there)")
     p.add_argument("--service-key-file", type=Path, metavar="FILE",
                    help="with --service: a file holding the shop/operator key (pnk_...)")
     p.add_argument("--service-ca", type=Path, metavar="CA.pem",
@@ -209,6 +213,8 @@ def _cmd_place(args: argparse.Namespace) -> int:
         "add": list(plan.add), "drop": list(plan.drop), "shortfall": plan.shortfall,
         "networks": plan.networks,
     }
+    if service is not None:  # what each host needs with its .pvh to renew it there
+        summary["service_url"] = service.url
     if args.progress:
         addresses = {h.name: h.address for h in hosts}
         rows = _progress(args.progress, film_id)

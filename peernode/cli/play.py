@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,13 +17,12 @@ from certs import load_node_key, read_rental_certificate, read_rental_file, rent
 from peernode.cli.args import (
     add_customer_node_options,
     argument_type,
-    listen_choice,
-    operator_ca_pem,
 )
+from peernode.cli.node_config import customer_node_config
 from peernode.errors import PeernodeError
 from peernode.playback.server import PLAYBACK_SESSION_SETTINGS, serve_playback
 from peernode.runtime.download import Download
-from peernode.runtime.node import NodeConfig, load_torrent, open_node
+from peernode.runtime.node import load_torrent, open_node
 from support.hostport import format_hostport
 
 __all__ = ["register"]
@@ -107,16 +107,10 @@ def _cmd_play(args: argparse.Namespace) -> int:
     film_id, _serial = rental_identity(read_rental_certificate(bundle))
     node_key = load_node_key(args.node_key)
     ti, save_dir = _torrent_and_save_dir(args.source, args.out, film_id)
-    listen = listen_choice(args.listen, save_dir / ".peernode")
-    config = NodeConfig(
-        listen_host=listen.host,
-        listen_port=listen.port,
-        listen_port_file=listen.port_file,
-        port_mapping=args.port_mapping,
-        operator_ca_pem=operator_ca_pem(args.operator_ca),
+    config = replace(
+        customer_node_config(args, save_dir),
         upload_rate_bps=args.upload_limit,
         download_rate_bps=args.download_limit,
-        limit_local_peers=args.limit_local_peers,
         extra_settings=dict(PLAYBACK_SESSION_SETTINGS),
     )
 
@@ -128,7 +122,7 @@ def _cmd_play(args: argparse.Namespace) -> int:
                 print(url, flush=True)
                 sys.stderr.write(
                     f"{download.film_id}: downloading into {save_dir}, peers connect to "
-                    f"{format_hostport(listen.host, node.ssl_port)}; Ctrl-C to stop\n"
+                    f"{format_hostport(config.listen_host, node.ssl_port)}; Ctrl-C to stop\n"
                 )
                 nursery.start_soon(_report_completion, download)
                 await _until_signal()

@@ -28,9 +28,13 @@ __all__ = [
     "DaemonSettings",
     "RentalRequest",
     "Route",
+    "base64_field",
+    "node_key_path_field",
     "parse_json_object",
     "parse_rental_request",
     "parse_settings_update",
+    "peers_field",
+    "reject_unknown_fields",
     "route_request",
 ]
 
@@ -44,7 +48,9 @@ ERROR_STATUS: dict[str, int] = {
     "invalid_json": 400,
     "invalid_field": 400,
     "rental_rejected": 400,
+    "credential_rejected": 400,
     "unauthorized": 401,
+    "hosting_refused": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
@@ -84,7 +90,8 @@ class ApiError(PeernodeError):
 
 @dataclass(frozen=True)
 class Route:
-    """What a request asks for: an operation name and the download it is about."""
+    """What a request asks for: an operation name and the download (or hosted film) it
+    is about."""
 
     operation: str
     download_id: str | None = None
@@ -114,6 +121,9 @@ _ROUTES: dict[tuple[str, ...], dict[str, str]] = {
     ("v1", "downloads", "{id}", "playback"): {"GET": "playback"},
     ("v1", "events"): {"GET": "events"},
     ("v1", "settings"): {"GET": "get_settings", "PUT": "put_settings"},
+    ("v1", "hostings"): {"GET": "list_hostings"},
+    ("v1", "hostings", "{id}"): {"GET": "get_hosting", "PUT": "put_hosting",
+                                 "DELETE": "delete_hosting"},
 }
 
 PUBLIC_OPERATIONS = frozenset({"openapi"})
@@ -161,13 +171,15 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _reject_unknown(obj: dict[str, Any], known: set[str]) -> None:
+def reject_unknown_fields(obj: dict[str, Any], known: set[str]) -> None:
+    """`ApiError` ``invalid_field`` naming the first key of ``obj`` not in ``known``."""
     for key in obj:
         if key not in known:
             raise ApiError("invalid_field", f"unknown field {key!r}", field=key)
 
 
-def _base64_field(obj: dict[str, Any], name: str) -> bytes:
+def base64_field(obj: dict[str, Any], name: str) -> bytes:
+    """The bytes of a required, non-empty, standard base64 string field."""
     value = obj.get(name)
     if not isinstance(value, str) or not value:
         raise ApiError("invalid_field", f"{name} must be a non-empty base64 string", field=name)
@@ -190,21 +202,31 @@ class RentalRequest:
 def parse_rental_request(body: bytes) -> RentalRequest:
     """Validate the body of ``POST /v1/rentals``; `ApiError` names the field at fault."""
     obj = parse_json_object(body)
-    _reject_unknown(obj, {"torrent", "rental", "node_key_path", "peers"})
-    torrent = _base64_field(obj, "torrent")
-    rental = _base64_field(obj, "rental")
+    reject_unknown_fields(obj, {"torrent", "rental", "node_key_path", "peers"})
+    torrent = base64_field(obj, "torrent")
+    rental = base64_field(obj, "rental")
+    return RentalRequest(torrent, rental, node_key_path_field(obj), peers_field(obj))
+
+
+def node_key_path_field(obj: dict[str, Any]) -> str:
+    """The ``node_key_path`` of a request: an absolute path (the daemon never copies a
+    private key, it reads it where the client keeps it)."""
     key_path = obj.get("node_key_path")
     if not isinstance(key_path, str) or not key_path.startswith("/"):
         raise ApiError("invalid_field", "node_key_path must be an absolute path",
                        field="node_key_path")
+    return key_path
+
+
+def peers_field(obj: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    """The optional ``peers`` of a request: HOST:PORT strings ([V6]:PORT for IPv6)."""
     raw_peers = obj.get("peers", [])
     if not isinstance(raw_peers, list) or not all(isinstance(p, str) for p in raw_peers):
         raise ApiError("invalid_field", "peers must be a list of HOST:PORT strings", field="peers")
     try:
-        peers = tuple(parse_hostport(p) for p in raw_peers)
+        return tuple(parse_hostport(p) for p in raw_peers)
     except InputError as e:
         raise ApiError("invalid_field", f"peers: {e}", field="peers") from None
-    return RentalRequest(torrent, rental, key_path, peers)
 
 
 @dataclass(frozen=True)
@@ -258,7 +280,7 @@ def _rate_field(obj: dict[str, Any], name: str, default: int) -> int:
 
 def parse_settings_update(obj: dict[str, Any], current: DaemonSettings) -> DaemonSettings:
     """Apply a settings object (fields omitted stay as they are); `ApiError` on a bad field."""
-    _reject_unknown(obj, {"upload_rate_bps", "download_rate_bps", "seed_when_complete",
+    reject_unknown_fields(obj, {"upload_rate_bps", "download_rate_bps", "seed_when_complete",
                           "port_mapping", "hosting"})
     updated = replace(
         current,
@@ -284,7 +306,7 @@ def _hosting_update(obj: object, current: HostingPolicy) -> HostingPolicy:
     """The ``hosting`` object of a settings update (fields omitted stay as they are)."""
     if not isinstance(obj, dict):
         raise ApiError("invalid_field", "hosting must be an object", field="hosting")
-    _reject_unknown(obj, {"enabled", "disk_quota_bytes", "upload_rate_bps",
+    reject_unknown_fields(obj, {"enabled", "disk_quota_bytes", "upload_rate_bps",
                           "download_rate_bps", "hours"})
     enabled = obj.get("enabled", current.enabled)
     if not isinstance(enabled, bool):

@@ -4,7 +4,8 @@
 operation -> handler (`OPERATIONS` names them), and returns ``(status, json)``
 or raises `ApiError`; `Daemon.watch` polls the downloads, publishes events to
 subscribers and applies the seeding policy; `Daemon.restore` adds the rentals
-of the state directory again after a restart. Time comes from an injected
+(and hosted films, `peernode.daemon.hosting_controller`) of the state directory again
+after a restart. Time comes from an injected
 clock (trio's by default), so tests drive it with trio's MockClock.
 """
 
@@ -40,6 +41,7 @@ from peernode.daemon.events import (
     format_sse,
     seeding_action,
 )
+from peernode.daemon.hosting_controller import DaemonHostings
 from peernode.daemon.openapi import PORT_MAPPING_EVENT
 from peernode.daemon.records import RentalRecord
 from peernode.daemon.state_dir import StateStore, StoredRental
@@ -129,6 +131,8 @@ class Daemon:
         self._started = clock()
         self.settings = store.settings()
         self._port_mapping: Json = {}
+        self.hostings = DaemonHostings(node, store, self.hub, wall_clock=wall_clock)
+        """The films this daemon hosts (placements received over the API)."""
         self._apply_rates()
 
     # -- start-up ------------------------------------------------------------
@@ -147,6 +151,7 @@ class Daemon:
             if stored.record.user_paused:
                 entry.download.handle.pause()
             entry.last_view = self._view(entry)
+        await self.hostings.restore()
 
     async def _add(self, stored: StoredRental) -> Download:
         record = stored.record
@@ -204,6 +209,7 @@ class Daemon:
                 self.hub.publish(kind, data)
             entry.last_view = view
             busy |= view["state"] in ("checking", "downloading")
+        busy |= self.hostings.tick()
         if self.node.port_mapping != self._port_mapping:
             self._port_mapping = self.node.port_mapping
             self.hub.publish(PORT_MAPPING_EVENT, self._port_mapping)
@@ -275,6 +281,18 @@ class Daemon:
         entry = self._entry(route)
         return 200, {"id": entry.record.download_id, "url": await self._playback(entry)}
 
+    async def _list_hostings(self, _route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, self.hostings.list()
+
+    async def _get_hosting(self, route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, self.hostings.get(route)
+
+    async def _put_hosting(self, route: Route, body: bytes) -> tuple[int, Json]:
+        return await self.hostings.put(route, body)
+
+    async def _delete_hosting(self, route: Route, _body: bytes) -> tuple[int, Json]:
+        return 200, await self.hostings.delete(route)
+
     async def _add_rental(self, body: bytes) -> Json:
         request = parse_rental_request(body)
         try:
@@ -283,7 +301,7 @@ class Daemon:
             ca_cert = torrent_ca_certificate(ti)
         except (PeernodeError, CertsError) as e:
             raise ApiError("invalid_field", f"torrent: {e}", field="torrent") from None
-        if download_id in self._entries:
+        if download_id in self._entries or download_id in self.node.downloads:
             raise ApiError("conflict", f"film {download_id!r} is already held by this daemon")
         try:
             key = load_node_key(request.node_key_path)
@@ -412,6 +430,10 @@ _HANDLERS: dict[str, _Handler] = {
     "resume": Daemon._resume,
     "delete_download": Daemon._delete_download,
     "playback": Daemon._playback_op,
+    "list_hostings": Daemon._list_hostings,
+    "get_hosting": Daemon._get_hosting,
+    "put_hosting": Daemon._put_hosting,
+    "delete_hosting": Daemon._delete_hosting,
 }
 
 # The operations `Daemon.call` performs.

@@ -12,6 +12,7 @@ from typing import Any
 from certs.identifiers import FILM_ID_PATTERN
 from peernode.daemon.api import ERROR_STATUS, MAX_BODY_BYTES
 from peernode.daemon.events import EVENT_KINDS
+from peernode.daemon.hosting_api import HOSTING_EVENT_KINDS, MAX_SERVICE_URL_CHARS
 from peernode.daemon.state_dir import MIN_TOKEN_CHARS
 from support.openapi_schema import Schema
 from support.openapi_schema import object_schema as _object
@@ -91,6 +92,36 @@ _HOSTING: dict[str, Schema] = {
               "empty: any time"},
 }
 
+_DATE_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_HOSTED = _object({
+    "id": {**_FILM_ID, "description": "the hosted film's id"},
+    "film_id": _FILM_ID,
+    "hosting_id": {"type": ["integer", "null"], "minimum": 0,
+                   "description": "the hosting credential's serial (the hosting's id at the "
+                   "rental service); null if it could not be hosted again"},
+    "state": {"enum": ["checking", "placing", "seeding", "paused", "expired", "error"],
+              "description": "placing: fetching the container; paused: outside the owner's "
+              "hours or consent withdrawn; expired: the credential ended"},
+    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+    "complete": {"type": "boolean"},
+    "total_bytes": _INT,
+    "have_bytes": _INT,
+    "download_rate_bps": _INT,
+    "upload_rate_bps": _INT,
+    "uploaded_bytes": {**_INT, "description": "bytes served to renters and other hosts"},
+    "peers": _INT,
+    "credential_not_after": _DATE_TIME_OR_NULL,
+    "service_url": {"type": ["string", "null"],
+                    "description": "the rental service that renews the credential"},
+    "renewal_stopped": {"type": ["string", "null"],
+                        "description": "why the credential is no longer renewed (revoked, "
+                        "ended, window_end...)"},
+    "added_at": _DATE_TIME_OR_NULL,
+    "error": {"type": ["string", "null"]},
+}, required=["id", "film_id", "hosting_id", "state", "progress", "complete", "total_bytes",
+             "have_bytes", "download_rate_bps", "upload_rate_bps", "uploaded_bytes", "peers",
+             "credential_not_after", "service_url", "renewal_stopped", "added_at", "error"])
+
 _SCHEMAS: dict[str, Schema] = {
     "Error": _object({
         "code": {"enum": sorted(ERROR_STATUS)},
@@ -98,6 +129,21 @@ _SCHEMAS: dict[str, Schema] = {
         "field": {"type": "string", "description": "the request field at fault"},
     }, required=["code", "message"]),
     "Download": _DOWNLOAD,
+    "Hosting": _HOSTED,
+    "HostingList": _object({"hostings": {"type": "array", "items": _ref("Hosting")}}),
+    "HostingRequest": _object({
+        "torrent": {**_BASE64, "description": "the film's .torrent file"},
+        "credential": {**_BASE64, "description": "the hosting credential (.pvh: SAN = the "
+                       "film id, the hosting policy, this node's key; no content key)"},
+        "node_key_path": {"type": "string", "pattern": "^/",
+                          "description": "absolute path of this node's key (mode 0600)"},
+        "peers": {"type": "array", "items": {"type": "string", "pattern": _HOSTPORT},
+                  "description": "HOST:PORT peers to connect to directly ([V6]:PORT for IPv6)"},
+        "service_url": {"type": "string", "pattern": "^https://[^ ?#]+$",
+                        "maxLength": MAX_SERVICE_URL_CHARS,
+                        "description": "the rental service that issued the credential: the "
+                        "daemon renews it there (mutual TLS) while it hosts the film"},
+    }, required=["torrent", "credential", "node_key_path"]),
     "DownloadList": _object({"downloads": {"type": "array", "items": _ref("Download")}}),
     "RentalRequest": _object({
         "torrent": {**_BASE64, "description": "the film's .torrent file"},
@@ -154,9 +200,12 @@ def _json(schema: Schema, description: str) -> Schema:
 # Allow), a head or body not in time (408), too large (413, 431), a failure (500), and
 # every connection slot taken (503).
 _ANY_REQUEST = (400, 401, 405, 408, 413, 431, 500, 501, 503)
-_ERROR_TEXT = {400: "bad request", 401: "no or wrong bearer token", 404: "no such download",
+_ERROR_TEXT = {400: "bad request", 401: "no or wrong bearer token",
+               403: "refused by the owner's hosting settings (off, or the quota is reached)",
+               404: "no such download or hosted film",
                405: "method not allowed here", 408: "request not received in time",
-               409: "conflict with the download's state", 413: "request body too large",
+               409: "conflict with the download's (or hosted film's) state",
+               413: "request body too large",
                431: "request head too large", 500: "internal error",
                501: "transfer coding not supported",
                503: "every connection slot is taken, or playback cannot start; retry"}
@@ -177,6 +226,10 @@ _ID = [{"name": "id", "in": "path", "required": True, "schema": _FILM_ID,
         "description": "a download id (its film id)"}]
 
 
+_HOSTED_ID = [{"name": "id", "in": "path", "required": True, "schema": _FILM_ID,
+               "description": "the hosted film's id"}]
+
+
 def _op(summary: str, ok: str, schema: str, *errors: int, **extra: Any) -> Schema:
     return {"summary": summary, "responses": {ok: _json(_ref(schema), summary), **_errors(*errors)},
             **extra}
@@ -185,13 +238,16 @@ def _op(summary: str, ok: str, schema: str, *errors: int, **extra: Any) -> Schem
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document as a JSON-ready dict."""
     body = {"required": True, "content": {"application/json": {"schema": _ref("RentalRequest")}}}
+    hosting_body = {"required": True,
+                    "content": {"application/json": {"schema": _ref("HostingRequest")}}}
     settings_body = {"required": True,
                      "content": {"application/json": {"schema": _ref("SettingsUpdate")}}}
     events = {
         "description": "server-sent events; each `data` is one JSON object: `progress`, "
         "`completed`, `rental-expired`, `rental-renewed` and `renewal-refused` carry a "
         "Download, `error` a DownloadFailedEvent, "
-        f"`{PORT_MAPPING_EVENT}` a PortMapping (when the router mapping changes)",
+        f"`{PORT_MAPPING_EVENT}` a PortMapping (when the router mapping changes), "
+        + ", ".join(f"`{k}`" for k in HOSTING_EVENT_KINDS) + " a Hosting",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     }
     return {
@@ -203,7 +259,7 @@ def openapi_document() -> dict[str, Any]:
             "/v1 call needs `Authorization: Bearer TOKEN` (TOKEN in STATE_DIR/token, at "
             f"least {MIN_TOKEN_CHARS} characters). Request "
             f"bodies are limited to {MAX_BODY_BYTES} bytes. Event kinds: "
-            + ", ".join((*EVENT_KINDS, PORT_MAPPING_EVENT)) + ".",
+            + ", ".join((*EVENT_KINDS, PORT_MAPPING_EVENT, *HOSTING_EVENT_KINDS)) + ".",
         },
         "components": {
             "schemas": _SCHEMAS,
@@ -233,6 +289,22 @@ def openapi_document() -> dict[str, Any]:
                                                        parameters=_ID)},
             "/v1/events": {"get": {"summary": "server-sent events",
                                    "responses": {"200": events, **_errors()}}},
+            "/v1/hostings": {"get": _op("every hosted film", "200", "HostingList")},
+            "/v1/hostings/{id}": {
+                "put": {
+                    "summary": "host a film placed on this node (its torrent and hosting "
+                    "credential); refused (403) unless the owner opted in and the quota has "
+                    "room",
+                    "parameters": _HOSTED_ID, "requestBody": hosting_body,
+                    "responses": {"200": _json(_ref("Hosting"), "hosted already: its "
+                                               "credential was replaced"),
+                                  "201": _json(_ref("Hosting"), "placement received"),
+                                  **_errors(400, 403, 409, 413)},
+                },
+                "get": _op("one hosted film", "200", "Hosting", 404, parameters=_HOSTED_ID),
+                "delete": _op("stop hosting a film and free its disk", "200", "Deleted", 404,
+                              parameters=_HOSTED_ID),
+            },
             "/v1/settings": {
                 "get": _op("the settings", "200", "Settings"),
                 "put": _op("change caps and seeding policy (fields omitted stay)", "200",

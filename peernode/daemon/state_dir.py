@@ -9,6 +9,11 @@ Layout::
     STATE_DIR/rentals/ID/film.torrent    its torrent
     STATE_DIR/rentals/ID/rental.pvr      its rental bundle (0600)
     STATE_DIR/downloads/ID/              its save dir (film + libtorrent resume data)
+    STATE_DIR/hostings/ID/record.json    how to host film ID again (`hosting_api`)
+    STATE_DIR/hostings/ID/film.torrent   its torrent
+    STATE_DIR/hostings/ID/credential.pvh its current hosting credential (0600; each
+                                         renewal replaces it)
+    STATE_DIR/hosted/ID/                 the hosted film's ciphertext and resume data
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from pathlib import Path
 
 from certs import CertsError, read_private, validate_film_id
 from peernode.daemon.api import DaemonSettings
+from peernode.daemon.hosting_api import (
+    HostingRecord,
+    decode_hosting_record,
+    encode_hosting_record,
+)
 from peernode.daemon.records import (
     RentalRecord,
     decode_record,
@@ -31,7 +41,8 @@ from peernode.daemon.records import (
 from peernode.errors import PeernodeError
 from support.atomic_write import write_atomic, write_private
 
-__all__ = ["MIN_TOKEN_CHARS", "StateStore", "StoredRental", "check_download_id"]
+__all__ = ["MIN_TOKEN_CHARS", "StateStore", "StoredHosting", "StoredRental",
+           "check_download_id"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +66,27 @@ class StoredRental:
     record: RentalRecord
     torrent: bytes
     bundle: bytes
+
+
+@dataclass(frozen=True)
+class StoredHosting:
+    """A hosted film read back from the state directory."""
+
+    record: HostingRecord
+    torrent: bytes
+    credential: bytes
+
+
+def _read_hosting(folder: Path) -> StoredHosting:
+    """The hosting of ``folder``, whose record must name that folder."""
+    record = decode_hosting_record((folder / "record.json").read_bytes())
+    if record.film_id != folder.name:
+        raise PeernodeError(f"its record names film {record.film_id!r}, not its folder")
+    return StoredHosting(
+        record,
+        (folder / "film.torrent").read_bytes(),
+        read_private(folder / "credential.pvh", what="hosting credential"),
+    )
 
 
 def _read_rental(folder: Path) -> StoredRental:
@@ -154,3 +186,42 @@ class StateStore:
         shutil.rmtree(folder, ignore_errors=True)
         if delete_files:
             shutil.rmtree(self.download_dir(download_id), ignore_errors=True)
+
+    # -- hosted films ----------------------------------------------------------
+    def hosted_dir(self, film_id: str) -> Path:
+        """Where hosted film ``film_id``'s ciphertext and resume data live."""
+        return self.root / "hosted" / check_download_id(film_id)
+
+    def _hosting_dir(self, film_id: str) -> Path:
+        return self.root / "hostings" / check_download_id(film_id)
+
+    def save_hosting(self, record: HostingRecord, torrent: bytes, credential: bytes) -> None:
+        """Write a hosting; the record goes last so a crash leaves no half hosting."""
+        folder = self._hosting_dir(record.film_id)
+        write_atomic(folder / "film.torrent", torrent)
+        write_private(folder / "credential.pvh", credential)
+        write_atomic(folder / "record.json", encode_hosting_record(record))
+
+    def save_hosting_credential(self, film_id: str, credential: bytes) -> None:
+        """Replace a hosting's credential (a renewal): the next start uses the newest."""
+        write_private(self._hosting_dir(film_id) / "credential.pvh", credential)
+
+    def hostings(self) -> list[StoredHosting]:
+        """Every complete hosting in the state dir; damaged ones are logged and skipped."""
+        found: list[StoredHosting] = []
+        base = self.root / "hostings"
+        for folder in sorted(base.iterdir()) if base.is_dir() else []:
+            try:
+                found.append(_read_hosting(folder))
+            except FileNotFoundError:
+                continue  # interrupted before its record was written
+            except (OSError, PeernodeError, CertsError) as e:
+                log.error("skipping damaged hosting %s: %s", folder.name, e)
+        return found
+
+    def remove_hosting(self, film_id: str) -> None:
+        """Forget a hosting (its record first) and free its disk."""
+        folder = self._hosting_dir(film_id)
+        (folder / "record.json").unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(self.hosted_dir(film_id), ignore_errors=True)

@@ -419,9 +419,15 @@ class Download:
                 continue  # renewed meanwhile
             self.expire()
             while self.state.rental_not_after <= ends:
-                if self.renewal is None or self.renewal.state not in ("scheduled", "retrying"):
+                if not self.renewal_pending():
                     return  # nothing will renew it
                 await trio.sleep(1.0)
+
+    def renewal_pending(self) -> bool:
+        """Whether something may still renew the certificate (a renewal scheduled or
+        being retried), so that `watch_rental_expiry` waits for it and then watches the
+        renewed certificate's end."""
+        return self.renewal is not None and self.renewal.state in ("scheduled", "retrying")
 
     def request_resume_data(self) -> bool:
         """Ask libtorrent for resume data; `resume_saved` turns true once it is on disk."""

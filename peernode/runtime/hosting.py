@@ -67,21 +67,29 @@ class HostedFilm(Download):
         super().__init__(rental=_keyless(credential), **kwargs)
         self.credential = credential
         self.renewal_stopped: str | None = None  # why keeping the credential renewed ended
+        self.renewing = False
+        """Whether `keep_hosting_renewed` runs for this film (set by it)."""
         self._renewal_scope: trio.CancelScope | None = None
 
     async def keep_credential_renewed(
-        self, node_key: ec.EllipticCurvePrivateKey, service_url: str, ca_cert: x509.Certificate
+        self, node_key: ec.EllipticCurvePrivateKey, service_url: str,
+        ca_cert: x509.Certificate, **options: Any,
     ) -> None:
         """Renew the credential at the rental service until refused or stopped
-        (`peernode.runtime.hosting_renewal.keep_hosting_renewed`)."""
+        (`peernode.runtime.hosting_renewal.keep_hosting_renewed`, given ``options``)."""
         from peernode.runtime.hosting_renewal import keep_hosting_renewed
 
         with trio.CancelScope() as scope:
             self._renewal_scope = scope
             self.renewal_stopped = await keep_hosting_renewed(self, node_key, service_url,
-                                                              ca_cert)
+                                                              ca_cert, **options)
             log.warning("%s: hosting credential no longer renewed (%s)", self.film_id,
                         self.renewal_stopped)
+
+    def renewal_pending(self) -> bool:
+        """A hosted film's credential renews while its `keep_credential_renewed` runs
+        (a late renewal included: sharing resumes and the new end is watched)."""
+        return self.renewing
 
     def stop_renewing(self) -> None:
         """End `keep_credential_renewed` (the film is no longer hosted)."""
@@ -101,7 +109,8 @@ class HostedFilm(Download):
         self.credential = credential
 
     def progress_report(self) -> dict[str, Any]:
-        """What a host reports to placement: film, bytes held, complete, uploaded."""
+        """What a host reports to placement: film, bytes held, complete, uploaded, and
+        until when its credential lets it share."""
         stats = self.stats()
         return {
             "film_id": self.film_id,
@@ -110,6 +119,7 @@ class HostedFilm(Download):
             "complete": stats.complete,
             "uploaded_bytes": stats.bytes_uploaded,
             "paused": self.handle.is_valid() and bool(self.handle.status().paused),
+            "credential_not_after": self.credential.not_after.isoformat(),
         }
 
 
@@ -146,6 +156,7 @@ class Hosting:
         save_dir: str | os.PathLike[str],
         peers: Sequence[tuple[str, int]] = (),
         service_url: str | None = None,
+        placed_before: bool = False,
     ) -> HostedFilm:
         """Start (or resume) hosting a film into ``save_dir``.
 
@@ -155,6 +166,10 @@ class Hosting:
         and time, `PeernodeError` for one of another film or a film already on the node.
         ``service_url``: the rental service that issued the credential; the host then
         keeps it renewed there (mutual TLS) for as long as it hosts the film.
+        ``placed_before``: the film was admitted here before (a restart of the daemon that
+        hosts it): like `set_policy`, a consent withdrawn or a quota lowered since then
+        keeps it paused or over quota rather than dropping it; a new placement is always
+        checked.
         """
         # at call time: node.py imports this module to give every node its `Hosting`
         from peernode.runtime.node import (
@@ -167,7 +182,8 @@ class Hosting:
         node = self._node
         ti = load_torrent(torrent)
         film_id = ti.name()
-        self._policy.check_admission(film_id, film_bytes(ti), self.hosted_bytes)
+        if not placed_before:
+            self._policy.check_admission(film_id, film_bytes(ti), self.hosted_bytes)
         operator_ca = node.operator_ca
         if operator_ca is not None:
             check_operator_ca(ti, operator_ca)
@@ -205,6 +221,36 @@ class Hosting:
                             operator_ca or torrent_ca_certificate(ti))
         self.apply()
         log.info("%s: hosting (%s, ciphertext only)", film_id, "resuming" if resume else "new")
+        return hosted
+
+    def replace_credential(
+        self,
+        film_id: str,
+        credential: HostingCredential,
+        node_key: ec.EllipticCurvePrivateKey,
+        *,
+        service_url: str | None = None,
+    ) -> HostedFilm:
+        """Give a hosted film a credential placed again (a new hosting of the same film for
+        this node, or one renewed elsewhere): set on its handle, and its renewal, if
+        ``service_url``, kept at that service from now on (`PeernodeError` for another
+        film or one not hosted)."""
+        from peernode.runtime.node import torrent_ca_certificate
+
+        hosted = self._films.get(film_id)
+        if hosted is None:
+            raise PeernodeError(f"film {film_id!r} is not hosted on this node")
+        if credential.film_id != film_id:
+            raise PeernodeError(
+                f"the hosting credential is for {credential.film_id!r}, not {film_id!r}"
+            )
+        hosted.stop_renewing()
+        hosted.renew_credential(credential, private_key_pem(node_key))
+        hosted.renewal_stopped = None
+        if service_url is not None:
+            self._node.start_soon(hosted.keep_credential_renewed, node_key, service_url,
+                                  self._node.operator_ca or torrent_ca_certificate(hosted.ti))
+        self.apply()
         return hosted
 
     def set_policy(self, policy: HostingPolicy) -> None:

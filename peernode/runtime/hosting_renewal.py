@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import trio
@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certs import private_key_pem
-from certs.errors import CertsError
-from certs.hosting import HostingCredential, open_hosting_credential
+from certs.errors import CertsError, RentalExpired
+from certs.hosting import HostingCredential, load_hosting_certificate, open_hosting_credential
 from peernode.runtime.hosting import HostedFilm
 from peernode.runtime.renewal_client import (
     RenewalRefused,
@@ -36,6 +36,7 @@ from peernode.runtime.renewal_schedule import renewal_due
 __all__ = [
     "hosting_renewal_url",
     "keep_hosting_renewed",
+    "open_current_hosting",
     "renew_hosted_film",
     "request_hosting_renewal",
 ]
@@ -86,6 +87,43 @@ async def request_hosting_renewal(
         raise RenewalUnavailable(f"{url}: the credential is not PEM text") from None
 
 
+async def open_current_hosting(
+    pem: bytes,
+    node_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    *,
+    service_url: str | None,
+    now: datetime | None = None,
+) -> tuple[HostingCredential, bytes]:
+    """Open a hosting credential (PEM) for this node; one that expired while the node
+    was off is renewed first at ``service_url`` (the service renews an expired
+    certificate of a hosting still in its window). The credential and its PEM.
+
+    Raises the `certs.BundleError` family as `open_hosting_credential` does (and
+    `RentalExpired` when there is no service to renew at), `RenewalRefused` or
+    `RenewalUnavailable` when the renewal at start fails.
+    """
+    try:
+        return open_hosting_credential(pem, node_key, ca_cert, now=now), pem
+    except RentalExpired:
+        if service_url is None:
+            raise
+    certificate = load_hosting_certificate(pem)
+    renewed = await request_hosting_renewal(
+        service_url, certificate.serial_number, cert_pem=pem,
+        key_pem=private_key_pem(node_key), ca_pem=ca_cert.public_bytes(Encoding.PEM),
+    )
+    try:
+        credential = open_hosting_credential(renewed, node_key, ca_cert, now=now)
+    except CertsError as e:
+        raise RenewalUnavailable(f"the renewed hosting credential does not open: {e}") from None
+    if credential.serial != certificate.serial_number:
+        raise RenewalUnavailable("the renewed hosting credential is of another hosting")
+    log.info("%s: expired hosting credential renewed at start, until %s", credential.film_id,
+             credential.not_after.isoformat())
+    return credential, renewed
+
+
 async def renew_hosted_film(
     hosted: HostedFilm,
     node_key: ec.EllipticCurvePrivateKey,
@@ -125,13 +163,33 @@ async def keep_hosting_renewed(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     retry_s: float = RETRY_S,
+    renew: Callable[..., Awaitable[HostingCredential]] = renew_hosted_film,
 ) -> str:
     """Renew at 2/3 of the time each certificate is held for (`renewal_due`: from the
     later of its notBefore and the moment it was got, since the service backdates
     notBefore); returns why it stopped: the service's refusal reason (``revoked``,
     ``ended``...) or ``window_end`` once a renewal no longer moves notAfter (the
     certificate reaches the hosting window's end). While the service is unreachable it
-    retries every ``retry_s`` (sooner near the certificate's end)."""
+    retries every ``retry_s`` (sooner near the certificate's end). ``renew`` is
+    `renew_hosted_film` (a stand-in in tests). ``hosted.renewing`` is true meanwhile."""
+    hosted.renewing = True
+    try:
+        return await _keep_renewed(hosted, node_key, service_url, ca_cert, clock=clock,
+                                   retry_s=retry_s, renew=renew)
+    finally:
+        hosted.renewing = False
+
+
+async def _keep_renewed(
+    hosted: HostedFilm,
+    node_key: ec.EllipticCurvePrivateKey,
+    service_url: str,
+    ca_cert: x509.Certificate,
+    *,
+    clock: Callable[[], datetime],
+    retry_s: float,
+    renew: Callable[..., Awaitable[HostingCredential]],
+) -> str:
     held_since = max(hosted.credential.not_before, clock())
     while True:
         current = hosted.credential
@@ -139,8 +197,7 @@ async def keep_hosting_renewed(
         await trio.sleep(max(0.0, (due - clock()).total_seconds()))
         while True:
             try:
-                renewed = await renew_hosted_film(hosted, node_key, service_url, ca_cert,
-                                                  now=clock())
+                renewed = await renew(hosted, node_key, service_url, ca_cert, now=clock())
                 break
             except RenewalRefused as e:
                 log.warning("%s: hosting renewal refused (%s): %s", current.film_id,

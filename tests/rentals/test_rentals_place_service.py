@@ -54,7 +54,9 @@ async def test_place_issues_and_revokes_through_the_rental_service(
                   "--hours", 72]
         proc = await _place(*common)
         assert proc.returncode == 0, proc.stderr
-        assert sorted(json.loads(proc.stdout.splitlines()[-1])["add"]) == ["a1", "b1"]
+        plan = json.loads(proc.stdout.splitlines()[-1])
+        assert sorted(plan["add"]) == ["a1", "b1"]
+        assert plan["service_url"] == running.url.rstrip("/")  # where the hosts renew
         placed = json.loads((tmp / "state.json").read_text())["films"][FILM_P]["hosts"]
         for name in ("a1", "b1"):
             pvh = read_hosting_file(tmp / "out" / name / f"{FILM_P}.pvh")

@@ -143,7 +143,7 @@ class Validator:
 
 def _template(path: str) -> str:
     parts = path.split("?")[0].strip("/").split("/")
-    if len(parts) >= 3 and parts[:2] == ["v1", "downloads"]:
+    if len(parts) >= 3 and parts[:2] in (["v1", "downloads"], ["v1", "hostings"]):
         parts[2] = "{id}"
     return "/" + "/".join(parts)
 
@@ -168,6 +168,9 @@ class Api:
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", path, **kwargs)
 
     def close(self) -> None:
         self.http.close()
@@ -255,6 +258,8 @@ class EventStream:
                         data = json.loads(line[len("data: "):])
                         schema = {"error": "DownloadFailedEvent",
                                   "port-mapping": "PortMapping"}.get(kind, "Download")
+                        if kind.startswith("hosting-"):
+                            schema = "Hosting"
                         self._validator.check(schema, data)
                         self.events.put((kind, data))
         except (httpx.HTTPError, RuntimeError):

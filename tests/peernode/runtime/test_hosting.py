@@ -4,23 +4,28 @@ container and serves it, never holds a key, obeys its owner's consent, quota and
 from __future__ import annotations
 
 import base64
+import functools
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certs import generate_node_key
+from certs import generate_node_key, private_key_pem
 from certs.authority import CA, IssuedCert, load_content_key, make_rental_bundle
 from certs.errors import RentalNotThisNode
+from certs.hosting import HostingCredential, open_hosting_credential
 from peernode.operations.origin import OriginConfig, serve_origin
 from peernode.operations.packaging import PackagedFilm, package_film
-from peernode.runtime.hosting import HostingHasNoKey, HostingRefused
+from peernode.runtime.hosting import HostedFilm, HostingHasNoKey, HostingRefused
 from peernode.runtime.hosting_policy import HostingPolicy, parse_hours
 from peernode.runtime.node import NodeConfig, open_node
+from peernode.runtime.renewal_client import RenewalRefused, RenewalUnavailable
 
 FILM_ID = "premiere"
 GIB = 1 << 30
@@ -183,3 +188,62 @@ def test_hours_are_parsed_across_midnight() -> None:
     for bad in ("7", "a-b", "24-3", "0-25"):
         with pytest.raises(Exception, match="hosting hours"):
             parse_hours(bad)
+
+
+async def test_after_a_late_renewal_sharing_resumes_and_the_renewed_credentials_end_is_watched(
+    tmp_path: Path, ca: CA, packaged: tuple[PackagedFilm, Path, bytes],
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Virtual time: the service is down past the first credential's end (sharing stops),
+    then renews it (sharing resumes), then refuses; the renewed credential's end stops
+    sharing again: the expiry watch did not end at the first expiry."""
+    film, _, _ = packaged
+    start = datetime.now(UTC).replace(microsecond=0)
+
+    def wall() -> datetime:
+        return start + timedelta(seconds=trio.current_time())
+
+    key = generate_node_key()
+    life = timedelta(minutes=30)
+    first = ca.issue_hosting(FILM_ID, key.public_key(), not_before=start - timedelta(minutes=1),
+                             not_after=start + life)
+    renewed: list[HostingCredential] = []
+
+    async def renew(hosted: HostedFilm, node_key: ec.EllipticCurvePrivateKey, _url: str,
+                    ca_cert: x509.Certificate, *, now: datetime) -> HostingCredential:
+        if now < start + life + timedelta(minutes=2):
+            raise RenewalUnavailable("rentals.example: connection refused")
+        if renewed:
+            raise RenewalRefused("revoked", "host replaced")
+        cert = ca.issue_hosting(FILM_ID, node_key.public_key(), not_before=now,
+                                not_after=now + life, serial=first.serial_number)
+        credential = open_hosting_credential(cert.public_bytes(Encoding.PEM), node_key,
+                                             ca_cert, now=now)
+        hosted.renew_credential(credential, private_key_pem(node_key))
+        renewed.append(credential)
+        return credential
+
+    config = NodeConfig(port_mapping=False, listen_host="127.0.0.1", hosting=HOSTING,
+                        wall_clock=wall)
+    async with open_node(config) as node:
+        hosted = await node.hosting.host(film.torrent_path, first.public_bytes(Encoding.PEM),
+                                         key, save_dir=tmp_path / "h")
+        node.start_soon(functools.partial(hosted.keep_credential_renewed, key,
+                                          "https://rentals.example", ca.cert, renew=renew,
+                                          clock=wall, retry_s=60.0))
+        await trio.sleep(29 * 60)
+        assert not hosted.state.expired
+        assert not hosted.handle.status().paused
+        await trio.sleep(2 * 60)  # 31 min: past the first end, the service still down
+        assert hosted.state.expired
+        assert hosted.handle.status().paused
+        await trio.sleep(3 * 60)  # 34 min: renewed late, at 32 min
+        assert len(renewed) == 1
+        assert not hosted.state.expired
+        assert not hosted.handle.status().paused
+        await trio.sleep(20 * 60)  # 54 min: the next renewal was refused
+        assert hosted.renewal_stopped == "revoked"
+        assert not hosted.state.expired
+        await trio.sleep(10 * 60)  # 64 min: past the renewed credential's end
+        assert hosted.state.expired
+        assert hosted.handle.status().paused
