@@ -2,11 +2,12 @@
 
 The main thread reads the plaintext and seals it batch by batch (AES-GCM is the
 cheap primitive here); each sealed batch then goes, at the same time, to a writer
-thread and to a pool of hash threads that compute its 16 KiB leaf hashes. Both
-write(2) and hashlib release the GIL, so on two cores the hashing runs beside the
-encryption and the I/O instead of after them. Batches are retired in file order:
-their leaf hashes feed a `FileMerkle`, and their buffer is reused, so memory is a
-few batches whatever the film's size.
+thread and to a pool of hash threads that compute its 16 KiB leaf hashes and fold
+them into subtree roots (up to one per piece). Both write(2) and hashlib release the
+GIL, so on two cores the hashing runs beside the encryption and the I/O instead of
+after them. Batches are retired in file order: their subtree roots feed a
+`FileMerkle`, and their buffer is reused, so memory is a few batches whatever the
+film's size.
 
 The container is written with ``O_DIRECT`` where the file system allows it: the
 ciphertext is not read back, so copying it into the page cache would only cost CPU
@@ -32,7 +33,13 @@ from typing import Protocol
 from peernode.container.header import ContainerHeader
 from peernode.container.stream import SegmentSealer
 from peernode.errors import ContainerError
-from peernode.operations.merkle import LEAF_BYTES, FileMerkle, V2FileHashes, leaf_hashes
+from peernode.operations.merkle import (
+    LEAF_BYTES,
+    FileMerkle,
+    V2FileHashes,
+    leaf_hashes,
+    subtree_roots,
+)
 
 __all__ = ["DEFAULT_BATCH_BYTES", "default_hash_threads", "write_hashed_container"]
 
@@ -98,6 +105,7 @@ def write_hashed_container(
                 sealer,
                 merkle,
                 segments_per_batch,
+                _subtree_height(merkle, segments_per_batch * header.segment_bytes, header),
                 threads + 2,
                 writer,
                 pool if threads else None,
@@ -120,6 +128,20 @@ def _segments_per_batch(segment_bytes: int, batch_bytes: int) -> int:
     return max(1, batch_bytes // unit) * (unit // segment_bytes)
 
 
+def _subtree_height(merkle: FileMerkle, batch_bytes: int, header: ContainerHeader) -> int:
+    # Hash threads fold each batch into subtrees as high as every batch (which starts
+    # at a multiple of batch_bytes) is made of whole ones, and at most a piece; a file
+    # of one piece is handed over as leaves (its tree is only as wide as the file).
+    if header.container_bytes() <= merkle.piece_bytes:
+        return 0
+    batch_leaves = batch_bytes // LEAF_BYTES
+    return min(merkle.piece_height, (batch_leaves & -batch_leaves).bit_length() - 1)
+
+
+def _hash_batch(data: memoryview, height: int) -> bytes:
+    return subtree_roots(leaf_hashes(data), height)
+
+
 class _Batch:
     """One reusable page-aligned buffer of whole file segments, and its work in flight."""
 
@@ -127,6 +149,7 @@ class _Batch:
         # Anonymous maps are page-aligned, as O_DIRECT needs; freed with the last view.
         self.view = memoryview(mmap.mmap(-1, capacity))
         self.end_offset = 0
+        self.leaves = 0
         self.written: Future[None] | None = None
         self.hashed: Future[bytes] | None = None
 
@@ -142,6 +165,7 @@ def _run(
     sealer: SegmentSealer,
     merkle: FileMerkle,
     segments_per_batch: int,
+    height: int,
     slots: int,
     writer: ThreadPoolExecutor,
     hasher: ThreadPoolExecutor | None,
@@ -161,7 +185,7 @@ def _run(
         assert batch.written is not None
         assert batch.hashed is not None
         batch.written.result()
-        merkle.add_leaf_hashes(batch.hashed.result())
+        merkle.add_subtree_roots(batch.hashed.result(), height, batch.leaves)
         free.append(batch)
         if on_hashed is not None:
             on_hashed(batch.end_offset)
@@ -183,12 +207,13 @@ def _run(
             chunk = _read_exactly(src, plain[: plain_done - start_byte], start_byte, total_plain)
             length += sealer.seal(sealed_first, chunk, batch.view[length:])
         batch.end_offset = offset + length
+        batch.leaves = -(-length // LEAF_BYTES)
         batch.written = writer.submit(out.write_at, batch.view, offset, length)
         if hasher is not None:
-            batch.hashed = hasher.submit(leaf_hashes, batch.view[:length])
+            batch.hashed = hasher.submit(_hash_batch, batch.view[:length], height)
         else:  # hashed here, while the writer thread writes the batch
             batch.hashed = Future()
-            batch.hashed.set_result(leaf_hashes(batch.view[:length]))
+            batch.hashed.set_result(_hash_batch(batch.view[:length], height))
         in_flight.append(batch)
         offset += length
         if on_encrypted is not None and sealed_stop > sealed_first:

@@ -16,7 +16,13 @@ from peernode.container.stream import decrypt_file, encrypt_file
 from peernode.errors import ContainerError
 from peernode.operations import hashed_container
 from peernode.operations.hashed_container import write_hashed_container
-from peernode.operations.merkle import LEAF_BYTES, FileMerkle, V2FileHashes, leaf_hashes
+from peernode.operations.merkle import (
+    LEAF_BYTES,
+    FileMerkle,
+    V2FileHashes,
+    leaf_hashes,
+    subtree_roots,
+)
 from peernode.operations.torrent_v2 import v2_single_file_torrent
 
 KIB, MIB = 1024, 1024 * 1024
@@ -88,6 +94,46 @@ def test_torrent_is_byte_identical_to_libtorrents(
         lt.torrent_info(expected).info_hashes()
         == lt.torrent_info(_our_torrent(hashes, "film-a", CREATED)).info_hashes()
     )
+
+
+@pytest.mark.parametrize(
+    ("size", "piece"),
+    [
+        (LEAF_BYTES + 1, 16 * KIB),
+        (64 * KIB + 1, 64 * KIB),
+        (4 * 64 * KIB, 64 * KIB),
+        (5 * 64 * KIB + 12345, 64 * KIB),
+        (7 * 256 * KIB + 3 * LEAF_BYTES, 256 * KIB),
+        (65 * 64 * KIB + 1, 64 * KIB),
+    ],
+)
+@pytest.mark.parametrize("height", [0, 1, 2, 4])
+def test_subtree_roots_give_the_same_hashes_as_leaves(size: int, piece: int, height: int) -> None:
+    # What the hash threads hand over: each batch folded into subtrees of 2**height
+    # leaves (at most a piece's), batches of a few subtrees, the last one padded.
+    if LEAF_BYTES << height > piece:
+        return
+    data = os.urandom(size)
+    merkle = FileMerkle(piece)
+    step = 3 * (LEAF_BYTES << height)
+    for start in range(0, size, step):
+        chunk = memoryview(data)[start : start + step]
+        roots = subtree_roots(leaf_hashes(chunk), height)
+        merkle.add_subtree_roots(roots, height, -(-len(chunk) // LEAF_BYTES))
+    assert merkle.finish(size) == _hashes_in_chunks(data, piece, 1)
+
+
+def test_subtree_roots_are_checked() -> None:
+    merkle = FileMerkle(64 * KIB)
+    with pytest.raises(ValueError, match="above the piece"):
+        merkle.add_subtree_roots(bytes(32), 3, 8)
+    merkle.add_subtree_roots(bytes(32), 1, 2)
+    with pytest.raises(ValueError, match="after"):
+        merkle.add_subtree_roots(bytes(32), 0, 1)
+    with pytest.raises(ValueError, match="roots for"):
+        merkle.add_subtree_roots(bytes(64), 1, 2)
+    with pytest.raises(ValueError, match="one piece needs leaf hashes"):
+        merkle.finish(2 * LEAF_BYTES)
 
 
 def test_an_empty_file_makes_no_torrent_here_or_in_libtorrent(tmp_path: Path) -> None:

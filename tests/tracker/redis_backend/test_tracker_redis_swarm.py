@@ -52,7 +52,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Callable[..., Swarms]]:
 
     yield make
     for store in stores:
-        store._client.close()
+        store.close()
 
 
 @pytest.mark.parametrize("name", BEHAVIOUR)
