@@ -21,8 +21,10 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from certs import CertsError, read_private, validate_film_id
 from peernode.daemon.api import DaemonSettings
@@ -168,16 +170,7 @@ class StateStore:
 
     def rentals(self) -> list[StoredRental]:
         """Every complete rental in the state dir; damaged ones are logged and skipped."""
-        found: list[StoredRental] = []
-        base = self.root / "rentals"
-        for folder in sorted(base.iterdir()) if base.is_dir() else []:
-            try:
-                found.append(_read_rental(folder))
-            except FileNotFoundError:
-                continue  # interrupted before its record was written
-            except (OSError, PeernodeError, CertsError) as e:
-                log.error("skipping damaged rental %s: %s", folder.name, e)
-        return found
+        return _read_all(self.root / "rentals", _read_rental, "rental")
 
     def remove_rental(self, download_id: str, *, delete_files: bool) -> None:
         """Forget a rental (its record first), and its downloaded files if asked."""
@@ -208,16 +201,7 @@ class StateStore:
 
     def hostings(self) -> list[StoredHosting]:
         """Every complete hosting in the state dir; damaged ones are logged and skipped."""
-        found: list[StoredHosting] = []
-        base = self.root / "hostings"
-        for folder in sorted(base.iterdir()) if base.is_dir() else []:
-            try:
-                found.append(_read_hosting(folder))
-            except FileNotFoundError:
-                continue  # interrupted before its record was written
-            except (OSError, PeernodeError, CertsError) as e:
-                log.error("skipping damaged hosting %s: %s", folder.name, e)
-        return found
+        return _read_all(self.root / "hostings", _read_hosting, "hosting")
 
     def remove_hosting(self, film_id: str) -> None:
         """Forget a hosting (its record first) and free its disk."""
@@ -225,3 +209,21 @@ class StateStore:
         (folder / "record.json").unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
         shutil.rmtree(self.hosted_dir(film_id), ignore_errors=True)
+
+
+_Stored = TypeVar("_Stored")
+
+
+def _read_all(base: Path, read: Callable[[Path], _Stored], kind: str) -> list[_Stored]:
+    """``read`` of every folder under ``base``, in name order: a folder whose record
+    is missing (interrupted before it was written) is passed over, a damaged one is
+    logged and skipped."""
+    found: list[_Stored] = []
+    for folder in sorted(base.iterdir()) if base.is_dir() else []:
+        try:
+            found.append(read(folder))
+        except FileNotFoundError:
+            continue
+        except (OSError, PeernodeError, CertsError) as e:
+            log.error("skipping damaged %s %s: %s", kind, folder.name, e)
+    return found
