@@ -217,7 +217,7 @@ def private_swarm_settings(
         # tick grants the rate limiter's quota and makes the first connection
         # attempts, so a capped seeder answered a new peer's first request up to
         # 500 ms late (bench/startup.py, docs/performance.md). The origin starts at
-        # libtorrent's 500 ms and sets its own tick as it goes: 100 ms for a few
+        # libtorrent's 500 ms and sets its own tick as it goes: 50 ms for a few
         # customers, 500 ms in a crowd (`peernode.operations.origin_tick`).
         "tick_interval": 500 if origin else 100,
         # libtorrent picks the first pieces (4 by default) at random, ignoring
