@@ -11,10 +11,11 @@ starts or seeks alone is answered within 50 ms, a crowd gets the coarse pacing.
 The origin re-decides every half second and starts fast, so the first customers
 of a crowd are served at the fine tick until the crowd is there.
 
-Measured (docs/performance.md, medians, load 2-30): bench/startup.py first byte
-0.177 s and after a seek 0.077 s at 50 ms (5 runs of 5), 0.200 / 0.109 s at 100 ms
-(8 runs), 0.335 / 0.105 s at a fixed 500 ms (4 runs); flash-crowd.toml copies
-1.120 with the fast tick at 100 ms against 1.119 at a fixed 500 ms (6 seeds each).
+Measured (docs/performance.md, medians, load 2-50): bench/startup.py first byte
+0.179 s and after a seek 0.077 s at 50 ms (7 runs of 5), 0.200 / 0.108 s at 100 ms
+(8 runs), 0.335 / 0.104 s at a fixed 500 ms (4 runs); flash-crowd.toml copies
+1.131 (6 seeds) against 1.126 at a fixed 500 ms (9 seeds), 1.137 against 1.130 side
+by side: within the seeds' spread of +-0.05.
 """
 
 from __future__ import annotations
