@@ -176,6 +176,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         origin = await nursery.start(serve_origin, OriginConfig(
             work / "library", seeder.cert_pem, seeder.key_pem,
             upload_rate_bps=args.origin_rate, limit_local_peers=True,
+            tick_ms=args.origin_tick_ms,
         ))
         swarm = Swarm(ca, seeder, work / "library", packaged.torrent_path,
                       load_content_key(ca_dir, FILM_ID), mp4.stat().st_size, [origin],
@@ -201,6 +202,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "pieces": packaged.piece_bytes,
         "origin_rate_MBps": args.origin_rate / MB,
         "seeder_rate_MBps": args.seeder_rate / MB,
+        "origin_tick_ms": args.origin_tick_ms or "adaptive",
         "first_byte_s": median("first_byte_s"),
         "ffprobe_s": median("ffprobe_s"),
         "seek_90_first_byte_s": median("seek_90_first_byte_s"),
@@ -224,6 +226,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=120, help="film length (default 120)")
     parser.add_argument("--video-kbps", type=int, default=2000, help="video bitrate (2000)")
     parser.add_argument("--origin-rate", type=int, default=2 * MB, help="bytes/s (2 MB/s)")
+    parser.add_argument("--origin-tick-ms", type=int, default=None, metavar="MS",
+                        help="the origin's fixed libtorrent tick (default: its adaptive one, "
+                        "peernode.operations.origin_tick)")
     parser.add_argument("--seeder-rate", type=int, default=2 * MB,
                         help="upload cap of each of the two seeding clients, bytes/s (2 MB/s)")
     parser.add_argument("--client-settings", default=json.dumps(dict(PLAYBACK_SESSION_SETTINGS)),

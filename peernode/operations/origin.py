@@ -45,6 +45,7 @@ import libtorrent as lt
 import trio
 
 from peernode.errors import PeernodeError
+from peernode.operations.origin_tick import origin_tick_ms
 from peernode.operations.swarm_copies import min_availability, origin_film_limit
 from peernode.operations.warm_handover import WarmHandover, split_upload_cap
 from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
@@ -89,6 +90,9 @@ class OriginConfig:
     """Once every piece of a film is held by this many connected customers, the
     origin's upload for it drops to a trickle (`peernode.operations.swarm_copies`);
     0: never."""
+    tick_ms: int | None = None
+    """libtorrent's tick of both sessions, ms; None: fast for a few customers, slow in a
+    crowd (`peernode.operations.origin_tick`)."""
 
 
 class IpBlocks:
@@ -144,6 +148,7 @@ class _Library:
         self._num_pieces: dict[str, int] = {}
         self.handover = WarmHandover()
         self._shares = (0, 0)
+        self._ticks: dict[int, int] = {}
         self._bad: set[Path] = set()
 
     def _add(self, node: Node, ti: lt.torrent_info, flags: int) -> lt.torrent_handle:
@@ -222,6 +227,23 @@ class _Library:
         self._node.session.apply_settings({"upload_rate_limit": shares[0]})
         self._warm.session.apply_settings({"upload_rate_limit": shares[1]})
 
+    def pace(self) -> None:
+        """Set each session's tick for the customers it is serving now."""
+        fixed = self._config.tick_ms
+        sessions: list[tuple[lt.session, Iterable[lt.torrent_handle]]] = [
+            (self._node.session, self.handles.values())]
+        if self._warm is not None:
+            sessions.append((self._warm.session, self.warm_handles.values()))
+        for i, (session, handles) in enumerate(sessions):
+            downloading = sum(1 for handle in handles for peer in handle.get_peer_info()
+                              if not peer.flags & lt.peer_info.seed)
+            tick = fixed if fixed is not None else origin_tick_ms(downloading)
+            if self._ticks.get(i) != tick:
+                self._ticks[i] = tick
+                session.apply_settings({"tick_interval": tick})
+                log.info("%s session: tick %d ms (%d customers downloading)",
+                         "warm" if i else "main", tick, downloading)
+
     def remote_ips(self) -> list[str]:
         """The remote IP of every peer connection of both sessions."""
         handles = [*self.handles.values(), *self.warm_handles.values()]
@@ -276,6 +298,7 @@ async def serve_origin(
         library = _Library(node, warm, config)
         library.scan()
         library.split_upload_cap()
+        library.pace()
         # Handing over every half second: a customer's warm connection closes at most
         # that long after its super-seeded one started sending.
         task_status.started((config.listen_host, node.ssl_port))
@@ -286,6 +309,7 @@ async def serve_origin(
             await trio.sleep(0.5)
             handed_changed = library.hand_over()
             library.split_upload_cap()
+            library.pace()
             if trio.current_time() < next_second:
                 if handed_changed:
                     _apply_filters(library, blocks)

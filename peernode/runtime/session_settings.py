@@ -216,11 +216,9 @@ def private_swarm_settings(
         # Every customer node, seeding ones too: a 100 ms tick instead of 500 ms. The
         # tick grants the rate limiter's quota and makes the first connection
         # attempts, so a capped seeder answered a new peer's first request up to
-        # 500 ms late (bench/startup.py, docs/performance.md). Not the origin: its
-        # finer-paced cap sent more copies (peernode demo, 4 clients: 1.34-1.44 against
-        # 1.21-1.25 at 500 ms; flash-crowd.toml, median of 3: 1.144 at 100 ms, 1.159 at
-        # 250, 1.114 at 500), at a cost to a player's first byte and seek (0.15 / 0.10 s
-        # with a 100 ms origin, 0.29 / 0.24 s with 500 ms, bench/startup.py).
+        # 500 ms late (bench/startup.py, docs/performance.md). The origin starts at
+        # libtorrent's 500 ms and sets its own tick as it goes: 50 ms for a few
+        # customers, 500 ms in a crowd (`peernode.operations.origin_tick`).
         "tick_interval": 500 if origin else 100,
         # libtorrent picks the first pieces (4 by default) at random, ignoring
         # priorities and deadlines: a player's first pieces waited for the next

@@ -14,12 +14,13 @@ SSL listen sockets (no new connection can arrive), then shuts down (``shutdown(2
 the descriptor stays libtorrent's) every TCP socket of this process accepted on the
 session's ports; each pending handshake reads end-of-file, fails, and libtorrent
 frees its socket itself on its normal path.
-It waits until no such socket is left. The sockets are found in ``/proc/self/net/tcp``
-and ``tcp6`` (Linux); elsewhere it only stops listening and waits a short grace period.
+It waits until no such socket is left. The sockets are found among this process's
+descriptors (``/proc/self/fd``, Linux); elsewhere it only stops listening and waits a
+short grace period.
 Incoming uTP connections (``transport="utp"``/``"both"``, off by default) are not TCP
 sockets and cannot be shut down from here.
 
-The parsing is pure (`accepted_inodes`); `close_session` is the trio shell and
+The choice is pure (`accepted_inodes`); `close_session` is the trio shell and
 `close_session_blocking` the same for plain code (tests, benchmarks).
 """
 
@@ -41,12 +42,10 @@ __all__ = [
     "accepted_inodes",
     "close_session",
     "close_session_blocking",
-    "parse_proc_net_tcp",
+    "own_tcp_sockets",
 ]
 
-_PROC_NET = (Path("/proc/self/net/tcp"), Path("/proc/self/net/tcp6"))
 _PROC_FD = Path("/proc/self/fd")
-_TCP_LISTEN = 0x0A  # the "st" column of /proc/net/tcp
 _POLL_S = 0.02
 # Without /proc: time for the network thread to close its listen sockets and see
 # the end of connections whose peers already left (a probe, a closed node).
@@ -55,24 +54,11 @@ _BLIND_GRACE_S = 0.3
 
 @dataclass(frozen=True, slots=True)
 class TcpSocket:
-    """One row of /proc/net/tcp{,6}: the local port, whether it listens, its inode."""
+    """One TCP socket of this process: its local port, whether it listens, its inode."""
 
     local_port: int
     listening: bool
     inode: int
-
-
-def parse_proc_net_tcp(text: str) -> list[TcpSocket]:
-    """The rows of a /proc/net/tcp or tcp6 table (the header line is skipped)."""
-    rows = []
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 10:
-            continue
-        _address, _, port = fields[1].rpartition(":")
-        rows.append(TcpSocket(int(port, 16), int(fields[3], 16) == _TCP_LISTEN,
-                              int(fields[9])))
-    return rows
 
 
 def accepted_inodes(rows: Iterable[TcpSocket], ports: set[int]) -> tuple[bool, set[int]]:
@@ -93,31 +79,37 @@ def accepted_inodes(rows: Iterable[TcpSocket], ports: set[int]) -> tuple[bool, s
     return listening, accepted
 
 
-def _socket_fds() -> dict[int, int] | None:
-    """inode -> descriptor of this process's sockets; None without /proc."""
+def own_tcp_sockets() -> dict[int, tuple[TcpSocket, int]] | None:
+    """inode -> (row, descriptor) of this process's TCP sockets; None without /proc.
+
+    Only this process's descriptors are looked at (``getsockname`` and
+    ``SO_ACCEPTCONN`` on a duplicate of each), never the whole network namespace's
+    table in /proc/net/tcp, which on a busy host holds thousands of other sockets:
+    parsing it every 20 ms cost about 1 s of CPU per exit (docs/performance.md).
+    """
     try:
         names = os.listdir(_PROC_FD)
     except OSError:
         return None
-    fds: dict[int, int] = {}
+    found: dict[int, tuple[TcpSocket, int]] = {}
     for name in names:
         with contextlib.suppress(OSError, ValueError):
             target = os.readlink(_PROC_FD / name)
-            if target.startswith("socket:["):
-                fds[int(target[len("socket:["):-1])] = int(name)
-    return fds
-
-
-def _tcp_rows() -> list[TcpSocket] | None:
-    rows: list[TcpSocket] = []
-    for path in _PROC_NET:
-        try:
-            rows += parse_proc_net_tcp(path.read_text())
-        except FileNotFoundError:
-            continue  # no IPv6 in this kernel
-        except OSError:
-            return None
-    return rows
+            if not target.startswith("socket:["):
+                continue
+            inode = int(target[len("socket:["):-1])
+            fd = int(name)
+            s = socket.socket(fileno=os.dup(fd))
+            try:
+                if s.family not in (socket.AF_INET, socket.AF_INET6) \
+                        or s.type != socket.SOCK_STREAM:
+                    continue
+                port = int(s.getsockname()[1])
+                listening = bool(s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+            finally:
+                s.close()  # closes our duplicate only
+            found[inode] = (TcpSocket(port, listening, inode), fd)
+    return found
 
 
 def _shut_down(fd: int) -> None:
@@ -135,20 +127,13 @@ def _quiet(ports: set[int]) -> bool | None:
 
     None when this platform has no /proc to look at.
     """
-    rows = _tcp_rows()
-    if rows is None:
+    own = own_tcp_sockets()
+    if own is None:
         return None
-    listening, inodes = accepted_inodes(rows, ports)
-    if not inodes:
-        return not listening
-    fds = _socket_fds()
-    if fds is None:
-        return None
-    mine = [fds[inode] for inode in inodes if inode in fds]
-    for fd in mine:
-        _shut_down(fd)
-    # A socket of another process may share the port (SO_REUSEPORT): not ours to wait for.
-    return not listening and not mine
+    listening, inodes = accepted_inodes((row for row, _fd in own.values()), ports)
+    for inode in inodes:
+        _shut_down(own[inode][1])
+    return not listening and not inodes
 
 
 # Where a closing session listens instead. Not "": libtorrent keeps every socket of a

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 
-from peernode.runtime.session_teardown import TcpSocket, accepted_inodes, parse_proc_net_tcp
+from peernode.runtime.session_teardown import TcpSocket, accepted_inodes, own_tcp_sockets
 
 # Probes connect to the SSL port and say nothing: the session's handshakes wait for them.
 _SCENARIO = """
@@ -75,28 +76,40 @@ def test_a_node_closing_with_handshakes_pending_does_not_crash() -> None:
         assert proc.stdout.strip() == "closed"
 
 
-_TCP = """\
-  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:A001 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 101 1
-   1: 0100007F:A001 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 102 1
-   2: 0100007F:C351 0100007F:A001 01 00000000:00000000 00:00000000 00000000     0        0 103 1
-   3: 0100007F:A001 0100007F:C352 06 00000000:00000000 03:00000000 00000000     0        0 0 3
-"""
-_TCP6 = """\
-  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000001000000:A001 00000000000000000000000001000000:C353 01 00000000:00000000 00:00000000 00000000     0        0 104 1
-"""  # noqa: E501
-
-
-def test_proc_net_tcp_rows_are_read_with_hex_ports_and_states() -> None:
-    assert parse_proc_net_tcp(_TCP)[:2] == [TcpSocket(0xA001, True, 101),
-                                            TcpSocket(0xA001, False, 102)]
-    assert parse_proc_net_tcp(_TCP6) == [TcpSocket(0xA001, False, 104)]
+def test_this_process_s_tcp_sockets_are_found_with_their_ports_and_state() -> None:
+    """A listener, a connection accepted on its port, the outgoing one to it: seen with
+    their local ports; a UDP socket and a socket pair are not TCP and are left out."""
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.create_connection(server.getsockname()) as outgoing, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        accepted, _ = server.accept()
+        pair = socket.socketpair()
+        try:
+            udp.bind(("127.0.0.1", 0))
+            own = own_tcp_sockets()
+            assert own is not None
+            rows = {row.inode: row for row, _fd in own.values()}
+            by_fd = {fd: row for row, fd in own.values()}
+            port = server.getsockname()[1]
+            assert by_fd[server.fileno()] == TcpSocket(port, True, by_fd[server.fileno()].inode)
+            assert by_fd[accepted.fileno()].local_port == port
+            assert not by_fd[accepted.fileno()].listening
+            assert by_fd[outgoing.fileno()].local_port == outgoing.getsockname()[1]
+            assert udp.fileno() not in by_fd
+            assert pair[0].fileno() not in by_fd
+            assert accepted_inodes(rows.values(), {port}) == (
+                True, {by_fd[accepted.fileno()].inode})
+        finally:
+            accepted.close()
+            pair[0].close()
+            pair[1].close()
 
 
 def test_only_connections_accepted_on_the_session_s_ports_are_shut_down() -> None:
     """Accepted on port 0xA001: 102 and 104. Not 103 (an outgoing connection *to* that
-    port), not the listener, not a TIME_WAIT row (inode 0: no socket owns it)."""
-    rows = parse_proc_net_tcp(_TCP) + parse_proc_net_tcp(_TCP6)
+    port, from an ephemeral port), not the listener, not a socket of inode 0."""
+    rows = [TcpSocket(0xA001, True, 101), TcpSocket(0xA001, False, 102),
+            TcpSocket(0xC351, False, 103), TcpSocket(0xA001, False, 0),
+            TcpSocket(0xA001, False, 104)]
     assert accepted_inodes(rows, {0xA001}) == (True, {102, 104})
     assert accepted_inodes(rows, {0xB000}) == (False, set())
