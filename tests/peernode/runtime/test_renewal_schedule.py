@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from peernode.runtime.connection_ages import (
+    DEFAULT_MAX_CONNECTION_AGE_S,
     ConnectionAges,
     connection_age_limit,
     customer_age_bound,
+    cycle_due,
 )
 from peernode.runtime.renewal_schedule import (
     RenewalBackoff,
@@ -92,6 +94,10 @@ def test_connection_ages_count_from_first_sight_and_forget_what_is_gone() -> Non
 
 
 def test_the_age_limit_is_at_most_a_quarter_of_the_lifetime() -> None:
+    # the default is a fifth of the service's default lifetime L = 2 h, whose
+    # certificates span 0.8 L: a quarter of that span is the same 0.2 L
+    assert DEFAULT_MAX_CONNECTION_AGE_S == 7200.0 / 5
+    assert connection_age_limit(DEFAULT_MAX_CONNECTION_AGE_S, 0.8 * 7200.0) == 1440.0
     assert connection_age_limit(1800.0, 7200.0) == 1800.0
     assert connection_age_limit(1800.0, 12.0) == 3.0
     assert connection_age_limit(600.0, None) == 600.0
@@ -102,3 +108,13 @@ def test_a_customer_cycles_below_its_limit_so_the_other_end_need_not() -> None:
     assert customer_age_bound(1800.0, 0.0) == 900.0
     assert customer_age_bound(1800.0, 1.0) == 1440.0
     assert 900.0 < customer_age_bound(1800.0, 0.5) < 1440.0
+
+
+def test_connections_end_at_the_last_look_before_the_bound() -> None:
+    # seen first up to one look after it was made, looked at again one look later:
+    # a connection seen 1.6 s old may be 1.8 s old now and 2.0 s at the next look
+    assert not cycle_due(1.5, 2.0, 0.2)
+    assert cycle_due(1.6, 2.0, 0.2)
+    assert cycle_due(2.5, 2.0, 0.2)
+    assert not cycle_due(1380.0 - 1e-6, 1440.0, 30.0)
+
