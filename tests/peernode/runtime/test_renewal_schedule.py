@@ -15,6 +15,7 @@ from peernode.runtime.connection_ages import (
     customer_age_bound,
     cycle_due,
 )
+from peernode.runtime.renewal import RenewalUnavailableError
 from peernode.runtime.renewal_schedule import (
     RenewalBackoff,
     next_attempt,
@@ -24,6 +25,7 @@ from peernode.runtime.renewal_schedule import (
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def test_renewal_is_due_at_two_thirds_of_the_time_held() -> None:
@@ -118,3 +120,16 @@ def test_connections_end_at_the_last_look_before_the_bound() -> None:
     assert cycle_due(2.5, 2.0, 0.2)
     assert not cycle_due(1380.0 - 1e-6, 1440.0, 30.0)
 
+
+def test_a_start_up_renewal_that_found_no_service_retries_with_the_running_backoff() -> None:
+    # an expired 96 min certificate (0.8 of 2 h), the window open for a day more
+    error = RenewalUnavailableError("down", held_since=T0, not_after=T0 + 96 * MINUTE,
+                                    rental_ends=T0 + 24 * H)
+    now = T0 + 20 * H
+    span_s = 96 * 60.0
+    for failures in (1, 2, 5, 30):
+        at = error.retry_at(failures, now=now, jitter=1.0)
+        assert at == now + timedelta(seconds=retry_delay_s(failures, span_s, jitter=1.0))
+    assert error.retry_at(1, now=now, jitter=1.0) == now + timedelta(seconds=57.6)
+    assert error.retry_at(30, now=now, jitter=1.0) == now + timedelta(seconds=480)
+    assert error.retry_at(1, now=T0 + 24 * H, jitter=0.0) is None  # the window ended
