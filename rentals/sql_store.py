@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from rentals.errors import FieldError, StoreError
 from rentals.hosting_records import HostingRecord
@@ -70,28 +70,26 @@ def _dt(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-def _rental(row: Sequence[Any]) -> RentalRecord:
-    bundle = None if row[10] is None else base64.b64decode(row[10])
+def _lifecycle_fields(row: Sequence[Any]) -> dict[str, Any]:
+    """The fields a rental's and a hosting's rows share (all but the id and what was
+    issued), in the column order both tables have."""
     not_before, not_after, created = _dt(row[3]), _dt(row[4]), _dt(row[9])
     assert not_before is not None
     assert not_after is not None
     assert created is not None
-    return RentalRecord(
-        rental_id=int(row[0]),
-        film_id=row[1],
-        node_public_key_pem=row[2],
-        not_before=not_before,
-        not_after=not_after,
-        shop_key_id=row[5],
-        idempotency_key=row[6],
-        fingerprint=row[7],
-        state=RentalState(row[8]),
-        created_at=created,
-        bundle=bundle,
-        certificate_not_after=_dt(row[11]),
-        revoked_at=_dt(row[12]),
-        revoke_reason=row[13],
-    )
+    return {
+        "film_id": row[1], "node_public_key_pem": row[2], "not_before": not_before,
+        "not_after": not_after, "shop_key_id": row[5], "idempotency_key": row[6],
+        "fingerprint": row[7], "state": RentalState(row[8]), "created_at": created,
+        "certificate_not_after": _dt(row[11]), "revoked_at": _dt(row[12]),
+        "revoke_reason": row[13],
+    }
+
+
+def _rental(row: Sequence[Any]) -> RentalRecord:
+    return RentalRecord(rental_id=int(row[0]),
+                        bundle=None if row[10] is None else base64.b64decode(row[10]),
+                        **_lifecycle_fields(row))
 
 
 def _key(row: Sequence[Any]) -> ShopKeyRecord:
@@ -101,6 +99,44 @@ def _key(row: Sequence[Any]) -> ShopKeyRecord:
         key_id=row[0], name=row[1], salt=row[2], digest=row[3], created_at=created,
         revoked_at=_dt(row[5]),
     )
+
+
+_HOSTING_COLUMNS = (
+    "hosting_id, film_id, node_public_key, not_before, not_after, shop_key_id,"
+    " idempotency_key, fingerprint, state, created_at, credential, certificate_not_after,"
+    " revoked_at, revoke_reason"
+)
+
+
+def _hosting(row: Sequence[Any]) -> HostingRecord:
+    return HostingRecord(hosting_id=int(row[0]),
+                         credential=None if row[10] is None else row[10].encode("ascii"),
+                         **_lifecycle_fields(row))
+
+
+_R = TypeVar("_R", RentalRecord, HostingRecord)
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[_R]):
+    """One table of the rental lifecycle: its columns (the same layout in both), the
+    column of what was issued and how it is stored as text, and its record."""
+
+    noun: str
+    table: str
+    id_column: str
+    issued_column: str
+    columns: str
+    issued_to_text: Callable[[bytes], str]
+    from_row: Callable[[Sequence[Any]], _R]
+
+
+_RENTALS: _Kind[RentalRecord] = _Kind(
+    "rental", "rentals", "rental_id", "bundle", _RENTAL_COLUMNS,
+    lambda bundle: base64.b64encode(bundle).decode("ascii"), _rental)
+_HOSTINGS: _Kind[HostingRecord] = _Kind(
+    "hosting", "hostings", "hosting_id", "credential", _HOSTING_COLUMNS,
+    lambda credential: credential.decode("ascii"), _hosting)
 
 
 class SqlStore:
@@ -244,71 +280,111 @@ class SqlStore:
             found = execute(f"SELECT {_KEY_COLUMNS} FROM shop_keys WHERE name = ?", name).fetchone()
         return None if found is None else _key(found)
 
-    # -- rentals --------------------------------------------------------------------
+    # -- rentals and hostings: one lifecycle, two tables -----------------------------
+    # Both are reserved (pending), completed (issued, with what was issued: a rental's
+    # bundle, a hosting's credential), read, revoked and listed on the CRL the same way;
+    # a `_Kind` says which table, columns and record.
 
-    def _select_rental(self, execute: Callable[..., Any], rental_id: int) -> RentalRecord | None:
+    def _select(self, kind: _Kind[_R], execute: Callable[..., Any], record_id: int
+                ) -> _R | None:
         row = execute(
-            f"SELECT {_RENTAL_COLUMNS} FROM rentals WHERE rental_id = ?", str(rental_id)
+            f"SELECT {kind.columns} FROM {kind.table} WHERE {kind.id_column} = ?",
+            str(record_id),
         ).fetchone()
-        return None if row is None else _rental(row)
+        return None if row is None else kind.from_row(row)
 
-    def _by_idempotency_key(
-        self, execute: Callable[..., Any], record: RentalRecord
-    ) -> RentalRecord | None:
+    def _by_idempotency_key(self, kind: _Kind[_R], execute: Callable[..., Any],
+                            shop_key_id: str, idempotency_key: str) -> _R | None:
         row = execute(
-            f"SELECT {_RENTAL_COLUMNS} FROM rentals WHERE shop_key_id = ? AND idempotency_key = ?",
-            record.shop_key_id, record.idempotency_key,
+            f"SELECT {kind.columns} FROM {kind.table}"
+            " WHERE shop_key_id = ? AND idempotency_key = ?",
+            shop_key_id, idempotency_key,
         ).fetchone()
-        return None if row is None else _rental(row)
+        return None if row is None else kind.from_row(row)
 
-    def reserve_rental(self, record: RentalRecord) -> tuple[RentalRecord, bool]:
+    def _reserve(self, kind: _Kind[_R], record: _R, record_id: int) -> tuple[_R, bool]:
+        key = record.idempotency_key
         try:
             # Relaxed: the reservation must be on disk before the certificate leaves the
-            # process, not before it is signed; `complete_rental`'s durable commit (before
-            # the answer) flushes it with the bundle. A crash of the process keeps it; a
-            # power cut before that commit loses a rental whose certificate nobody got.
+            # process, not before it is signed; `_complete`'s durable commit (before the
+            # answer) flushes it with what was issued. A crash of the process keeps it; a
+            # power cut before that commit loses one whose certificate nobody got.
             with self._transaction(relaxed=True) as execute:
-                if record.idempotency_key is not None:
-                    found = self._by_idempotency_key(execute, record)
+                if key is not None:
+                    found = self._by_idempotency_key(kind, execute, record.shop_key_id, key)
                     if found is not None:
                         return found, False
                 execute(
-                    f"INSERT INTO rentals ({_RENTAL_COLUMNS})"
+                    f"INSERT INTO {kind.table} ({kind.columns})"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    str(record.rental_id), record.film_id, record.node_public_key_pem,
+                    str(record_id), record.film_id, record.node_public_key_pem,
                     _ts(record.not_before), _ts(record.not_after), record.shop_key_id,
-                    record.idempotency_key, record.fingerprint, RentalState.PENDING.value,
+                    key, record.fingerprint, RentalState.PENDING.value,
                     _ts(record.created_at), None, None, None, None,
                 )
         except self._dialect.integrity_errors:
             # another service on the same database reserved this key meanwhile
             with self._transaction() as execute:
-                found = None if record.idempotency_key is None else self._by_idempotency_key(
-                    execute, record)
+                found = None if key is None else self._by_idempotency_key(
+                    kind, execute, record.shop_key_id, key)
             if found is None:
-                raise StoreError(f"rental {record.rental_id} could not be reserved") from None
+                raise StoreError(f"{kind.noun} {record_id} could not be reserved") from None
             return found, False
         return record, True
+
+    def _complete(self, kind: _Kind[_R], record_id: int, issued: bytes,
+                  certificate_not_after: datetime) -> _R:
+        with self._transaction() as execute:
+            # only a pending one: of two retries racing, the first issued stays
+            execute(
+                f"UPDATE {kind.table} SET state = ?, {kind.issued_column} = ?,"
+                f" certificate_not_after = ? WHERE {kind.id_column} = ? AND state = ?",
+                RentalState.ISSUED.value, kind.issued_to_text(issued),
+                _ts(certificate_not_after), str(record_id), RentalState.PENDING.value,
+            )
+            found = self._select(kind, execute, record_id)
+        if found is None:
+            raise StoreError(f"{kind.noun} {record_id} vanished while it was issued")
+        return found
+
+    def _get(self, kind: _Kind[_R], record_id: int) -> _R | None:
+        with self._reading() as execute:
+            return self._select(kind, execute, record_id)
+
+    def _revoke(self, kind: _Kind[_R], record_id: int, *, now: datetime, reason: str
+                ) -> _R | None:
+        with self._transaction() as execute:
+            execute(
+                f"UPDATE {kind.table} SET revoked_at = ?, revoke_reason = ?"
+                f" WHERE {kind.id_column} = ? AND revoked_at IS NULL",
+                _ts(now), reason, str(record_id),
+            )
+            return self._select(kind, execute, record_id)
+
+    def _revoked(self, kind: _Kind[Any]) -> Mapping[int, datetime]:
+        with self._reading() as execute:
+            rows = execute(
+                f"SELECT {kind.id_column}, revoked_at FROM {kind.table}"
+                " WHERE revoked_at IS NOT NULL"
+            ).fetchall()
+        return {int(r[0]): datetime.fromtimestamp(r[1], UTC) for r in rows}
+
+    def _count(self, kind: _Kind[Any]) -> int:
+        with self._reading() as execute:
+            return int(execute(f"SELECT COUNT(*) FROM {kind.table}").fetchone()[0])
+
+    # -- rentals --------------------------------------------------------------------
+
+    def reserve_rental(self, record: RentalRecord) -> tuple[RentalRecord, bool]:
+        return self._reserve(_RENTALS, record, record.rental_id)
 
     def complete_rental(
         self, rental_id: int, bundle: bytes, certificate_not_after: datetime
     ) -> RentalRecord:
-        with self._transaction() as execute:
-            # only a pending rental: of two retries racing, the first bundle stays
-            execute(
-                "UPDATE rentals SET state = ?, bundle = ?, certificate_not_after = ?"
-                " WHERE rental_id = ? AND state = ?",
-                RentalState.ISSUED.value, base64.b64encode(bundle).decode("ascii"),
-                _ts(certificate_not_after), str(rental_id), RentalState.PENDING.value,
-            )
-            found = self._select_rental(execute, rental_id)
-        if found is None:
-            raise StoreError(f"rental {rental_id} vanished while it was issued")
-        return found
+        return self._complete(_RENTALS, rental_id, bundle, certificate_not_after)
 
     def rental(self, rental_id: int) -> RentalRecord | None:
-        with self._reading() as execute:
-            return self._select_rental(execute, rental_id)
+        return self._get(_RENTALS, rental_id)
 
     def rentals(
         self, *, shop_key_id: str | None, limit: int, after: int | None
@@ -323,143 +399,40 @@ class SqlStore:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._reading() as execute:
             rows = execute(
-                f"SELECT {_RENTAL_COLUMNS} FROM rentals{where} ORDER BY rental_id LIMIT ?",
+                f"SELECT {_RENTALS.columns} FROM rentals{where} ORDER BY rental_id LIMIT ?",
                 *params, limit,
             )
             return [_rental(r) for r in rows.fetchall()]
 
     def revoke_rental(self, rental_id: int, *, now: datetime, reason: str) -> RentalRecord | None:
-        with self._transaction() as execute:
-            execute(
-                "UPDATE rentals SET revoked_at = ?, revoke_reason = ?"
-                " WHERE rental_id = ? AND revoked_at IS NULL",
-                _ts(now), reason, str(rental_id),
-            )
-            return self._select_rental(execute, rental_id)
+        return self._revoke(_RENTALS, rental_id, now=now, reason=reason)
 
     def revoked_rentals(self) -> Mapping[int, datetime]:
-        with self._reading() as execute:
-            rows = execute(
-                "SELECT rental_id, revoked_at FROM rentals WHERE revoked_at IS NOT NULL"
-            ).fetchall()
-        return {int(r[0]): datetime.fromtimestamp(r[1], UTC) for r in rows}
+        return self._revoked(_RENTALS)
 
     def count_rentals(self) -> int:
-        with self._reading() as execute:
-            return int(execute("SELECT COUNT(*) FROM rentals").fetchone()[0])
+        return self._count(_RENTALS)
 
     # -- hostings (migration 2) ---------------------------------------------------------
 
-    def _select_hosting(
-        self, execute: Callable[..., Any], hosting_id: int
-    ) -> HostingRecord | None:
-        row = execute(
-            f"SELECT {_HOSTING_COLUMNS} FROM hostings WHERE hosting_id = ?", str(hosting_id)
-        ).fetchone()
-        return None if row is None else _hosting(row)
-
-    def _hosting_by_idempotency_key(
-        self, execute: Callable[..., Any], record: HostingRecord
-    ) -> HostingRecord | None:
-        row = execute(
-            f"SELECT {_HOSTING_COLUMNS} FROM hostings"
-            " WHERE shop_key_id = ? AND idempotency_key = ?",
-            record.shop_key_id, record.idempotency_key,
-        ).fetchone()
-        return None if row is None else _hosting(row)
-
     def reserve_hosting(self, record: HostingRecord) -> tuple[HostingRecord, bool]:
-        try:
-            # relaxed as a rental's reservation: `complete_hosting` flushes it
-            with self._transaction(relaxed=True) as execute:
-                if record.idempotency_key is not None:
-                    found = self._hosting_by_idempotency_key(execute, record)
-                    if found is not None:
-                        return found, False
-                execute(
-                    f"INSERT INTO hostings ({_HOSTING_COLUMNS})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    str(record.hosting_id), record.film_id, record.node_public_key_pem,
-                    _ts(record.not_before), _ts(record.not_after), record.shop_key_id,
-                    record.idempotency_key, record.fingerprint, RentalState.PENDING.value,
-                    _ts(record.created_at), None, None, None, None,
-                )
-        except self._dialect.integrity_errors:
-            with self._transaction() as execute:
-                found = None if record.idempotency_key is None else (
-                    self._hosting_by_idempotency_key(execute, record))
-            if found is None:
-                raise StoreError(f"hosting {record.hosting_id} could not be reserved") from None
-            return found, False
-        return record, True
+        return self._reserve(_HOSTINGS, record, record.hosting_id)
 
     def complete_hosting(
         self, hosting_id: int, credential: bytes, certificate_not_after: datetime
     ) -> HostingRecord:
-        with self._transaction() as execute:
-            execute(
-                "UPDATE hostings SET state = ?, credential = ?, certificate_not_after = ?"
-                " WHERE hosting_id = ? AND state = ?",
-                RentalState.ISSUED.value, credential.decode("ascii"),
-                _ts(certificate_not_after), str(hosting_id), RentalState.PENDING.value,
-            )
-            found = self._select_hosting(execute, hosting_id)
-        if found is None:
-            raise StoreError(f"hosting {hosting_id} vanished while it was issued")
-        return found
+        return self._complete(_HOSTINGS, hosting_id, credential, certificate_not_after)
 
     def hosting(self, hosting_id: int) -> HostingRecord | None:
-        with self._reading() as execute:
-            return self._select_hosting(execute, hosting_id)
+        return self._get(_HOSTINGS, hosting_id)
 
     def revoke_hosting(
         self, hosting_id: int, *, now: datetime, reason: str
     ) -> HostingRecord | None:
-        with self._transaction() as execute:
-            execute(
-                "UPDATE hostings SET revoked_at = ?, revoke_reason = ?"
-                " WHERE hosting_id = ? AND revoked_at IS NULL",
-                _ts(now), reason, str(hosting_id),
-            )
-            return self._select_hosting(execute, hosting_id)
+        return self._revoke(_HOSTINGS, hosting_id, now=now, reason=reason)
 
     def revoked_hostings(self) -> Mapping[int, datetime]:
-        with self._reading() as execute:
-            rows = execute(
-                "SELECT hosting_id, revoked_at FROM hostings WHERE revoked_at IS NOT NULL"
-            ).fetchall()
-        return {int(r[0]): datetime.fromtimestamp(r[1], UTC) for r in rows}
+        return self._revoked(_HOSTINGS)
 
     def count_hostings(self) -> int:
-        with self._reading() as execute:
-            return int(execute("SELECT COUNT(*) FROM hostings").fetchone()[0])
-
-
-_HOSTING_COLUMNS = (
-    "hosting_id, film_id, node_public_key, not_before, not_after, shop_key_id,"
-    " idempotency_key, fingerprint, state, created_at, credential, certificate_not_after,"
-    " revoked_at, revoke_reason"
-)
-
-
-def _hosting(row: Sequence[Any]) -> HostingRecord:
-    not_before, not_after, created = _dt(row[3]), _dt(row[4]), _dt(row[9])
-    assert not_before is not None
-    assert not_after is not None
-    assert created is not None
-    return HostingRecord(
-        hosting_id=int(row[0]),
-        film_id=row[1],
-        node_public_key_pem=row[2],
-        not_before=not_before,
-        not_after=not_after,
-        shop_key_id=row[5],
-        idempotency_key=row[6],
-        fingerprint=row[7],
-        state=RentalState(row[8]),
-        created_at=created,
-        credential=None if row[10] is None else row[10].encode("ascii"),
-        certificate_not_after=_dt(row[11]),
-        revoked_at=_dt(row[12]),
-        revoke_reason=row[13],
-    )
+        return self._count(_HOSTINGS)

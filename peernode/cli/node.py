@@ -74,8 +74,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--max-connection-age", type=float, default=DEFAULT_MAX_CONNECTION_AGE_S,
                    metavar="SECONDS",
                    help="end and remake peer connections older than this, so a revoked "
-                   "rental keeps none (default %(default).0f; a quarter of the rental "
-                   "service's cert_lifetime_s)")
+                   "rental keeps none (default %(default).0f; must be at most the rental "
+                   "service's cert_lifetime_s / 5)")
     p.set_defaults(func=_cmd_seed)
 
     f = sub.add_parser(

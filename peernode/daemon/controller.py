@@ -12,6 +12,7 @@ clock (trio's by default), so tests drive it with trio's MockClock.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -48,7 +49,7 @@ from peernode.daemon.state_dir import StateStore, StoredRental
 from peernode.errors import PeernodeError
 from peernode.runtime.download import Download
 from peernode.runtime.node import Node, load_torrent, torrent_ca_certificate
-from peernode.runtime.renewal import open_current_rental
+from peernode.runtime.renewal import RenewalUnavailableError, open_current_rental
 
 __all__ = ["OPERATIONS", "Daemon", "EventHub"]
 
@@ -147,11 +148,50 @@ class Daemon:
                 state = "expired" if isinstance(e, RentalExpired) else "error"
                 entry.failure = (state, str(e))
                 log.error("%s: not resumed: %s", stored.record.download_id, e)
+                if isinstance(e, RenewalUnavailableError):  # the service may come back
+                    self._nursery.start_soon(self._retry_start_renewal, entry, stored, e)
                 continue
             if stored.record.user_paused:
                 entry.download.handle.pause()
             entry.last_view = self._view(entry)
         await self.hostings.restore()
+
+    async def _retry_start_renewal(self, entry: _Entry, stored: StoredRental,
+                                   error: RenewalUnavailableError) -> None:
+        """Renew a rental whose start-up renewal could not reach the service, again and
+        again with the running renewal's backoff, until it succeeds (the download starts,
+        ``rental-renewed``), the service refuses (listed expired with the reason), the
+        rental's window ends, or the download is deleted."""
+        download_id, failures = stored.record.download_id, 1
+        while (at := error.retry_at(failures, now=self._wall_clock(),
+                                    jitter=random.random())) is not None:  # noqa: S311
+            entry.failure = ("expired", f"{error}; next attempt at {at.isoformat()}")
+            await trio.sleep(max(0.0, (at - self._wall_clock()).total_seconds()))
+            if self._entries.get(download_id) is not entry:
+                return  # deleted meanwhile
+            try:
+                download = await self._add(stored)
+            except RenewalUnavailableError as e:
+                error, failures = e, failures + 1
+                log.warning("%s: start-up renewal failed (%d in a row): %s", download_id,
+                            failures, e)
+                continue
+            except (PeernodeError, CertsError) as e:  # refused, or nothing left to renew
+                state = "expired" if isinstance(e, RentalExpired) else "error"
+                entry.failure = (state, str(e))
+                log.error("%s: not resumed: %s", download_id, e)
+                return
+            if self._entries.get(download_id) is not entry:
+                await self.node.remove(download_id)
+                return
+            entry.download, entry.failure = download, None
+            if stored.record.user_paused:
+                download.handle.pause()
+            entry.last_view = self._view(entry)
+            self.hub.publish("rental-renewed", entry.last_view)
+            log.info("%s: renewed after %d failed attempts; resumed", download_id, failures)
+            return
+        entry.failure = ("expired", f"{error}; the rental's window has ended")
 
     async def _add(self, stored: StoredRental) -> Download:
         record = stored.record

@@ -78,8 +78,9 @@ class OriginConfig:
     """How long an IP over the bound is refused."""
     max_connection_age_s: float | None = DEFAULT_MAX_CONNECTION_AGE_S
     """Peer connections older than this are ended and made again, so a customer whose
-    rental was revoked keeps none (a quarter of the rental service's certificate lifetime
-    bounds revocation at 1.25 lifetimes); None: never."""
+    rental was revoked keeps none. Must be at most a fifth of the rental service's
+    ``cert_lifetime_s`` (the default is a fifth of its default, 2 h): its certificates
+    last the other 0.8, so revocation reaches the origin within one lifetime; None: never."""
     warm_handover: Literal["peer", "film"] = "film"
     """Hand a film's customers over from the warm start all at once at the super-seeder's
     first byte, or one by one (`peernode.operations.warm_handover`). Film-wide is the

@@ -18,12 +18,16 @@ __all__ = [
     "ConnectionAges",
     "connection_age_limit",
     "customer_age_bound",
+    "cycle_due",
 ]
 
-# The longest an honest node keeps one peer connection, by default (seconds).
-DEFAULT_MAX_CONNECTION_AGE_S = 1800.0
-# A customer's bound is at most this fraction of its own certificate's lifetime (the
-# rental service gives every rental the same lifetime, so also of a peer's).
+# The longest an honest node keeps one peer connection, by default (seconds): a fifth of
+# the rental service's default certificate lifetime L (2 h). The service's certificates
+# last 0.8 L, so a node revoked at any moment gets its last byte within L; an origin
+# whose operator shortens ``cert_lifetime_s`` must keep its bound at most L/5.
+DEFAULT_MAX_CONNECTION_AGE_S = 1440.0
+# A customer's bound is at most this fraction of its own certificate's span (the rental
+# service gives every rental the same span, 0.8 L, so also of a peer's): 0.2 L.
 LIFETIME_FRACTION = 1 / 4
 
 
@@ -36,6 +40,17 @@ def connection_age_limit(configured_s: float | None, certificate_span_s: float |
     if certificate_span_s is None or certificate_span_s <= 0:
         return configured_s
     return min(configured_s, certificate_span_s * LIFETIME_FRACTION)
+
+
+def cycle_due(oldest_s: float, max_age_s: float, interval_s: float) -> bool:
+    """Whether to end the connections now, so that none outlives ``max_age_s``.
+
+    ``oldest_s`` is the oldest connection's age as `ConnectionAges` counts it, from its
+    first sight: a connection may be up to one look (``interval_s``) older than that, and
+    the next look comes ``interval_s`` later. So the connections end at the last look
+    before the bound could pass, not at the first look after it.
+    """
+    return oldest_s + 2 * interval_s >= max_age_s
 
 
 # A customer ends its connections at a random fraction of its limit, in this range:

@@ -2,8 +2,8 @@
 
 libtorrent keeps a TLS peer connection for as long as both ends like, whatever
 happens to the certificates it was made with. `keep_connections_young` looks at a
-torrent's peers every few seconds and, once the oldest connection reaches
-``max_age_s``, pauses and resumes the torrent: every connection of the torrent
+torrent's peers every few seconds and, at the last look before the oldest connection
+could reach ``max_age_s``, pauses and resumes the torrent: every connection of the torrent
 ends (the Python binding of libtorrent 2.1 has no call that ends one peer's
 connection), and libtorrent connects again at once, each new connection with a new
 handshake in which both certificates must be valid. Downloads go on; pieces in
@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 import libtorrent as lt
 import trio
 
-from peernode.runtime.connection_ages import ConnectionAges
+from peernode.runtime.connection_ages import ConnectionAges, cycle_due
 
 __all__ = ["FastReconnect", "check_interval_s", "cycle_connections", "keep_connections_young"]
 
@@ -93,7 +93,7 @@ async def keep_connections_young(
     clock: Callable[[], float] = trio.current_time,
     on_cycle: Callable[[float], None] | None = None,
 ) -> None:
-    """Cycle ``handle``'s connections whenever the oldest is ``max_age_s`` old (seconds);
+    """Cycle ``handle``'s connections before the oldest is ``max_age_s`` old (seconds);
     ``on_cycle(oldest_age_s)`` after each cycle. Returns once the handle is gone."""
     ages = ConnectionAges()
     interval = check_interval_s(max_age_s)
@@ -101,7 +101,7 @@ async def keep_connections_young(
         while handle.is_valid():
             with contextlib.suppress(RuntimeError):  # removed between the check and the call
                 oldest = ages.observe(_connection_keys(handle), clock())
-                if oldest >= max_age_s:
+                if cycle_due(oldest, max_age_s, interval):
                     if fast_reconnect is not None:
                         nursery.start_soon(fast_reconnect.hold)
                         await trio.sleep(0)  # the setting is in before the cycle

@@ -91,7 +91,8 @@ class NodeConfig:
     never for an origin); "no router answered" after ``port_mapping_timeout_s``.
     ``operator_ca_pem``: the only CA whose torrents and rentals are accepted.
     ``max_connection_age_s``: every peer connection older than this is ended (a customer
-    at a random 0.5-0.8 of it, or of a quarter of its certificate's lifetime if shorter),
+    at a random 0.5-0.8 of it, or of a quarter of its certificate's span from the start of
+    the download if shorter),
     so a revoked rental keeps none (`peernode.runtime.connection_cycling`); None: never
     (not for production).
     ``hosting``: the owner's hosting consent and limits (default: no hosting).
@@ -375,8 +376,11 @@ class Node:
         self._nursery.start_soon(functools.partial(
             keep_renewing, download, node_key, ca_cert, wall_clock=self.config.wall_clock))
         self._nursery.start_soon(download.watch_rental_expiry)
+        # the certificate's span from now, as the renewal counts it: notBefore may be
+        # backdated (clock skew, the window's start), which would lengthen the bound
+        held_since = max(rental.not_before, self.config.wall_clock())
         max_age = connection_age_limit(self.config.max_connection_age_s,
-                                       (rental.not_after - rental.not_before).total_seconds())
+                                       (rental.not_after - held_since).total_seconds())
         if max_age is not None:
             self._nursery.start_soon(functools.partial(
                 keep_connections_young, handle,

@@ -10,7 +10,9 @@ it stops asking; the download stops sharing when its certificate expires, and it
 ``renewal`` status says why. Every renewed bundle is kept beside the resume data
 (``<save dir>/.peernode/<film>.pvr``), so a restart uses the newest certificate;
 `open_current_rental` renews at start a certificate that expired while the node was
-offline, if the rental's window is still open.
+offline, if the rental's window is still open; when the service cannot be reached it
+raises `RenewalUnavailableError`, whose `~RenewalUnavailableError.retry_at` says when to
+try again with the running renewal's backoff (the daemon does).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RenewalRefusedError",
+    "RenewalUnavailableError",
     "RequestRenewal",
     "keep_renewing",
     "open_current_rental",
@@ -77,6 +80,24 @@ class RenewalRefusedError(RentalExpired):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class RenewalUnavailableError(RentalExpired):
+    """The certificate expired and the rental service could not give a new one (not
+    reachable, a 5xx, a garbled answer): worth trying again while the window is open."""
+
+    def __init__(self, message: str, *, held_since: datetime, not_after: datetime,
+                 rental_ends: datetime) -> None:
+        super().__init__(message)
+        self.held_since, self.not_after, self.rental_ends = held_since, not_after, rental_ends
+
+    def retry_at(self, failures: int, *, now: datetime, jitter: float) -> datetime | None:
+        """When to try again after ``failures`` (>= 1) failed start-up renewals in a row:
+        the running renewal's backoff (`renewal_schedule.next_attempt`) over the expired
+        certificate's span; None once the rental's window has ended."""
+        return next_attempt(held_since=self.held_since, not_after=self.not_after,
+                            rental_ends=self.rental_ends, failures=max(1, failures), now=now,
+                            jitter=jitter)
 
 
 def renewed_bundle_path(save_dir: Path, film_id: str) -> Path:
@@ -142,8 +163,8 @@ async def open_current_rental(
     the node was offline and the rental's window is still open.
 
     Raises what `certs.open_rental` raises; `RenewalRefusedError` (a `RentalExpired`)
-    if the service refuses; `RentalExpired` if the certificate expired and the
-    service cannot be reached.
+    if the service refuses; `RenewalUnavailableError` (a `RentalExpired`) if the
+    certificate expired and the service cannot be reached or answers uselessly.
     """
     best = _newest(bundle, save_dir)
     if best is not bundle:
@@ -168,15 +189,18 @@ async def open_current_rental(
             answer = await request(terms.service_url, serial, cert_pem=_pem(terms.certificate),
                                    key_pem=private_key_pem(node_key),
                                    ca_pem=_pem(ca_cert), timeout_s=START_RENEWAL_TIMEOUT_S)
+            rental = open_rental(answer.bundle, node_key, ca_cert, now=now)
+            _check_same_rental(rental, serial, film_id)
         except RenewalRefused as e:
             raise RenewalRefusedError(
                 e.reason, f"rental {serial} for {film_id!r}: its certificate expired and the"
                           f" rental service refused a new one ({e.reason}: {e})"
             ) from None
-        except RenewalUnavailable as e:
-            raise RentalExpired(f"{expired}; renewing it failed: {e}") from None
-        rental = open_rental(answer.bundle, node_key, ca_cert, now=now)
-        _check_same_rental(rental, serial, film_id)
+        except (RenewalUnavailable, CertsError) as e:
+            raise RenewalUnavailableError(
+                f"{expired}; renewing it failed: {e}",
+                held_since=terms.certificate.not_valid_before_utc,
+                not_after=terms.certificate.not_valid_after_utc, rental_ends=ends) from None
         _keep(save_dir, rental, answer.bundle)
         return rental
 

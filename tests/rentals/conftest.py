@@ -1,6 +1,7 @@
 """Fixtures of the rental service tests: an operator CA on disk with a film, the
 service's TOML configuration, a real SQLite file or a real PostgreSQL database,
-the service running in-process with real TLS, and httpx clients (shop, node)."""
+the service running in-process with real TLS, httpx clients (shop, node), and a real
+tracker reading the CRL the service publishes."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from rentals.server import RunningRentalService, serve_rental_service
 from rentals.shop_keys import new_shop_key
 from support.atomic_write import write_private
 from tests.rentals.postgres import PostgresServer, find_postgres_bin
+from tests.tracker.conftest import PLACEHOLDER_URL, Film, announce_once, make_film
+from tracker.config import ProbePolicy, TrackerConfig
+from tracker.server import RunningTracker, serve_tracker
 
 FILM = "film-a"
 
@@ -186,3 +190,48 @@ async def running(files: ServiceFiles) -> AsyncIterator[RunningRentalService]:
 def shop_client(files: ServiceFiles, url: str, key: str | None) -> httpx.AsyncClient:
     headers = {} if key is None else {"Authorization": f"Bearer {key}"}
     return httpx.AsyncClient(base_url=url, verify=files.ca_context(), headers=headers)
+
+
+def tracked_film(files: ServiceFiles, film_id: str, *, content_key: bool = True) -> Film:
+    """A real torrent in the service's library (instead of the placeholder ``film-a``),
+    with its content key unless ``content_key`` is False (a film the service cannot rent)."""
+    (files.library / f"{FILM}.torrent").unlink(missing_ok=True)  # the placeholder is no torrent
+    film = make_film(files.library, film_id, files.ca.cert_pem, PLACEHOLDER_URL)
+    if content_key:
+        save_content_key(files.ca_dir, film_id, os.urandom(32))
+    return film
+
+
+@contextlib.asynccontextmanager
+async def service_and_tracker(files: ServiceFiles
+                              ) -> AsyncIterator[tuple[RunningRentalService, RunningTracker]]:
+    """The service of ``files`` and a tracker reading the CRL where the service writes it."""
+    config = TrackerConfig.from_mapping(
+        {},
+        ca_path=files.ca_dir / "ca.pem",
+        cert_path=files.dir / "tls" / "server.pem",
+        key_path=files.dir / "tls" / "server.key",
+        library_dir=files.library,
+        crl_path=files.ca_dir / "crl.pem",  # where the service publishes it
+        reload_poll_s=0.1,
+        probe=ProbePolicy(enabled=False),
+    )
+    async with serve(files) as service, trio.open_nursery() as nursery:
+        tracker: RunningTracker = await nursery.start(serve_tracker, config)
+        yield service, tracker
+        nursery.cancel_scope.cancel()
+
+
+async def refused_at_next_announce(tracker: RunningTracker, ctx: ssl.SSLContext,
+                                   target: bytes) -> bytes:
+    """Announce until the tracker refuses (within 5 s, CRL reloads included): the reason."""
+    started = trio.current_time()
+    with trio.fail_after(10):
+        while True:
+            answer = await announce_once(tracker.port, ctx, target)
+            if b"failure reason" in answer:
+                break
+            await trio.sleep(0.05)
+    assert trio.current_time() - started < 5
+    reason: bytes = answer[b"failure reason"]
+    return reason

@@ -121,10 +121,12 @@ async def test_create_gives_a_bundle_the_node_opens(
         rental = certs.open_rental(base64.b64decode(created["bundle"]), node_key, files.ca.cert)
         assert rental.film_id == FILM
         assert rental.serial == int(created["rental_id"])
-        # a short-lived certificate (2 h by default) inside a 5 h window
+        # a short-lived certificate (0.8 of the 2 h lifetime, notAfter a second early)
+        # inside a 5 h window
         window_end = datetime.fromisoformat(created["not_after"])
         assert window_end - before >= timedelta(hours=5)
-        assert timedelta(hours=2) <= rental.not_after - before <= timedelta(hours=2, seconds=5)
+        span = timedelta(minutes=96, seconds=-1)
+        assert span <= rental.not_after - before <= span + timedelta(seconds=5)
         read = validator.check(await shop.get(f"/v1/rentals/{created['rental_id']}"), "Rental")
         assert read["state"] == "issued"
         assert not read["revoked"]

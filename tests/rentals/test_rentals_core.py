@@ -13,7 +13,7 @@ from certs.authority import CA
 from rentals.catalog import Catalog
 from rentals.database import open_store
 from rentals.errors import FieldError, ForbiddenError, UnauthenticatedError
-from rentals.policy import certificate_validity, check_renewal
+from rentals.policy import certificate_span, certificate_validity, check_renewal
 from rentals.records import RentalRecord, RentalState
 from rentals.requests import parse_create_request
 from rentals.service import RentalService
@@ -25,14 +25,21 @@ H = timedelta(hours=1)
 
 
 def test_certificate_validity_is_short_and_inside_the_window(t0: datetime) -> None:
-    life = 2 * H
+    life = 2 * H  # L, the revocation promise: a certificate lasts 0.8 L of it
+    span = timedelta(minutes=96)
+    second = timedelta(seconds=1)  # peers accept a certificate through its notAfter's second
+    assert certificate_span(life) == span
     assert certificate_validity(t0 - H, t0 + 10 * H, now=t0, lifetime=life) == (
-        t0 - timedelta(minutes=5), t0 + life)
+        t0 - timedelta(minutes=5), t0 + span - second)
     # never past the window's end, never before its start
     assert certificate_validity(t0 - H, t0 + H, now=t0, lifetime=life) == (
         t0 - timedelta(minutes=5), t0 + H)
     assert certificate_validity(t0 + 3 * H, t0 + 10 * H, now=t0, lifetime=life) == (
-        t0 + 3 * H, t0 + 5 * H)
+        t0 + 3 * H, t0 + 3 * H + span - second)
+    # whole seconds: the fraction of a second of the issue is dropped, never added
+    late = t0 + timedelta(milliseconds=900)
+    _, end = certificate_validity(t0 - H, t0 + 10 * H, now=late, lifetime=timedelta(seconds=10))
+    assert end == t0 + timedelta(seconds=7)
     with pytest.raises(ValueError, match="ended"):
         certificate_validity(t0 - 2 * H, t0, now=t0, lifetime=life)
 

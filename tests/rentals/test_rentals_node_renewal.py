@@ -7,9 +7,10 @@ libtorrent nodes on loopback, certificate lifetimes of seconds).
   losing a byte;
 - libtorrent keeps a TLS connection whose peer certificate expired (the evidence for
   cycling), while a new handshake with that certificate fails;
-- a revoked node (one that does not stop by itself) loses every peer, its established
-  connections included, within its certificate's expiry plus the honest nodes'
-  connection age bound.
+- a revoked node (one that does not stop by itself) gets its last byte from any peer,
+  over its established connections too, within one configured certificate lifetime L
+  of the revocation: its certificate lasts 0.8 L, the honest nodes end connections older
+  than 0.2 L.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 import certs
 from certs import RentalExpired
 from certs.authority import save_content_key
-from peernode.runtime.connection_cycling import check_interval_s
 from peernode.runtime.node import NodeConfig, open_node
 from peernode.runtime.renewal import (
     RenewalRefusedError,
@@ -41,10 +41,11 @@ from peernode.runtime.renewal_client import RenewalRefused, request_renewal
 from peernode.runtime.session_settings import add_ssl_torrent, make_session, ssl_listen_port
 from rentals.server import RunningRentalService, serve_rental_service
 from tests.rentals.conftest import ServiceFiles, node_key_pem, serve, shop_client
+from tests.rentals.last_byte import LastByte
 from tests.tracker.conftest import PLACEHOLDER_URL, Film, make_film
 
-LIFETIME_S = 10.0  # the service's smallest certificate lifetime
-AGE_S = LIFETIME_S / 4  # the honest nodes' connection age bound (a customer's default)
+LIFETIME_S = 10.0  # the service's smallest lifetime L: certificates last 0.8 L
+AGE_S = LIFETIME_S / 5  # the origin's connection age bound: at most L/5
 
 
 def _node_config(**over: Any) -> NodeConfig:
@@ -251,7 +252,7 @@ async def test_libtorrent_keeps_a_connection_whose_peer_certificate_expired(
         del origin, leech, late
 
 
-async def test_a_revoked_node_loses_every_peer_within_its_certificate_and_the_age_bound(
+async def test_a_revoked_node_gets_no_byte_from_any_peer_one_lifetime_after_the_revocation(
     sqlite_files: ServiceFiles, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     files = sqlite_files
@@ -285,18 +286,17 @@ async def test_a_revoked_node_loses_every_peer_within_its_certificate_and_the_ag
                     await trio.sleep(0.05)
             established = {p.ip for p in handle.get_peer_info()}
             await _revoke(files, running.url, bad_rental["rental_id"], shop_key)
-            revoked_at = datetime.now(UTC)
+            revoked_at = datetime.now(UTC)  # the revocation's answer
             expires = bad_cert.not_valid_after_utc
-            last, last_byte_at = _received(handle), revoked_at
+            last = LastByte(revoked_at)
             quiet_since: datetime | None = None
-            with trio.fail_after(LIFETIME_S + 4 * AGE_S + 10):
+            with trio.fail_after(2 * LIFETIME_S + 10):
                 while True:
                     for peer in (origin_at, honest_at):  # it tries again and again
                         handle.connect_peer(peer)
-                    await trio.sleep(0.1)
-                    now, received = datetime.now(UTC), _received(handle)
-                    if received > last:
-                        last, last_byte_at = received, now
+                    await trio.sleep(0.05)
+                    now = datetime.now(UTC)
+                    last.look(handle, now)
                     if _connected(handle) or now < expires:
                         quiet_since = None
                     elif quiet_since is None:
@@ -304,19 +304,22 @@ async def test_a_revoked_node_loses_every_peer_within_its_certificate_and_the_ag
                     elif now - quiet_since > timedelta(seconds=3):
                         break
             assert handle.status(0).total_wanted_done < handle.status(0).total_wanted
-            assert established == {origin_at, honest_at}
+            # both peers gave bytes before the revocation; the honest node may have been the
+            # one to connect, and is then listed from the port it connected from
+            assert origin_at in established
+            assert len(established) >= 2
         finally:
             session.pause()
             del session
-        # the bound: the age bound after the expiry, plus OpenSSL's whole-second validity
-        # check (a handshake in the second of notAfter still passes), two looks at the
-        # peers, and scheduling slack on a shared machine; without cycling the revoked
-        # node would go on until its download ends (tens of seconds more)
-        bound = expires + timedelta(seconds=AGE_S + 1.0 + 2 * check_interval_s(AGE_S) + 2.0)
-        assert last_byte_at <= bound, (last_byte_at, expires)
+        # the promise: nothing later than one configured lifetime after the revocation
+        # (without cycling the revoked node would go on until its download ends, tens of
+        # seconds more)
+        took = (last.at - revoked_at).total_seconds()
+        assert took <= LIFETIME_S, (took, expires)
         assert download.stats().peers >= 0  # the honest node is still running
     with capsys.disabled():
-        print(f"\nrevocation -> last byte {(last_byte_at - revoked_at).total_seconds():.1f} s"
+        print(f"\nrevocation -> last byte {took:.2f} s"
               f" (certificate expired {(expires - revoked_at).total_seconds():.1f} s after"
-              f" the revocation; lifetime {LIFETIME_S:.0f} s, age bound {AGE_S:.1f} s)")
+              f" the revocation; lifetime L {LIFETIME_S:.0f} s,"
+              f" origin's age bound {AGE_S:.1f} s)")
 

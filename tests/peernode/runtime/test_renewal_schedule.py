@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from peernode.runtime.connection_ages import (
+    DEFAULT_MAX_CONNECTION_AGE_S,
     ConnectionAges,
     connection_age_limit,
     customer_age_bound,
+    cycle_due,
 )
+from peernode.runtime.renewal import RenewalUnavailableError
 from peernode.runtime.renewal_schedule import (
     RenewalBackoff,
     next_attempt,
@@ -22,6 +25,7 @@ from peernode.runtime.renewal_schedule import (
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def test_renewal_is_due_at_two_thirds_of_the_time_held() -> None:
@@ -92,6 +96,10 @@ def test_connection_ages_count_from_first_sight_and_forget_what_is_gone() -> Non
 
 
 def test_the_age_limit_is_at_most_a_quarter_of_the_lifetime() -> None:
+    # the default is a fifth of the service's default lifetime L = 2 h, whose
+    # certificates span 0.8 L: a quarter of that span is the same 0.2 L
+    assert DEFAULT_MAX_CONNECTION_AGE_S == 7200.0 / 5
+    assert connection_age_limit(DEFAULT_MAX_CONNECTION_AGE_S, 0.8 * 7200.0) == 1440.0
     assert connection_age_limit(1800.0, 7200.0) == 1800.0
     assert connection_age_limit(1800.0, 12.0) == 3.0
     assert connection_age_limit(600.0, None) == 600.0
@@ -102,3 +110,26 @@ def test_a_customer_cycles_below_its_limit_so_the_other_end_need_not() -> None:
     assert customer_age_bound(1800.0, 0.0) == 900.0
     assert customer_age_bound(1800.0, 1.0) == 1440.0
     assert 900.0 < customer_age_bound(1800.0, 0.5) < 1440.0
+
+
+def test_connections_end_at_the_last_look_before_the_bound() -> None:
+    # seen first up to one look after it was made, looked at again one look later:
+    # a connection seen 1.6 s old may be 1.8 s old now and 2.0 s at the next look
+    assert not cycle_due(1.5, 2.0, 0.2)
+    assert cycle_due(1.6, 2.0, 0.2)
+    assert cycle_due(2.5, 2.0, 0.2)
+    assert not cycle_due(1380.0 - 1e-6, 1440.0, 30.0)
+
+
+def test_a_start_up_renewal_that_found_no_service_retries_with_the_running_backoff() -> None:
+    # an expired 96 min certificate (0.8 of 2 h), the window open for a day more
+    error = RenewalUnavailableError("down", held_since=T0, not_after=T0 + 96 * MINUTE,
+                                    rental_ends=T0 + 24 * H)
+    now = T0 + 20 * H
+    span_s = 96 * 60.0
+    for failures in (1, 2, 5, 30):
+        at = error.retry_at(failures, now=now, jitter=1.0)
+        assert at == now + timedelta(seconds=retry_delay_s(failures, span_s, jitter=1.0))
+    assert error.retry_at(1, now=now, jitter=1.0) == now + timedelta(seconds=57.6)
+    assert error.retry_at(30, now=now, jitter=1.0) == now + timedelta(seconds=480)
+    assert error.retry_at(1, now=T0 + 24 * H, jitter=0.0) is None  # the window ended
