@@ -351,6 +351,8 @@ class Daemon:
             rental = await open_current_rental(request.rental, key, ca_cert,
                                                save_dir=self.store.download_dir(download_id),
                                                now=self._wall_clock())
+        except RenewalUnavailableError as e:  # transient: the caller may try again
+            raise ApiError("unavailable", f"rental: {e}; try again later") from None
         except BundleError as e:
             raise ApiError("rental_rejected", f"rental: {e}", field="rental") from None
         if rental.film_id != download_id:

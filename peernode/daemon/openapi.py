@@ -208,7 +208,8 @@ _ERROR_TEXT = {400: "bad request", 401: "no or wrong bearer token",
                413: "request body too large",
                431: "request head too large", 500: "internal error",
                501: "transfer coding not supported",
-               503: "every connection slot is taken, or playback cannot start; retry"}
+               503: "every connection slot is taken, playback cannot start, or the "
+                    "rental service cannot renew an expired certificate now; retry"}
 _ALLOW = {"Allow": {"required": True, "description": "the methods this path has",
                     "schema": {"type": "string"}}}
 

@@ -19,11 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 import certs
 from certs.authority import save_content_key
-from peernode.daemon.api import Route
+from peernode.daemon.api import ApiError, Route
 from peernode.daemon.controller import Daemon
 from peernode.daemon.state_dir import StateStore
 from peernode.runtime.node import NodeConfig, open_node
@@ -150,3 +151,47 @@ async def test_the_daemon_renews_at_start_once_the_service_is_back_without_a_res
             assert (await _listed(daemon))["error"] == view["error"]
             daemon_nursery.cancel_scope.cancel()
         running.shutdown()
+
+
+async def test_a_rental_added_while_the_service_is_down_gets_503_and_nothing_is_kept(
+    sqlite_files: ServiceFiles, tmp_path: Path,
+) -> None:
+    """Its certificate expired, the window is open, the service cannot renew it: the
+    add is refused as worth retrying (503), not as a bad rental, and leaves no trace."""
+    files = sqlite_files
+    film = make_film(files.library, FILM_ID, files.ca.cert_pem, PLACEHOLDER_URL)
+    save_content_key(files.ca_dir, FILM_ID, os.urandom(32))
+    offset = [timedelta(0)]
+
+    def clock() -> datetime:
+        return datetime.now(UTC) + offset[0]
+
+    key, pub = node_key_pem()
+    key_path, _ = certs.save_node_key(tmp_path / "node", key)
+    shop_key = files.add_key()
+    async with trio.open_nursery() as nursery:
+        running: RunningRentalService = await nursery.start(functools.partial(
+            serve_rental_service, files.config(cert_lifetime_s=60), clock=clock))
+        async with shop_client(files, running.url, shop_key) as shop:
+            r = await shop.post("/v1/rentals", json={"film_id": FILM_ID,
+                                                     "node_public_key": pub, "hours": 48})
+            assert r.status_code == 201, r.text
+            bundle = r.json()["bundle"]
+        running.shutdown()
+
+    offset[0] = timedelta(days=1)  # the certificate expired; the service is down
+    store = StateStore(tmp_path / "state")
+    async with _node(clock) as node, trio.open_nursery() as nursery:
+        daemon = Daemon(node, store, nursery, wall_clock=clock)
+        with pytest.raises(ApiError) as refused:
+            await daemon.call(Route("add_rental"), json.dumps({
+                "torrent": base64.b64encode(film.torrent_path.read_bytes()).decode(),
+                "rental": bundle, "node_key_path": str(key_path),
+            }).encode())
+        assert (refused.value.status, refused.value.code) == (503, "unavailable")
+        assert "renewing it failed" in refused.value.message
+        _, listed = await daemon.call(Route("list_downloads"), b"")
+        assert listed["downloads"] == []
+        assert FILM_ID not in node.downloads
+        nursery.cancel_scope.cancel()
+    assert store.rentals() == []
