@@ -23,6 +23,7 @@ from peernode.cli.args import (
     hostport_arg,
     rate_arg,
 )
+from peernode.cli.go_signal import wait_for_go
 from peernode.cli.node_config import customer_node_config
 from peernode.cli.progress_view import ProgressView
 from peernode.errors import PeernodeError
@@ -102,6 +103,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    "(default 15)")
     f.add_argument("--json", action="store_true",
                    help="print a JSON summary as the last stdout line")
+    f.add_argument("--wait-go", type=Path, metavar="FIFO",
+                   help="load and open the node, then wait for a line on FIFO before the "
+                   "download starts (simulations: a customer's app runs before they press "
+                   "'rent'); creates FIFO.waiting, writes the time to FIFO.started")
     f.set_defaults(func=_cmd_fetch)
 
 
@@ -159,6 +164,7 @@ async def _serve_origin(
 
 
 def _cmd_fetch(args: argparse.Namespace) -> int:
+    opening_since = time.monotonic()
     if not args.torrent.is_file():
         raise PeernodeError(f"torrent {args.torrent} does not exist")
     bundle = read_rental_file(args.rental)
@@ -175,6 +181,11 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         async with open_node(config) as node:
+            went: float | None = None
+            if args.wait_go is not None:
+                sys.stderr.write(f"node opened in {time.monotonic() - opening_since:.2f} s, "
+                                 "waiting for the go signal\n")
+                went = await wait_for_go(args.wait_go)
             download = await node.fetch(
                 args.torrent, bundle, node_key, save_dir=args.out, peers=args.peer
             )
@@ -182,6 +193,9 @@ def _cmd_fetch(args: argparse.Namespace) -> int:
                 f"{download.film_id}: listening on "
                 f"{format_hostport(config.listen_host, node.ssl_port)}\n"
             )
+            if went is not None:
+                sys.stderr.write(f"{download.film_id}: started {time.time() - went:.2f} s "
+                                 "after the go signal\n")
             stopped: list[int] = []
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_exit_on_signal, nursery.cancel_scope, stopped)

@@ -58,7 +58,10 @@ def drain_alerts(session: lt.session, dispatch: Callable[[Event], None]) -> None
     for alert in session.pop_alerts():
         event = alert_to_event(alert)
         if event is None:
-            if alert.category() & lt.alert.category_t.error_notification:
+            if isinstance(alert, lt.listen_failed_alert):
+                # peers cannot reach a node that lost its listen socket: say so
+                log.warning("libtorrent: %s", alert.message())
+            elif alert.category() & lt.alert.category_t.error_notification:
                 log.debug("libtorrent: %s", alert.message())
             continue
         dispatch(event)

@@ -15,8 +15,9 @@ addresses in `sim.backends.docker_topology`), and the tracker groups homes by IS
 network map written into its configuration.
 
 Clients are started ahead: once the origin is up, every client's container comes up,
-shaped and routed, and waits on a go signal (`sim.backends.docker_go`); `start_client`
-only releases it, so arrivals follow the plan to within milliseconds. Leaving
+shaped and routed, its node loaded with its session open, and waits on a go signal
+(`sim.backends.docker_go`); `start_client` only releases it, so arrivals follow the plan
+to within milliseconds and the download starts at once. Leaving
 `open_docker_swarm` removes every container and network, also on error or Ctrl-C.
 """
 
@@ -274,12 +275,14 @@ class DockerSwarm:
         return fetch_args(self._files.torrent, f, host, NODE_PORT,
                           seed_for_s=client.seed_after_completion_s)
 
-    async def _start_container(self, client: ClientPlan, env: Sequence[str] = ()) -> None:
+    async def _start_container(self, client: ClientPlan, go: GoSignal | None = None) -> None:
         f = self._files.clients[client.name]
+        argv = self._client_argv(client)
+        if go is not None:
+            argv += ["--wait-go", str(go.path)]
         # Rates are shaped by tc in the container, so libtorrent runs unlimited.
-        await self._run(client.name, client.address, self._client_argv(client), log=f.log,
-                        stdout=f.summary, rates=(client.upload_bps, client.download_bps),
-                        env=env)
+        await self._run(client.name, client.address, argv, log=f.log,
+                        stdout=f.summary, rates=(client.upload_bps, client.download_bps))
 
     async def prepare_clients(self) -> None:
         """Bring up every client's container, shaped and routed, waiting for its go signal
@@ -306,8 +309,8 @@ class DockerSwarm:
             if client.name in self._procs:
                 continue
             go = GoSignal(self._files.clients[client.name].directory / "go")
-            await trio.to_thread.run_sync(go.create)
-            await self._start_container(client, env=[f"PEERNODE_GO={go.path}"])
+            await trio.to_thread.run_sync(go.create, (self._uid, self._gid))
+            await self._start_container(client, go)
             self._go[client.name] = go
             pending.append((client, go, trio.current_time()))
             await settle(PREPARE_PARALLEL - 1)

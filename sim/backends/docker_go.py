@@ -1,8 +1,12 @@
 """The go signal of a client container started ahead of its arrival.
 
-The container's entrypoint (PEERNODE_GO, `docker/entrypoint.sh`) shapes and routes its
-link, creates ``GO.waiting``, blocks reading the FIFO ``GO`` (no CPU while it waits),
-and once a line arrives writes the time to ``GO.started`` and runs peernode. The FIFO
+The container's entrypoint (`docker/entrypoint.sh`) shapes and routes its link and runs
+``peernode fetch --wait-go GO``, which loads, opens its session (and maps its port on a
+home router), creates ``GO.waiting``, waits on the FIFO ``GO`` (no CPU while it waits),
+and once a line arrives writes the time to ``GO.started`` and starts the download: a
+customer's app is running before they press "rent", so start-up (some 40 s for 24
+Python processes starting at once on a loaded 2-core machine) is not counted as a wait
+of theirs. (The entrypoint's own PEERNODE_GO waits before peernode starts.) The FIFO
 lives in the client's bind-mounted directory, so the host releases a client by
 writing one line: no ``docker exec``, no polling, well under a millisecond.
 """
@@ -31,11 +35,14 @@ class GoSignal:
     def started_marker(self) -> Path:
         return self.path.with_name(self.path.name + ".started")
 
-    def create(self) -> None:
-        """Make the FIFO (a fresh one: an old one and its markers are removed)."""
+    def create(self, owner: tuple[int, int] | None = None) -> None:
+        """Make the FIFO (a fresh one: an old one and its markers are removed), owned by
+        ``owner`` (uid, gid: who waits on it) if given."""
         for p in (self.path, self.waiting_marker, self.started_marker):
             p.unlink(missing_ok=True)
         os.mkfifo(self.path, 0o600)
+        if owner is not None:
+            os.chown(self.path, *owner)
 
     @property
     def waiting(self) -> bool:
