@@ -13,12 +13,16 @@ renewed first at its service).
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from certs import BundleError, CertsError, RentalExpired, load_node_key
+from certs.hosting import load_hosting_certificate
 from peernode.daemon.api import ApiError, Route
 from peernode.daemon.hosting_api import (
     HostingRecord,
@@ -34,6 +38,7 @@ from peernode.runtime.hosting_policy import HostingRefused
 from peernode.runtime.hosting_renewal import open_current_hosting
 from peernode.runtime.node import Node, load_torrent, torrent_ca_certificate
 from peernode.runtime.renewal_client import RenewalRefused, RenewalUnavailable
+from peernode.runtime.renewal_schedule import retry_delay_s
 
 if TYPE_CHECKING:
     from peernode.daemon.controller import EventHub
@@ -82,11 +87,59 @@ class DaemonHostings:
                 entry.failure = ("expired" if isinstance(e, _CredentialExpired) else "error",
                                  e.message)
                 log.error("%s: hosting not resumed: %s", stored.record.film_id, e.message)
+                if e.code == "unavailable":  # the service may come back
+                    entry.failure = ("expired", e.message)
+                    self._node.start_soon(self._retry_start_renewal, entry, stored.torrent,
+                                          stored.credential, e.message)
                 continue
-            if pem != stored.credential:  # renewed at start
-                self._store.save_hosting_credential(stored.record.film_id, pem)
-            entry.saved_not_after = entry.hosted.credential.not_after
-            entry.last_view = self._view(entry)
+            self._hosted_at_start(entry, stored.credential, pem)
+
+    def _hosted_at_start(self, entry: _Entry, stored_pem: bytes, pem: bytes) -> None:
+        assert entry.hosted is not None
+        if pem != stored_pem:  # renewed at start
+            self._store.save_hosting_credential(entry.record.film_id, pem)
+        entry.saved_not_after = entry.hosted.credential.not_after
+        entry.failure = None
+        entry.last_view = self._view(entry)
+
+    async def _retry_start_renewal(self, entry: _Entry, torrent: bytes, credential: bytes,
+                                   message: str) -> None:
+        """Renew, again and again with the running renewal's backoff, a hosting whose
+        expired credential could not be renewed at start (the service unreachable),
+        until it is hosted again (``hosting-renewed``), the service refuses (listed with
+        the reason), or the hosting is deleted."""
+        film_id = entry.record.film_id
+        certificate = load_hosting_certificate(credential)
+        span_s = (certificate.not_valid_after_utc
+                  - certificate.not_valid_before_utc).total_seconds()
+        failures = 1
+        while True:
+            delay = retry_delay_s(failures, span_s, jitter=random.random())  # noqa: S311
+            at = self._wall_clock() + timedelta(seconds=delay)
+            entry.failure = ("expired", f"{message}; next attempt at {at.isoformat()}")
+            await trio.sleep(delay)
+            if self._entries.get(film_id) is not entry:
+                return  # deleted meanwhile
+            try:
+                entry.hosted, pem = await self._host(entry.record, torrent, credential,
+                                                     placed_before=True)
+            except ApiError as e:
+                if e.code == "unavailable":
+                    failures, message = failures + 1, e.message
+                    log.warning("%s: start-up renewal of the hosting failed (%d in a row): %s",
+                                film_id, failures, e.message)
+                    continue
+                entry.failure = ("expired" if isinstance(e, _CredentialExpired) else "error",
+                                 e.message)
+                log.error("%s: hosting not resumed: %s", film_id, e.message)
+                return
+            if self._entries.get(film_id) is not entry:
+                return
+            self._hosted_at_start(entry, credential, pem)
+            self._hub.publish("hosting-renewed", entry.last_view or {})
+            log.info("%s: hosting renewed after %d failed attempts; hosted again", film_id,
+                     failures)
+            return
 
     async def _host(self, record: HostingRecord, torrent: bytes, credential: bytes, *,
                     placed_before: bool) -> tuple[HostedFilm, bytes]:

@@ -129,6 +129,62 @@ async def test_the_daemon_keeps_a_service_hosting_renewed_and_renews_it_at_a_res
             nursery.cancel_scope.cancel()
 
 
+async def test_a_daemon_restarted_while_the_service_is_down_hosts_again_once_it_is_back(
+    sqlite_files: ServiceFiles,
+) -> None:
+    """The saved credential expired while the daemon was off, and the service is down at
+    its start: the hosting is listed expired with its next attempt, and is hosted again,
+    without a restart, once the service answers on its address."""
+    files = sqlite_files
+    film = _film(files)
+    key, pub = node_key_pem()
+    save_node_key(files.dir / "host", key)
+    state = files.dir / "state"
+    (state / "hosted" / FILM_H).mkdir(parents=True)  # placed before: nothing to fetch
+    shutil.copy(files.library / FILM_H, state / "hosted" / FILM_H / FILM_H)
+    config = DaemonConfig(state_dir=state, listen_host="127.0.0.1", poll_interval_s=0.2)
+    async with serve(files, cert_lifetime_s=LIFETIME_S) as service:
+        created = await _hosting(files, service.url, pub)
+        url = service.url
+    credential = created["credential"].encode()
+    async with trio.open_nursery() as nursery:  # placed while its credential is valid
+        address = await nursery.start(serve_daemon, config)
+        token = address.token_path.read_text().strip()
+        async with httpx.AsyncClient(base_url=address.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"}) as api:
+            r = await api.put("/v1/settings", json={"hosting": {
+                "enabled": True, "disk_quota_bytes": 1 << 30}})
+            assert r.status_code == 200
+            r = await api.put(f"/v1/hostings/{FILM_H}", json={
+                "torrent": base64.b64encode(film.torrent_path.read_bytes()).decode(),
+                "credential": base64.b64encode(credential).decode(),
+                "node_key_path": str(files.dir / "host" / "node.key"), "service_url": url})
+            assert r.status_code == 201, r.text
+        nursery.cancel_scope.cancel()
+    with trio.fail_after(LIFETIME_S + 10):  # off longer than the credential lasts
+        while datetime.now(UTC) < load_hosting_certificate(credential).not_valid_after_utc:
+            await trio.sleep(0.5)
+
+    async with trio.open_nursery() as nursery:
+        address = await nursery.start(serve_daemon, config)
+        async with httpx.AsyncClient(base_url=address.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"}) as api:
+            with trio.fail_after(20):
+                while "next attempt at" not in (
+                        view := (await api.get(f"/v1/hostings/{FILM_H}")).json()
+                ).get("error", ""):
+                    await trio.sleep(0.1)
+            assert view["state"] == "expired", view
+            async with serve(files, cert_lifetime_s=LIFETIME_S,
+                             listen_port=int(url.rsplit(":", 1)[1])):
+                with trio.fail_after(60):
+                    while (view := (await api.get(f"/v1/hostings/{FILM_H}")).json()
+                           )["state"] not in ("checking", "seeding"):
+                        await trio.sleep(0.2)
+                assert datetime.fromisoformat(view["credential_not_after"]) > datetime.now(UTC)
+        nursery.cancel_scope.cancel()
+
+
 async def test_peernode_host_with_service_keeps_seeding_across_renewals(
     sqlite_files: ServiceFiles,
 ) -> None:
