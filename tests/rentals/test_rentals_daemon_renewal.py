@@ -15,6 +15,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,30 @@ from peernode.runtime.node import NodeConfig, open_node
 from rentals.config import RentalServiceConfig
 from rentals.server import RunningRentalService, serve_rental_service
 from tests.rentals.conftest import ServiceFiles, node_key_pem, shop_client
-from tests.tracker.conftest import PLACEHOLDER_URL, make_film
+from tests.tracker.conftest import PLACEHOLDER_URL, Film, make_film
 
 FILM_ID = "film-d"
+
+
+@dataclass
+class _World:
+    """A film of the service's library, a node key, and a wall clock moved by ``offset``."""
+
+    film: Film
+    key_path: Path
+    pub: str
+    offset: list[timedelta]
+
+    @classmethod
+    def make(cls, files: ServiceFiles, tmp_path: Path) -> _World:
+        film = make_film(files.library, FILM_ID, files.ca.cert_pem, PLACEHOLDER_URL)
+        save_content_key(files.ca_dir, FILM_ID, os.urandom(32))
+        key, pub = node_key_pem()
+        key_path, _ = certs.save_node_key(tmp_path / "node", key)
+        return cls(film, key_path, pub, [timedelta(0)])
+
+    def clock(self) -> datetime:
+        return datetime.now(UTC) + self.offset[0]
 
 
 def _node(clock: Callable[[], datetime]) -> Any:
@@ -62,15 +84,9 @@ async def test_the_daemon_renews_at_start_once_the_service_is_back_without_a_res
     sqlite_files: ServiceFiles, tmp_path: Path,
 ) -> None:
     files = sqlite_files
-    film = make_film(files.library, FILM_ID, files.ca.cert_pem, PLACEHOLDER_URL)
-    save_content_key(files.ca_dir, FILM_ID, os.urandom(32))
-    offset = [timedelta(0)]
-
-    def clock() -> datetime:
-        return datetime.now(UTC) + offset[0]
-
-    key, pub = node_key_pem()
-    key_path, _ = certs.save_node_key(tmp_path / "node", key)
+    world = _World.make(files, tmp_path)
+    film, key_path, pub, offset, clock = (world.film, world.key_path, world.pub,
+                                          world.offset, world.clock)
     store = StateStore(tmp_path / "state")
     shop_key = files.add_key()
 
@@ -159,15 +175,9 @@ async def test_a_rental_added_while_the_service_is_down_gets_503_and_nothing_is_
     """Its certificate expired, the window is open, the service cannot renew it: the
     add is refused as worth retrying (503), not as a bad rental, and leaves no trace."""
     files = sqlite_files
-    film = make_film(files.library, FILM_ID, files.ca.cert_pem, PLACEHOLDER_URL)
-    save_content_key(files.ca_dir, FILM_ID, os.urandom(32))
-    offset = [timedelta(0)]
-
-    def clock() -> datetime:
-        return datetime.now(UTC) + offset[0]
-
-    key, pub = node_key_pem()
-    key_path, _ = certs.save_node_key(tmp_path / "node", key)
+    world = _World.make(files, tmp_path)
+    film, key_path, pub, offset, clock = (world.film, world.key_path, world.pub,
+                                          world.offset, world.clock)
     shop_key = files.add_key()
     async with trio.open_nursery() as nursery:
         running: RunningRentalService = await nursery.start(functools.partial(

@@ -62,17 +62,36 @@ def _film(files: ServiceFiles) -> Film:
     return film
 
 
+def _daemon_holding_the_film(files: ServiceFiles) -> tuple[str, Path, DaemonConfig]:
+    """A host key (its public PEM), and a daemon state dir already holding the container
+    (placed before: nothing to fetch), with the daemon's config."""
+    key, pub = node_key_pem()
+    save_node_key(files.dir / "host", key)
+    state = files.dir / "state"
+    (state / "hosted" / FILM_H).mkdir(parents=True)
+    shutil.copy(files.library / FILM_H, state / "hosted" / FILM_H / FILM_H)
+    return pub, state, DaemonConfig(state_dir=state, listen_host="127.0.0.1",
+                                    poll_interval_s=0.2)
+
+
+async def _place(api: httpx.AsyncClient, files: ServiceFiles, film: Film, credential: bytes,
+                 service_url: str) -> httpx.Response:
+    """Turn hosting on at the daemon, then place the film with ``credential``."""
+    r = await api.put("/v1/settings", json={"hosting": {"enabled": True,
+                                                        "disk_quota_bytes": 1 << 30}})
+    assert r.status_code == 200
+    return await api.put(f"/v1/hostings/{FILM_H}", json={
+        "torrent": base64.b64encode(film.torrent_path.read_bytes()).decode(),
+        "credential": base64.b64encode(credential).decode(),
+        "node_key_path": str(files.dir / "host" / "node.key"), "service_url": service_url})
+
+
 async def test_the_daemon_keeps_a_service_hosting_renewed_and_renews_it_at_a_restart(
     sqlite_files: ServiceFiles,
 ) -> None:
     files = sqlite_files
     film = _film(files)
-    key, pub = node_key_pem()
-    save_node_key(files.dir / "host", key)
-    state = files.dir / "state"
-    (state / "hosted" / FILM_H).mkdir(parents=True)  # placed before: nothing to fetch
-    shutil.copy(files.library / FILM_H, state / "hosted" / FILM_H / FILM_H)
-    config = DaemonConfig(state_dir=state, listen_host="127.0.0.1", poll_interval_s=0.2)
+    pub, state, config = _daemon_holding_the_film(files)
     async with serve(files, cert_lifetime_s=LIFETIME_S) as service:
         created = await _hosting(files, service.url, pub)
         first_not_after = load_hosting_certificate(
@@ -82,14 +101,8 @@ async def test_the_daemon_keeps_a_service_hosting_renewed_and_renews_it_at_a_res
             token = address.token_path.read_text().strip()
             async with httpx.AsyncClient(base_url=address.url, timeout=30,
                                          headers={"Authorization": f"Bearer {token}"}) as api:
-                r = await api.put("/v1/settings", json={"hosting": {
-                    "enabled": True, "disk_quota_bytes": 1 << 30}})
-                assert r.status_code == 200
-                r = await api.put(f"/v1/hostings/{FILM_H}", json={
-                    "torrent": base64.b64encode(film.torrent_path.read_bytes()).decode(),
-                    "credential": base64.b64encode(created["credential"].encode()).decode(),
-                    "node_key_path": str(files.dir / "host" / "node.key"),
-                    "service_url": service.url})
+                r = await _place(api, files, film, created["credential"].encode(),
+                                 service.url)
                 assert r.status_code == 201, r.text
                 assert r.json()["service_url"] == service.url
                 # two renewals (at 2/3 of each 10 s held): past the first certificate's end
@@ -137,12 +150,7 @@ async def test_a_daemon_restarted_while_the_service_is_down_hosts_again_once_it_
     without a restart, once the service answers on its address."""
     files = sqlite_files
     film = _film(files)
-    key, pub = node_key_pem()
-    save_node_key(files.dir / "host", key)
-    state = files.dir / "state"
-    (state / "hosted" / FILM_H).mkdir(parents=True)  # placed before: nothing to fetch
-    shutil.copy(files.library / FILM_H, state / "hosted" / FILM_H / FILM_H)
-    config = DaemonConfig(state_dir=state, listen_host="127.0.0.1", poll_interval_s=0.2)
+    pub, _state, config = _daemon_holding_the_film(files)
     async with serve(files, cert_lifetime_s=LIFETIME_S) as service:
         created = await _hosting(files, service.url, pub)
         url = service.url
@@ -152,13 +160,7 @@ async def test_a_daemon_restarted_while_the_service_is_down_hosts_again_once_it_
         token = address.token_path.read_text().strip()
         async with httpx.AsyncClient(base_url=address.url, timeout=30,
                                      headers={"Authorization": f"Bearer {token}"}) as api:
-            r = await api.put("/v1/settings", json={"hosting": {
-                "enabled": True, "disk_quota_bytes": 1 << 30}})
-            assert r.status_code == 200
-            r = await api.put(f"/v1/hostings/{FILM_H}", json={
-                "torrent": base64.b64encode(film.torrent_path.read_bytes()).decode(),
-                "credential": base64.b64encode(credential).decode(),
-                "node_key_path": str(files.dir / "host" / "node.key"), "service_url": url})
+            r = await _place(api, files, film, credential, url)
             assert r.status_code == 201, r.text
         nursery.cancel_scope.cancel()
     with trio.fail_after(LIFETIME_S + 10):  # off longer than the credential lasts
