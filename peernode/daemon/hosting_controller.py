@@ -84,15 +84,20 @@ class DaemonHostings:
                 entry.hosted, pem = await self._host(
                     stored.record, stored.torrent, stored.credential, placed_before=True)
             except ApiError as e:
-                entry.failure = ("expired" if isinstance(e, _CredentialExpired) else "error",
-                                 e.message)
-                log.error("%s: hosting not resumed: %s", stored.record.film_id, e.message)
+                self._not_hosted(entry, e)
                 if e.code == "unavailable":  # the service may come back
-                    entry.failure = ("expired", e.message)
                     self._node.start_soon(self._retry_start_renewal, entry, stored.torrent,
                                           stored.credential, e.message)
                 continue
             self._hosted_at_start(entry, stored.credential, pem)
+
+    @staticmethod
+    def _not_hosted(entry: _Entry, error: ApiError) -> None:
+        """List a stored hosting that could not be hosted again, with the reason: expired
+        when its credential ended (and the service did not, or could not, renew it)."""
+        expired = isinstance(error, _CredentialExpired) or error.code == "unavailable"
+        entry.failure = ("expired" if expired else "error", error.message)
+        log.error("%s: hosting not resumed: %s", entry.record.film_id, error.message)
 
     def _hosted_at_start(self, entry: _Entry, stored_pem: bytes, pem: bytes) -> None:
         assert entry.hosted is not None
@@ -129,11 +134,11 @@ class DaemonHostings:
                     log.warning("%s: start-up renewal of the hosting failed (%d in a row): %s",
                                 film_id, failures, e.message)
                     continue
-                entry.failure = ("expired" if isinstance(e, _CredentialExpired) else "error",
-                                 e.message)
-                log.error("%s: hosting not resumed: %s", film_id, e.message)
+                self._not_hosted(entry, e)
                 return
             if self._entries.get(film_id) is not entry:
+                if film_id not in self._entries:  # deleted while it was being renewed
+                    await self._node.hosting.stop(film_id, delete_files=True)
                 return
             self._hosted_at_start(entry, credential, pem)
             self._hub.publish("hosting-renewed", entry.last_view or {})
