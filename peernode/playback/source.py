@@ -229,7 +229,7 @@ class FilmSource:
             return False
         self._have.add(piece)
         self._wishes.arrived({piece})
-        self._handle.flush_cache()  # its verified bytes may still sit in the store buffer
+        self._download.flush_to_disk()  # its verified bytes may still sit in the store buffer
         return True
 
     async def _wait_for(self, pieces: range) -> None:
@@ -276,7 +276,7 @@ class FilmSource:
                     if isinstance(e, OSError):
                         raise ContainerError(f"cannot read the container: {e}") from None
                     raise
-            self._handle.flush_cache()
+            self._download.flush_to_disk()
             await trio.sleep(self._poll_s)
 
 

@@ -138,7 +138,12 @@ class Download:
         self.state: DownloadState = initial_state(self.film_id, total, rental.not_after,
                                                   clock(), saved)
         self._finished = trio.Event()
-        self._flushed = trio.Event()  # set by the cache_flushed_alert flush_cache asks for
+        # flush_cache requests made through `flush_to_disk`, and cache_flushed_alerts seen
+        # (one per request): a wait counts its own, not an earlier playback flush's
+        self._flushes_asked = 0
+        self._flushes_done = 0
+        self._flush_progress = trio.Event()
+        self._written_through = False  # flushed after completion: the file holds the film
         self._resume_saved = trio.Event()
         self._piece_waiters: dict[int, trio.Event] = {}
         # Set by `peernode.playback.start_playback`: http://127.0.0.1:PORT/<token>/<film>
@@ -257,7 +262,9 @@ class Download:
         self._resume_saved.set()
 
     def _on_cache_flushed(self, _event: CacheFlushed) -> None:
-        self._flushed.set()
+        self._flushes_done += 1
+        self._flush_progress.set()
+        self._flush_progress = trio.Event()
 
     def _on_piece_verified(self, event: PieceVerified) -> None:
         waiter = self._piece_waiters.pop(event.piece, None)
@@ -345,13 +352,24 @@ class Download:
         libtorrent 2.1 keeps verified blocks in its disk thread's store buffer and
         writes them up to ~3 s after the hash check (measured), so "complete" can
         come before the file holds the film: a reader opening it at once found it
-        too short for a header. ``flush_cache`` writes them and posts an alert.
+        too short for a header. ``flush_cache`` writes them and posts an alert; the
+        wait is for this request's alert, not one of an earlier flush (playback asks for
+        one per arriving piece), which may not cover the last pieces.
         """
-        if self._flushed.is_set() or not self.handle.is_valid():
+        if self._written_through or not self.handle.is_valid():
             return
-        self.handle.flush_cache()
+        asked = self.flush_to_disk()
         with trio.move_on_after(timeout_s):
-            await self._flushed.wait()
+            while self._flushes_done < asked:
+                await self._flush_progress.wait()
+        self._written_through = self._flushes_done >= asked
+
+    def flush_to_disk(self) -> int:
+        """Ask libtorrent to write the verified blocks it still holds in its store
+        buffer (a `CacheFlushed` event follows); the request's number."""
+        self._flushes_asked += 1
+        self.handle.flush_cache()
+        return self._flushes_asked
 
     async def progress(self, interval_s: float = 1.0) -> AsyncIterator[DownloadStats]:
         """Yield a snapshot every ``interval_s`` seconds; the last one is complete."""
