@@ -28,6 +28,7 @@ from peernode.cli.node_config import customer_node_config
 from peernode.cli.progress_view import ProgressView
 from peernode.errors import PeernodeError
 from peernode.operations.origin import OriginConfig, serve_origin
+from peernode.operations.origin_reachability import reachability_url
 from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
 from peernode.runtime.download import Download, DownloadStats
 from peernode.runtime.node import Node, open_node
@@ -77,6 +78,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
                    help="end and remake peer connections older than this, so a revoked "
                    "rental keeps none (default %(default).0f; must be at most the rental "
                    "service's cert_lifetime_s / 5)")
+    p.add_argument("--tracker-reachability", metavar="URL",
+                   help="the tracker's metrics listener (http://HOST:PORT): customers it "
+                   "found unreachable (no incoming connections) get this origin's bytes "
+                   "last, so they take theirs from peers (default: everyone alike)")
+    p.add_argument("--reachability-poll", type=float, default=5.0, metavar="SECONDS",
+                   help="how often --tracker-reachability is read (default %(default)g)")
     p.set_defaults(func=_cmd_seed)
 
     f = sub.add_parser(
@@ -138,6 +145,9 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         max_connection_age_s=_positive(args.max_connection_age, "--max-connection-age"),
         warm_handover=args.warm_handover,
         step_back_copies=args.step_back_copies,
+        reachability_url=None if args.tracker_reachability is None
+        else reachability_url(args.tracker_reachability),
+        reachability_poll_s=_positive(args.reachability_poll, "--reachability-poll"),
     )
     on_stats = None
     if args.metrics:

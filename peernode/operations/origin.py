@@ -45,7 +45,9 @@ import libtorrent as lt
 import trio
 
 from peernode.errors import PeernodeError
+from peernode.operations.origin_reachability import ReachabilityFeed, ReachableClasses
 from peernode.operations.origin_tick import origin_tick_ms
+from peernode.operations.reachability_priority import reachability_change
 from peernode.operations.swarm_copies import min_availability, origin_film_limit
 from peernode.operations.warm_handover import WarmHandover, split_upload_cap
 from peernode.runtime.connection_ages import DEFAULT_MAX_CONNECTION_AGE_S
@@ -94,6 +96,12 @@ class OriginConfig:
     tick_ms: int | None = None
     """libtorrent's tick of both sessions, ms; None: fast for a few customers, slow in a
     crowd (`peernode.operations.origin_tick`)."""
+    reachability_url: str | None = None
+    """The tracker's unreachable list (`origin_reachability.reachability_url`): those
+    customers get the origin's bytes last (`peernode.operations.reachability_priority`);
+    None: everyone alike."""
+    reachability_poll_s: float = 5.0
+    """How often the tracker's list is read."""
 
 
 class IpBlocks:
@@ -151,6 +159,10 @@ class _Library:
         self._shares = (0, 0)
         self._ticks: dict[int, int] = {}
         self._bad: set[Path] = set()
+        self.unreachable: frozenset[str] = frozenset()
+        self.reconnecting: frozenset[str] = frozenset()
+        """IPs whose connections are being remade under a new peer class (blocked for
+        one turn of the loop)."""
 
     def _add(self, node: Node, ti: lt.torrent_info, flags: int) -> lt.torrent_handle:
         return node.add_seed(ti, save_path=self._config.library, cert_pem=self._config.cert_pem,
@@ -297,6 +309,13 @@ async def serve_origin(
         if config.super_seeding and config.warm_start:
             warm = await stack.enter_async_context(open_node(replace(node_config, listen_port=0)))
         library = _Library(node, warm, config)
+        feed = None
+        if config.reachability_url is not None:
+            classes = ReachableClasses(library.sessions(),
+                                       limit_local_peers=config.limit_local_peers)
+            feed = ReachabilityFeed(config.reachability_url, config.reachability_poll_s)
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            nursery.start_soon(feed.run)
         library.scan()
         library.split_upload_cap()
         library.pace()
@@ -311,6 +330,20 @@ async def serve_origin(
             handed_changed = library.hand_over()
             library.split_upload_cap()
             library.pace()
+            if library.reconnecting:  # their connections closed one turn ago: let them in
+                library.reconnecting = frozenset()
+                handed_changed = True
+            if feed is not None and feed.latest is not None:
+                change = reachability_change(library.unreachable, feed.latest,
+                                             library.remote_ips())
+                if change is not None:
+                    classes.apply(change.unreachable)
+                    library.unreachable = change.unreachable
+                    library.reconnecting = change.reconnect
+                    handed_changed = handed_changed or bool(change.reconnect)
+                    log.info("%d customer IPs the tracker found unreachable are served "
+                             "last (%d reconnected)", len(change.unreachable),
+                             len(change.reconnect))
             if trio.current_time() < next_second:
                 if handed_changed:
                     _apply_filters(library, blocks)
@@ -338,6 +371,6 @@ def _bound_connections_per_ip(library: _Library, blocks: IpBlocks, now: float,
 def _apply_filters(library: _Library, blocks: IpBlocks) -> None:
     """Blocked IPs leave both sessions; handed-over customers leave the warm one."""
     sessions = library.sessions()
-    sessions[0].set_ip_filter(blocks.ip_filter())
+    sessions[0].set_ip_filter(blocks.ip_filter(also=library.reconnecting))
     for warm in sessions[1:]:
-        warm.set_ip_filter(blocks.ip_filter(also=library.handover.handed))
+        warm.set_ip_filter(blocks.ip_filter(also=library.handover.handed | library.reconnecting))
