@@ -6,7 +6,9 @@ unchanged and the host reads status logs and summaries as they are written. Each
 node's container runs ``docker run`` attached (the docker CLI is our child process,
 its stdout the node's), with ``--init`` so the node gets signals. Link rates are
 shaped in the kernel by ``tc`` inside the origin's and clients' containers (the image's
-entrypoint, `docker/entrypoint.sh`), so libtorrent runs unlimited.
+entrypoint, `docker/entrypoint.sh`), so the clients' libtorrent runs unlimited; the
+origin is capped by libtorrent too, as operations run it, on a link a little wider
+(`ORIGIN_LINK_HEADROOM`), and reads from the tracker which customers are unreachable.
 
 Without homes (clients whose `ClientPlan.home` is None) every node sits on one bridge
 (`DOCKER_SUBNET`). With homes, each client lives behind its own router container on its
@@ -103,6 +105,13 @@ ORIGIN_UPDATE_S, ORIGIN_SETTLE_READS = 1.2, 3
 little more than that, up to this many times, until two readings agree."""
 ISP_BYTES_FILE = "isp-bytes.json"
 """`SwarmMeasurements.isp_bytes` of a run with homes, written into its workdir too."""
+ORIGIN_LINK_HEADROOM = 1.06
+"""The origin container's link over its libtorrent cap (the scenario's rate, payload):
+TLS records and TCP/IP headers (about 4 %) fit on top, so the link's queue never
+decides which customer gets the origin's bytes."""
+SCALED_REACHABILITY_POLL_S = 2.0
+"""How often the origin reads the tracker's unreachable customers (5 s by default; the
+swarm's timers are scaled like `SCALED_PROBE_RETRY_S`)."""
 _TRACKER, _ORIGIN = "tracker", "origin"
 _SIGNALS = {StopHow.KILL: "KILL", StopHow.TERM: "TERM"}
 _ALL = "::"
@@ -216,12 +225,27 @@ class DockerSwarm:
         proc = self._procs.get(role)
         return proc is not None and proc.returncode is None
 
+    def _tracker_v4(self) -> str:
+        return self._plan.addresses.tracker_host if self._homes is None else TRACKER_V4
+
+    def _tracker_metrics_args(self) -> list[str]:
+        """The tracker's metrics listener: on every interface, open to its own loopback
+        (`docker_measure` reads it with ``docker exec``) and to the origin (which reads
+        who is unreachable), refused to everyone else (the clients)."""
+        if self._homes is None:
+            bind, allowed = "0.0.0.0", [METRICS_HOST, self._plan.addresses.origin_host]
+        else:
+            bind, allowed = _ALL, [METRICS_HOST, "::1", ORIGIN_V4, ORIGIN_V6]
+        argv = ["--metrics", format_hostport(bind, TRACKER_METRICS_PORT)]
+        for address in allowed:
+            argv += ["--metrics-allow", f"{address}/{128 if ':' in address else 32}"]
+        return argv
+
     async def start_tracker(self) -> None:
         host, f = self._plan.addresses.tracker_host, self._files
         log = f.workdir / "tracker.log"
         argv = [*tracker_args(f.operator, host if self._homes is None else _ALL,
-                              port=f.tracker_port),
-                "--metrics", format_hostport(METRICS_HOST, TRACKER_METRICS_PORT)]
+                              port=f.tracker_port), *self._tracker_metrics_args()]
         if self._tracker_config is not None:
             argv += ["--config", str(self._tracker_config)]
         address = host if self._homes is None else TRACKER_V4
@@ -237,11 +261,17 @@ class DockerSwarm:
         f, origin = self._files, self._plan.scenario.origin
         address = self._plan.addresses.origin_host
         log = f.workdir / "origin.log"
+        # Capped by libtorrent as an operator runs it (so its own scheduler decides who
+        # gets the bytes: step back, the warm start's share, unreachable customers last),
+        # on a link with room for TLS and TCP/IP on top of the payload.
         argv = [*seed_args(f.operator, address if self._homes is None else _ALL, NODE_PORT,
-                           super_seed=origin.super_seed),
-                "--metrics", format_hostport(METRICS_HOST, ORIGIN_METRICS_PORT)]
+                           upload_bps=origin.upload_bps, super_seed=origin.super_seed),
+                "--metrics", format_hostport(METRICS_HOST, ORIGIN_METRICS_PORT),
+                "--tracker-reachability", f"http://{self._tracker_v4()}:{TRACKER_METRICS_PORT}",
+                "--reachability-poll", str(SCALED_REACHABILITY_POLL_S)]
         # The origin's download side is idle: only its upload is the planner's figure.
-        proc = await self._run(_ORIGIN, address, argv, log=log, rates=(origin.upload_bps, 0))
+        link = int(origin.upload_bps * ORIGIN_LINK_HEADROOM)
+        proc = await self._run(_ORIGIN, address, argv, log=log, rates=(link, 0))
         await wait_started(address, NODE_PORT, proc, "the origin seeder", log)
         self._origin_base_tx = await kernel_tx_bytes(self.container_name(_ORIGIN)) or 0
         if self._prepared_unix is None:
