@@ -75,7 +75,17 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--metrics",
         metavar="HOST:PORT",
-        help="serve Prometheus metrics over plain HTTP here (keep it on localhost)",
+        help="serve Prometheus metrics over plain HTTP here, with /members.json, /hosts.json"
+        " and /unreachable.json (keep it on localhost, or on an operator network with"
+        " --metrics-allow)",
+    )
+    p.add_argument(
+        "--metrics-allow",
+        action="append",
+        metavar="CIDR",
+        help="only hosts in this prefix may connect to the metrics listener (others are"
+        " disconnected at once); give it again for more prefixes; loopback is not implied,"
+        " list it (default: anyone who can reach the listener, or metrics_allow in --config)",
     )
     p.add_argument(
         "--redis",
@@ -128,6 +138,7 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
         "more_listen": tuple(more_listen) or None,
         "metrics_host": metrics_host,
         "metrics_port": metrics_port,
+        "metrics_allow": tuple(args.metrics_allow) if args.metrics_allow else None,
         "redis_url": args.redis,
         "workers": args.workers,
     }

@@ -1,6 +1,7 @@
 """Tracker configuration: frozen dataclasses with units in field names, loadable from TOML.
 
-A TOML file holds any field of `TrackerConfig` at top level, the swarm policy in a
+A TOML file holds any field of `TrackerConfig` at top level (``metrics_allow`` as a
+list of CIDR strings), the swarm policy in a
 ``[swarm]`` table, the connect-back probe policy in a ``[probe]`` table and the
 operator's network map (CIDR = "name") in a ``[networks]`` table; unknown keys are
 rejected so that a typo never silently falls back to a default. Relative paths in a
@@ -14,8 +15,9 @@ import tomllib
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, Self, get_type_hints
+from typing import Any, Self, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from tracker.errors import ConfigError
@@ -188,6 +190,10 @@ class TrackerConfig:
     metrics_host: str | None = None
     """Where to serve Prometheus text; ``None``: no metrics listener."""
     metrics_port: int = 0
+    metrics_allow: tuple[str, ...] | None = None
+    """CIDR prefixes whose hosts may connect to the metrics listener (``--metrics-allow``,
+    repeatable); any other peer is disconnected at accept, before it sends a byte.
+    ``None``: anyone who can reach the listener. Loopback is not implied."""
     max_connections: int = 1024
     """Connections held at once; beyond it the oldest idle connection is closed."""
     handshake_timeout_s: float = 10.0
@@ -262,6 +268,21 @@ class TrackerConfig:
                 raise ConfigError("listen ports must be in 0..65535")
         # checks every CIDR and name now (one-line ConfigError), not at the first announce
         self.network_map()
+        self.metrics_networks()
+
+    def metrics_networks(self) -> tuple[IPv4Network | IPv6Network, ...] | None:
+        """``metrics_allow`` parsed; raises `ConfigError` for a bad or empty list."""
+        if self.metrics_allow is None:
+            return None
+        if not self.metrics_allow:
+            raise ConfigError("metrics_allow lists no CIDR prefix: leave it out to allow anyone")
+        networks = []
+        for cidr in self.metrics_allow:
+            try:
+                networks.append(ip_network(cidr, strict=True))
+            except (TypeError, ValueError) as e:
+                raise ConfigError(f"metrics_allow: {cidr!r} is not a CIDR prefix ({e})") from None
+        return tuple(networks)
 
     def network_map(self) -> NetworkMap:
         """The locality map of ``networks`` and the swarm policy's prefix lengths."""
@@ -343,5 +364,9 @@ def _typed(cls: type, name: str, value: Any, base_dir: Path | None) -> Any:
             return float(value)
     elif str in kinds and isinstance(value, str):
         return value
+    elif any(get_origin(k) is tuple for k in kinds):  # tuple[str, ...]: a TOML list
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ConfigError(f"configuration key {section}{name} must be a list of strings")
     expected = " or ".join(k.__name__ for k in kinds if k is not type(None))
     raise ConfigError(f"configuration key {section}{name} must be {expected}")

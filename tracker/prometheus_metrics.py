@@ -46,6 +46,7 @@ class TrackerMetrics(Collector):
         self._reload_failures: Counter[str] = Counter()
         self._swarm_refusals: Counter[str] = Counter()
         self._handed_out: Counter[str] = Counter({"same_network": 0, "other_network": 0})
+        self._metrics_refused = 0
         self.connections: ConnectionCounts | None = None
         """Where open and evicted connections are counted (the server's slots)."""
         self.registry = CollectorRegistry(auto_describe=False)
@@ -89,6 +90,10 @@ class TrackerMetrics(Collector):
         """Count a failed reload of ``source`` (``"library"`` or ``"crl"``)."""
         self._reload_failures[source] += 1
 
+    def metrics_connection_refused(self) -> None:
+        """Count a connection to the metrics listener from outside ``--metrics-allow``."""
+        self._metrics_refused += 1
+
     def requests(self, kind: RequestKind, reason: str) -> int:
         """How many ``kind`` requests ended with ``reason`` (for tests and benchmarks)."""
         return sum(n for (k, _, r), n in self._requests.items() if k == kind and r == reason)
@@ -126,6 +131,11 @@ class TrackerMetrics(Collector):
             "Failed reloads of the library or the CRL",
             "source",
             self._reload_failures,
+        )
+        yield CounterMetricFamily(
+            "tracker_metrics_refused_connections",
+            "Connections to this metrics listener from outside --metrics-allow, closed at once",
+            value=self._metrics_refused,
         )
         if self.connections is not None:
             yield CounterMetricFamily(

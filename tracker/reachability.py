@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -86,6 +86,13 @@ class ReachabilityTable:
     def seen(self) -> dict[bytes, Reachability]:
         """Every address that announced and is not expired, with its class."""
         return {a: self.class_of(a) for a in self._seen}
+
+    def seen_classes(self) -> Iterator[tuple[bytes, Reachability]]:
+        """`seen` one pair at a time, building no dict (the table must not change
+        while it is iterated: consume it without awaiting)."""
+        class_of, unknown = self._class.get, Reachability.UNKNOWN
+        for address in self._seen:
+            yield address, class_of(address, unknown)
 
     def note(self, address: bytes, now: float) -> None:
         """Note an admitted announce from ``address`` (without considering a probe)."""

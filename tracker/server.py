@@ -17,6 +17,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Network, IPv6Network
 
 import trio
 
@@ -27,7 +28,7 @@ from tracker.connection_slots import ConnectionSlots
 from tracker.crl_policy import CrlFreshness, CrlGuard
 from tracker.errors import ConfigError, TrackerError
 from tracker.listeners import open_listeners
-from tracker.metrics_routes import metrics_listener_response
+from tracker.metrics_routes import metrics_listener_response, metrics_peer_allowed
 from tracker.probe import ProbeRunner
 from tracker.prometheus_metrics import TrackerMetrics
 from tracker.reachability import ReachabilityTable
@@ -212,13 +213,51 @@ async def _expire_peers(config: TrackerConfig, service: TrackerService) -> None:
             log.debug("expired %d peers", dropped)
 
 
-async def _serve_metrics(listeners: list[trio.SocketListener], metrics: TrackerMetrics) -> None:
+class _MetricsGate:
+    """``--metrics-allow``: which peers the metrics listener serves; the others are
+    counted, and logged at most once per ``LOG_EVERY_S`` (a flood of refused connects
+    must not flood the log)."""
+
+    LOG_EVERY_S = 10.0
+
+    def __init__(
+        self, allowed: tuple[IPv4Network | IPv6Network, ...] | None, metrics: TrackerMetrics
+    ) -> None:
+        self._allowed = allowed
+        self._metrics = metrics
+        self._logged_at: float | None = None
+        self._unlogged = 0
+
+    def admits(self, stream: trio.SocketStream) -> bool:
+        if self._allowed is None:
+            return True
+        try:
+            host = str(stream.socket.getpeername()[0])
+        except OSError:  # already gone
+            host = "?"
+        if metrics_peer_allowed(host, self._allowed):
+            return True
+        self._metrics.metrics_connection_refused()
+        self._unlogged += 1
+        now = trio.current_time()
+        if self._logged_at is None or now - self._logged_at >= self.LOG_EVERY_S:
+            log.warning("metrics listener: refused %d connection(s) from outside"
+                        " --metrics-allow, the last from %s", self._unlogged, host)
+            self._logged_at, self._unlogged = now, 0
+        return False
+
+
+async def _serve_metrics(
+    listeners: list[trio.SocketListener], metrics: TrackerMetrics, gate: _MetricsGate
+) -> None:
     async def render(request: Request) -> Response:
         return metrics_listener_response(request.path, metrics, trio.current_time())
 
     async def handle(stream: trio.SocketStream) -> None:
         try:
-            await serve_http_connection(stream, render, _METRICS_LIMITS, log=log)
+            # refused at accept: closed before a byte of the request is read
+            if gate.admits(stream):
+                await serve_http_connection(stream, render, _METRICS_LIMITS, log=log)
         finally:
             await trio.aclose_forcefully(stream)
 
@@ -343,7 +382,8 @@ async def serve_tracker(
             service.probe_sink = probes.submit
             chores.start_soon(probes.run)
         if metrics_listeners:
-            chores.start_soon(_serve_metrics, metrics_listeners, metrics)
+            gate = _MetricsGate(config.metrics_networks(), metrics)
+            chores.start_soon(_serve_metrics, metrics_listeners, metrics, gate)
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as acceptors:
                 for listener in listeners:

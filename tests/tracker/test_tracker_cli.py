@@ -100,6 +100,11 @@ def test_cli_serves_announces_reloads_on_sighup_and_stops_on_sigterm(pki: Pki) -
             "networks: '10.0.0.1/8' is not a CIDR prefix",
             id="bad CIDR",
         ),
+        pytest.param(
+            lambda p, tmp: ["--metrics", "127.0.0.1:0", "--metrics-allow", "10.0.0.0/33"],
+            "metrics_allow: '10.0.0.0/33' is not a CIDR prefix",
+            id="bad metrics-allow CIDR",
+        ),
     ],
 )
 def test_cli_bad_input_is_one_error_line(

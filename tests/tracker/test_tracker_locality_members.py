@@ -1,5 +1,6 @@
 """Locality on and off, peers handed out within vs across networks, and the operator's
-``/members.json`` (on the metrics listener only, never on the TLS announce port)."""
+``/members.json`` and ``/unreachable.json`` (on the metrics listener only, never on the
+TLS announce port)."""
 
 from __future__ import annotations
 
@@ -134,6 +135,9 @@ async def test_members_and_scopes_on_the_metrics_listener(pki: Pki) -> None:
                 if classes == ["connectable", "unreachable", "unreachable"]:
                     break
                 await trio.sleep(0.1)
+        # what the origin polls: 127.0.1.1's only address failed its probe; 127.0.0.1 has
+        # one too, but also a connectable one (customers behind one NAT), so it is kept off
+        _, unreachable = await trio.to_thread.run_sync(_get, url + "/unreachable.json")
         # with the classes known, member 1 (127.0.0.1) is given the origin (also on
         # 127.0.0.0/24) and nobody else (2 and 3 are unreachable); member 3 (127.0.1.1)
         # the origin and member 1, both on another network
@@ -162,6 +166,7 @@ async def test_members_and_scopes_on_the_metrics_listener(pki: Pki) -> None:
     assert b"films" not in tls_body
     assert b"127.0." not in tls_body
     assert other_status == 404
+    assert json.loads(unreachable) == {"unreachable": ["127.0.1.1"]}
     members = doc["films"]["film-a"]
     assert list(doc) == ["films"]
     assert list(doc["films"]) == ["film-a"]
