@@ -232,11 +232,10 @@ class DockerSwarm:
         """The tracker's metrics listener: on every interface, open to its own loopback
         (`docker_measure` reads it with ``docker exec``) and to the origin (which reads
         who is unreachable), refused to everyone else (the clients)."""
-        if self._homes is None:
-            bind, allowed = "0.0.0.0", [METRICS_HOST, self._plan.addresses.origin_host]
-        else:
-            bind, allowed = _ALL, [METRICS_HOST, "::1", ORIGIN_V4, ORIGIN_V6]
-        argv = ["--metrics", format_hostport(bind, TRACKER_METRICS_PORT)]
+        origin = self._plan.addresses.origin_host if self._homes is None else ORIGIN_V4
+        # IPv4 only: the origin reads it at the tracker's IPv4 address
+        argv = ["--metrics", format_hostport("0.0.0.0", TRACKER_METRICS_PORT)]
+        allowed = [METRICS_HOST, origin]
         for address in allowed:
             argv += ["--metrics-allow", f"{address}/{128 if ':' in address else 32}"]
         return argv

@@ -100,7 +100,7 @@ class _Tracker(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Tracker
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.server.reads += 1
         found = self.path == "/unreachable.json"
         body = json.dumps({"unreachable": self.server.listed}).encode() if found else b""
@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
