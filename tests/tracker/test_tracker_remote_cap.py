@@ -124,7 +124,7 @@ def test_a_large_network_keeps_the_cap_and_local_share_bounds_small_lists() -> N
 
 def test_swarms_default_policy_caps_remote_peers_and_the_settings_load() -> None:
     policy = SwarmPolicy()
-    assert (policy.max_listed_remote, policy.local_enough) == (2, 4)
+    assert (policy.max_listed_remote, policy.local_enough) == (1, 4)
     swarms = Swarms(policy, networks=ISPS)
     rng = random.Random(2)
     got = None
@@ -141,7 +141,7 @@ def test_swarms_default_policy_caps_remote_peers_and_the_settings_load() -> None
             )
             got = swarms.announce(request, IPv4Address(f"10.{n}.{h}.1"), 0.0, rng)
     assert got is not None
-    assert (got.same_network, got.other_network) == (11, 2)
+    assert (got.same_network, got.other_network) == (11, 1)
     assert compact_address(IPv4Address("10.2.11.1"), 6881) not in got.peers
     loaded = SwarmPolicy(**{"max_listed_remote": 5, "local_enough": 3})
     assert (loaded.max_listed_remote, loaded.local_enough) == (5, 3)
