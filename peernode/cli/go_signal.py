@@ -4,9 +4,9 @@ A simulation starts a client's process ahead of its arrival, as a customer's app
 already running when they press "rent": the process loads, opens its session (and asks
 the home router for a port), then creates ``FIFO.waiting`` and waits for one line on
 the FIFO (no CPU while it waits). Once the line arrives it writes the time (unix
-seconds) to ``FIFO.started`` and the download starts. The FIFO is opened read-write, so
-it has a reader from before the marker exists: a writer that sees the marker never
-finds the FIFO without one.
+seconds) to ``FIFO.started``, atomically (a reader never finds half of it), and the
+download starts. The FIFO is opened read-write, so it has a reader from before the
+marker exists: a writer that sees the marker never finds the FIFO without one.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import trio
 
 from peernode.errors import PeernodeError
+from support.atomic_write import write_atomic
 
 __all__ = ["wait_for_go"]
 
@@ -43,5 +44,6 @@ async def wait_for_go(fifo: Path) -> float:
     finally:
         os.close(fd)
     now = time.time()
-    fifo.with_name(fifo.name + ".started").write_text(f"{now:.6f}\n", encoding="ascii")
+    # whole or not at all: the simulator polls this file and must never read half a time
+    write_atomic(fifo.with_name(fifo.name + ".started"), f"{now:.6f}\n".encode("ascii"))
     return now

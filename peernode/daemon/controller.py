@@ -12,7 +12,6 @@ clock (trio's by default), so tests drive it with trio's MockClock.
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -45,6 +44,7 @@ from peernode.daemon.events import (
 from peernode.daemon.hosting_controller import DaemonHostings
 from peernode.daemon.openapi import PORT_MAPPING_EVENT
 from peernode.daemon.records import RentalRecord
+from peernode.daemon.startup_renewal import retry_start_renewal
 from peernode.daemon.state_dir import StateStore, StoredRental
 from peernode.errors import PeernodeError
 from peernode.runtime.download import Download
@@ -145,9 +145,7 @@ class Daemon:
             try:
                 entry.download = await self._add(stored)
             except (PeernodeError, CertsError) as e:
-                state = "expired" if isinstance(e, RentalExpired) else "error"
-                entry.failure = (state, str(e))
-                log.error("%s: not resumed: %s", stored.record.download_id, e)
+                self._not_resumed(entry, e)
                 if isinstance(e, RenewalUnavailableError):  # the service may come back
                     self._nursery.start_soon(self._retry_start_renewal, entry, stored, e)
                 continue
@@ -162,36 +160,48 @@ class Daemon:
         again with the running renewal's backoff, until it succeeds (the download starts,
         ``rental-renewed``), the service refuses (listed expired with the reason), the
         rental's window ends, or the download is deleted."""
-        download_id, failures = stored.record.download_id, 1
-        while (at := error.retry_at(failures, now=self._wall_clock(),
-                                    jitter=random.random())) is not None:  # noqa: S311
-            entry.failure = ("expired", f"{error}; next attempt at {at.isoformat()}")
-            await trio.sleep(max(0.0, (at - self._wall_clock()).total_seconds()))
-            if self._entries.get(download_id) is not entry:
-                return  # deleted meanwhile
+        download_id = stored.record.download_id
+
+        async def try_once(failures: int) -> RenewalUnavailableError | None:
             try:
                 download = await self._add(stored)
             except RenewalUnavailableError as e:
-                error, failures = e, failures + 1
                 log.warning("%s: start-up renewal failed (%d in a row): %s", download_id,
-                            failures, e)
-                continue
+                            failures + 1, e)
+                return e
             except (PeernodeError, CertsError) as e:  # refused, or nothing left to renew
-                state = "expired" if isinstance(e, RentalExpired) else "error"
-                entry.failure = (state, str(e))
-                log.error("%s: not resumed: %s", download_id, e)
-                return
+                self._not_resumed(entry, e)
+                return None
             if self._entries.get(download_id) is not entry:
                 await self.node.remove(download_id)
-                return
+                return None
             entry.download, entry.failure = download, None
             if stored.record.user_paused:
                 download.handle.pause()
             entry.last_view = self._view(entry)
             self.hub.publish("rental-renewed", entry.last_view)
             log.info("%s: renewed after %d failed attempts; resumed", download_id, failures)
-            return
-        entry.failure = ("expired", f"{error}; the rental's window has ended")
+            return None
+
+        def listed(message: str) -> None:
+            entry.failure = ("expired", message)
+
+        ended = await retry_start_renewal(
+            error, try_once,
+            retry_at=lambda e, failures, now, jitter: e.retry_at(failures, now=now,
+                                                                 jitter=jitter),
+            listed=listed, wanted=lambda: self._entries.get(download_id) is entry,
+            wall_clock=self._wall_clock)
+        if ended is not None:
+            entry.failure = ("expired", f"{ended}; the rental's window has ended")
+
+    @staticmethod
+    def _not_resumed(entry: _Entry, error: PeernodeError | CertsError) -> None:
+        """List a stored rental that could not be added again, with the reason: expired
+        when its certificate ended (and the service did not, or could not, renew it)."""
+        state = "expired" if isinstance(error, RentalExpired) else "error"
+        entry.failure = (state, str(error))
+        log.error("%s: not resumed: %s", entry.record.download_id, error)
 
     async def _add(self, stored: StoredRental) -> Download:
         record = stored.record

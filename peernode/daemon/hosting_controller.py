@@ -13,13 +13,10 @@ renewed first at its service).
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-import trio
 
 from certs import BundleError, CertsError, RentalExpired, load_node_key
 from certs.hosting import load_hosting_certificate
@@ -31,6 +28,7 @@ from peernode.daemon.hosting_api import (
     hosting_view,
     parse_hosting_request,
 )
+from peernode.daemon.startup_renewal import retry_start_renewal
 from peernode.daemon.state_dir import StateStore
 from peernode.errors import PeernodeError
 from peernode.runtime.hosting import HostedFilm
@@ -117,34 +115,37 @@ class DaemonHostings:
         certificate = load_hosting_certificate(credential)
         span_s = (certificate.not_valid_after_utc
                   - certificate.not_valid_before_utc).total_seconds()
-        failures = 1
-        while True:
-            delay = retry_delay_s(failures, span_s, jitter=random.random())  # noqa: S311
-            at = self._wall_clock() + timedelta(seconds=delay)
-            entry.failure = ("expired", f"{message}; next attempt at {at.isoformat()}")
-            await trio.sleep(delay)
-            if self._entries.get(film_id) is not entry:
-                return  # deleted meanwhile
+
+        async def try_once(failures: int) -> str | None:
             try:
                 entry.hosted, pem = await self._host(entry.record, torrent, credential,
                                                      placed_before=True)
             except ApiError as e:
                 if e.code == "unavailable":
-                    failures, message = failures + 1, e.message
                     log.warning("%s: start-up renewal of the hosting failed (%d in a row): %s",
-                                film_id, failures, e.message)
-                    continue
+                                film_id, failures + 1, e.message)
+                    return e.message
                 self._not_hosted(entry, e)
-                return
+                return None
             if self._entries.get(film_id) is not entry:
                 if film_id not in self._entries:  # deleted while it was being renewed
                     await self._node.hosting.stop(film_id, delete_files=True)
-                return
+                return None
             self._hosted_at_start(entry, credential, pem)
             self._hub.publish("hosting-renewed", entry.last_view or {})
             log.info("%s: hosting renewed after %d failed attempts; hosted again", film_id,
                      failures)
-            return
+            return None
+
+        def listed(text: str) -> None:
+            entry.failure = ("expired", text)
+
+        await retry_start_renewal(  # never runs out: until hosted, refused or deleted
+            message, try_once,
+            retry_at=lambda _message, failures, now, jitter: now + timedelta(
+                seconds=retry_delay_s(failures, span_s, jitter=jitter)),
+            listed=listed, wanted=lambda: self._entries.get(film_id) is entry,
+            wall_clock=self._wall_clock)
 
     async def _host(self, record: HostingRecord, torrent: bytes, credential: bytes, *,
                     placed_before: bool) -> tuple[HostedFilm, bytes]:

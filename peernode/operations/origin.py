@@ -241,13 +241,16 @@ class _Library:
         self._warm.session.apply_settings({"upload_rate_limit": shares[1]})
 
     def pace(self) -> None:
-        """Set each session's tick for the customers it is serving now."""
+        """Set each session's tick for the customers it is serving now (a fixed
+        ``tick_ms`` once: its customers are then counted only for that log line)."""
         fixed = self._config.tick_ms
         sessions: list[tuple[lt.session, Iterable[lt.torrent_handle]]] = [
             (self._node.session, self.handles.values())]
         if self._warm is not None:
             sessions.append((self._warm.session, self.warm_handles.values()))
         for i, (session, handles) in enumerate(sessions):
+            if fixed is not None and self._ticks.get(i) == fixed:
+                continue  # already set: no need to walk every peer of every handle again
             downloading = sum(1 for handle in handles for peer in handle.get_peer_info()
                               if not peer.flags & lt.peer_info.seed)
             tick = fixed if fixed is not None else origin_tick_ms(downloading)
