@@ -75,6 +75,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+LISTEN_CHECK_S = 1.0
+"""How often a node on every interface checks it still has a listen socket."""
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -279,10 +282,29 @@ class Node:
 
         What libtorrent's address watcher would do (off: it crashes libtorrent 2.1.1 on
         shutdown), by polling; only a node on every interface has per-address sockets.
+        A re-reading has been seen to leave no socket at all (an origin in a 72-home
+        docker run: no listener on any address, no listen_failed alert, every
+        customer's connection refused for minutes): libtorrent closes the sockets of
+        every address it did not find, and a reading that finds none closes them all.
+        So the node checks every `LISTEN_CHECK_S` that it still has its SSL socket, and
+        reads the interfaces again at once when it has not.
         """
+        next_recheck = trio.current_time() + NETWORK_RECHECK_S
+        lost_since: float | None = None
         while True:
-            await trio.sleep(NETWORK_RECHECK_S)
-            self.session.reopen_network_sockets(0)  # 0: keep the router's port mappings
+            await trio.sleep(LISTEN_CHECK_S)
+            now = trio.current_time()
+            listening = self.session.ssl_listen_port() != 0
+            if listening and lost_since is not None:
+                log.warning("listen sockets open again after %.1f s", now - lost_since)
+                lost_since = None
+            elif not listening and lost_since is None:
+                log.warning("no listen socket left (libtorrent closed them when it re-read "
+                            "the network interfaces): reading them again")
+                lost_since = now
+            if not listening or now >= next_recheck:
+                self.session.reopen_network_sockets(0)  # 0: keep the router's port mappings
+                next_recheck = now + NETWORK_RECHECK_S
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, PortMapped | PortMapFailed | ExternalAddressLearned):
