@@ -282,12 +282,13 @@ class Node:
 
         What libtorrent's address watcher would do (off: it crashes libtorrent 2.1.1 on
         shutdown), by polling; only a node on every interface has per-address sockets.
-        A re-reading has been seen to leave no socket at all (an origin in a 72-home
-        docker run: no listener on any address, no listen_failed alert, every
-        customer's connection refused for minutes): libtorrent closes the sockets of
-        every address it did not find, and a reading that finds none closes them all.
-        So the node checks every `LISTEN_CHECK_S` that it still has its SSL socket, and
-        reads the interfaces again at once when it has not.
+        libtorrent closes the sockets of every address a re-reading did not find, so a
+        reading that finds none (every interface down a moment) leaves the node
+        unreachable until the next one; the node checks every `LISTEN_CHECK_S` that it
+        still has its SSL socket and reads the interfaces again at once when it has
+        not. (A re-reading that closed every socket for good, seen on an origin in a
+        72-home docker run, was the session's empty ``listen_interfaces``, fixed in
+        `make_session`; this check is what would have said so at once.)
         """
         next_recheck = trio.current_time() + NETWORK_RECHECK_S
         lost_since: float | None = None

@@ -282,6 +282,14 @@ def make_session(
         session.apply_settings(
             {"listen_interfaces": f"{h}:{session.listen_port()},{h}:{chosen}s"}
         )
+    else:
+        # Set it again after the constructor: the binding's session(dict) opens the
+        # sockets it names but leaves the session's own listen_interfaces empty, so
+        # after any later apply_settings the next re-reading of the interfaces
+        # (`NETWORK_RECHECK_S`) closed every socket for good: an origin on a fixed
+        # port, or a dual-stack customer, accepted no connection after its first
+        # 30 s (`tests/peernode/runtime/test_session_listen_kept.py`).
+        session.apply_settings({"listen_interfaces": pack["listen_interfaces"]})
     return session
 
 
