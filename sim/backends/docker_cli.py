@@ -2,11 +2,13 @@
 
 Every container and network of a docker run carries `LABEL` (the run's id) and
 `WORKDIR_LABEL` (its workdir); `remove_labelled` removes all of a run's, whatever
-started them.
+started them, and `remove_orphaned_runs` those of runs whose workdir is gone (a run
+killed before its teardown finished, whose networks would hold their subnets for good).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import trio
@@ -14,7 +16,7 @@ import trio
 from sim.errors import BackendError
 
 __all__ = ["DOCKER_TIMEOUT_S", "LABEL", "SUBNET_WAIT_S", "WORKDIR_LABEL", "create_network",
-           "docker", "remove_labelled"]
+           "docker", "remove_labelled", "remove_orphaned_runs"]
 
 LABEL = "peernode.sim"
 """Every container and network of a run carries this label (value: the run's id)."""
@@ -40,26 +42,48 @@ async def docker(*args: str, check: bool = True) -> str:
     return done.stdout.decode(errors="replace")
 
 
-_NETWORK_RM_TRIES = 5
+_NETWORK_RM_S = 10.0
+"""How long a teardown keeps trying to remove its networks (under load dockerd may still
+be releasing a removed container's endpoint). A network dockerd counts endpoints on with
+none attached (moby/moby#42119, seen after a 72-home run was interrupted) is never freed
+until dockerd restarts: `remove_orphaned_runs` reports it with the rest."""
 
 
-async def remove_labelled(run_id: str) -> None:
-    """Remove every container, network and volume labelled with ``run_id``."""
+async def remove_labelled(run_id: str, *, network_wait_s: float = _NETWORK_RM_S) -> None:
+    """Remove every container, network and volume labelled with ``run_id``, trying the
+    networks again for up to ``network_wait_s``."""
     selector = f"label={LABEL}={run_id}"
     ids = (await docker("ps", "-aq", "--filter", selector, check=False)).split()
     if ids:
         await docker("rm", "-f", "-v", *ids, check=False)
     # under load docker may still be releasing a removed container's endpoint: try again
-    for attempt in range(_NETWORK_RM_TRIES):
+    deadline = trio.current_time() + network_wait_s
+    while True:
         nets = (await docker("network", "ls", "-q", "--filter", selector, check=False)).split()
         if not nets:
             break
-        if attempt:
-            await trio.sleep(2.0)
         await docker("network", "rm", *nets, check=False)
+        if trio.current_time() + 2.0 > deadline:
+            break
+        await trio.sleep(2.0)
     vols = (await docker("volume", "ls", "-q", "--filter", selector, check=False)).split()
     if vols:
         await docker("volume", "rm", "-f", *vols, check=False)
+
+
+async def remove_orphaned_runs() -> list[str]:
+    """Remove every labelled run whose workdir no longer exists (its owner is gone: a
+    live run keeps its workdir until its teardown is over); returns their run ids."""
+    listed = await docker("network", "ls", "--filter", f"label={LABEL}", "--format",
+                          f'{{{{.Label "{LABEL}"}}}} {{{{.Label "{WORKDIR_LABEL}"}}}}',
+                          check=False)
+    orphans = sorted({run_id for run_id, _, workdir in
+                      (line.partition(" ") for line in listed.splitlines())
+                      if run_id and workdir and not os.path.isdir(workdir)})
+    for run_id in orphans:  # one try each: a network dockerd cannot free (moby#42119:
+        # "has active endpoints" with none) must not hold up the others
+        await remove_labelled(run_id, network_wait_s=0)
+    return orphans
 
 
 SUBNET_WAIT_S = 180.0
@@ -74,12 +98,17 @@ async def create_network(name: str, options: Sequence[str], labels: Sequence[str
     for label in labels:
         argv += ["--label", label]
     with trio.move_on_after(wait_s):
+        orphans_removed = False
         while True:
             try:
                 await docker(*argv, name)
             except BackendError as e:
                 if "overlap" not in str(e):
                     raise
+                if not orphans_removed:  # left by a run killed mid-teardown?
+                    orphans_removed = True
+                    if await remove_orphaned_runs():
+                        continue
                 await trio.sleep(1.0)
                 continue
             return
