@@ -79,6 +79,12 @@ class SwarmPolicy:
     ``local_share`` bounds them. 1 by measurement (home-routers.toml, docker): 2 sent a
     third of peer bytes across ISPs, 1 under 0.3, and once the origin served unreachable
     customers last their share from peers no longer fell with it."""
+    remote_share: float = 1.0
+    """The share of members given ``max_listed_remote`` peers of other networks (the same
+    members each time, by a hash of their addresses); the rest get none beyond
+    ``connectable_wanted``. Every list with one remote member sent a third of peer bytes
+    across ISPs in home-routers.toml; a share of them keeps the networks joined with fewer
+    crossing connections."""
     connectable_wanted: int = 4
     """Connectable peers a member not known connectable is given from other networks
     when its own has fewer, beyond ``max_listed_remote``: it can only connect out, so
@@ -110,6 +116,8 @@ class SwarmPolicy:
             raise ConfigError("max_peers_per_serial and max_listed_per_serial must be at least 1")
         if self.candidates_per_wanted < 1:
             raise ConfigError("candidates_per_wanted must be at least 1")
+        if not 0.0 <= self.remote_share <= 1.0:
+            raise ConfigError("remote_share must be between 0 and 1")
         if min(self.max_listed_remote, self.local_enough, self.connectable_wanted) < 0:
             raise ConfigError(
                 "max_listed_remote, local_enough and connectable_wanted must not be negative"

@@ -11,7 +11,9 @@ list one requester gets:
   theirs and the rest from elsewhere (so swarms stay connected), and once it gives the
   list ``local_enough`` members, at most ``max_remote`` from elsewhere (a requester not
   known connectable gets remote connectable members beyond them until
-  ``min_connectable`` of its list are: it can reach no one else); otherwise whatever
+  ``min_connectable`` of its list are: it can reach no one else; and only ``remote_share``
+  of requesters get those remote members at all, the same ones each time, so that fewer
+  connections cross between networks while every network keeps some); otherwise whatever
   there is, local first. Under that cap the remote members come in a stable order per
   requester (a keyed hash of their addresses): a member that announces again is handed
   the same few, not a new few each time (libtorrent keeps every peer it was handed). With
@@ -59,6 +61,10 @@ class ListShape:
     min_connectable: int = 0
     """With ``max_remote``: a requester not known connectable gets remote connectable
     members until this many of its list are connectable."""
+    remote_share: float = 1.0
+    """With ``max_remote``: the share of requesters (chosen by a hash of their addresses,
+    so always the same ones) that get ``max_remote`` members from elsewhere once their
+    network gives ``local_enough``; the others get none beyond ``min_connectable``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,15 @@ def _usable(member: bytes, v4_ok: bool, v6_ok: bool) -> list[bytes]:
     if v4 is not None and v4_ok:
         out.append(v4)
     return out
+
+
+def _links_out(requester: bytes, share: float) -> bool:
+    """Whether ``requester`` is one of the ``share`` of members given peers from other
+    networks (the same answer at every announce: a hash of its addresses)."""
+    if share >= 1.0:
+        return True
+    digest = hashlib.blake2b(requester[OWNER_BYTES:], digest_size=2).digest()
+    return int.from_bytes(digest, "big") < share * 65536
 
 
 def shape_peer_list(
@@ -195,7 +210,7 @@ def shape_peer_list(
         conn_remote.sort(key=stable)
         unk_remote.sort(key=stable)
         remotes = conn_remote + unk_remote
-        wanted = remote_slots
+        wanted = remote_slots if _links_out(requester, shape.remote_share) else 0
         if not any(class_get(a) is connectable for a in own):
             have = min(n_local, len(conn_local))
             wanted = max(wanted, min(len(conn_remote), shape.min_connectable - have))

@@ -162,6 +162,7 @@ class Swarms:
                     max_remote=policy.max_listed_remote,
                     local_enough=policy.local_enough,
                     min_connectable=policy.connectable_wanted,
+                    remote_share=policy.remote_share,
                 ),
                 self.reachability.classes,
                 self.networks,

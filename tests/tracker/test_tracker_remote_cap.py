@@ -165,3 +165,39 @@ def test_a_negative_remote_setting_is_a_one_line_error(key: str) -> None:
     ) as e:
         SwarmPolicy(**{key: -1})  # type: ignore[arg-type]
     assert "\n" not in str(e.value)
+
+
+def test_only_a_share_of_members_get_remote_peers_and_always_the_same_ones() -> None:
+    a, b = two_isps(40)
+    given = []
+    for me in a:
+        others = [m for m in a + b if m != me]
+        got = shape_isps(me, others, max_remote=1, local_enough=4, remote_share=0.5)
+        again = shape_isps(me, list(reversed(others)), max_remote=1, local_enough=4,
+                           remote_share=0.5)
+        assert sorted(got) == sorted(again)  # the same answer at every announce
+        remote = [p for p in got if isp(p) != isp(me[20:26])]
+        assert len(remote) <= 1
+        given.append(bool(remote))
+    assert 10 <= sum(given) <= 30  # about half of the 40, by the hash
+    # share 1: everyone gets one; share 0: no one (they are all connectable-unknown here)
+    assert all(any(isp(p) == 2 for p in shape_isps(me, b + a[1:], max_remote=1,
+                                                    local_enough=4))
+               for me in a[:1])
+    assert not any(isp(p) == 2 for me in a for p in shape_isps(
+        me, [m for m in a + b if m != me], max_remote=1, local_enough=4, remote_share=0.0))
+
+
+def test_a_member_nobody_can_reach_still_gets_connectable_peers_without_the_share() -> None:
+    a, b = two_isps(6)
+    me = a[0]
+    classes = {m[20:26]: Reachability.CONNECTABLE for m in b}
+    got = shape_isps(me, a[1:] + b, classes, max_remote=1, local_enough=4,
+                     min_connectable=4, remote_share=0.0)
+    assert sum(isp(p) == 2 for p in got) == 4  # its only way to connectable peers
+
+
+def test_remote_share_is_checked() -> None:
+    assert SwarmPolicy().remote_share == 1.0
+    with pytest.raises(ConfigError, match="remote_share must be between 0 and 1"):
+        SwarmPolicy(remote_share=1.5)
