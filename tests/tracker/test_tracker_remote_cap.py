@@ -141,7 +141,9 @@ def test_swarms_default_policy_caps_remote_peers_and_the_settings_load() -> None
             )
             got = swarms.announce(request, IPv4Address(f"10.{n}.{h}.1"), 0.0, rng)
     assert got is not None
-    assert (got.same_network, got.other_network) == (11, 1)
+    # at most one from elsewhere, and only for the half of members that link out
+    assert got.same_network == 11
+    assert got.other_network <= 1
     assert compact_address(IPv4Address("10.2.11.1"), 6881) not in got.peers
     loaded = SwarmPolicy(**{"max_listed_remote": 5, "local_enough": 3})
     assert (loaded.max_listed_remote, loaded.local_enough) == (5, 3)
@@ -198,6 +200,6 @@ def test_a_member_nobody_can_reach_still_gets_connectable_peers_without_the_shar
 
 
 def test_remote_share_is_checked() -> None:
-    assert SwarmPolicy().remote_share == 1.0
+    assert SwarmPolicy().remote_share == 0.5
     with pytest.raises(ConfigError, match="remote_share must be between 0 and 1"):
         SwarmPolicy(remote_share=1.5)
